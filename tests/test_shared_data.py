@@ -1,0 +1,38 @@
+"""`facetrack data inspect` on the shared real data sets (skipped where they are absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tracker.cli import app
+
+
+def shared_data_dir() -> Path | None:
+    """The shared data folder beside the repository, or $FACETRACK_SHARED_DATA."""
+    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data"]
+    if os.environ.get("FACETRACK_SHARED_DATA"):
+        candidates.append(Path(os.environ["FACETRACK_SHARED_DATA"]))
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, fmt, faces", [
+    ("ytf-keypoints", "ytf-csv", 4232),
+    ("300w-helen-train", "300w", 870),
+    ("dlib-faces", "dlib-xml", 43),
+])
+def test_shared_dataset_counts(name, fmt, faces):
+    base = shared_data_dir()
+    if base is None or not (base / name).is_dir():
+        pytest.skip(f"shared data set {name} not found (looked beside the repo and in $FACETRACK_SHARED_DATA)")
+    result = CliRunner().invoke(app, ["data", "inspect", str(base / name), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["format"] == fmt
+    assert info["faces"] == faces
+    assert sum(info["splits"].values()) == faces

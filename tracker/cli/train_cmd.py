@@ -1,0 +1,65 @@
+"""`facetrack train landmarks|box`: train a landmark net or the box regressor."""
+
+from __future__ import annotations
+
+import signal
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from tracker.cli import app
+from tracker.cli.common import handle_errors
+
+
+class Task(str, Enum):
+    landmarks = "landmarks"
+    box = "box"
+
+
+@app.command("train")
+@handle_errors
+def train_command(
+    task: Task = typer.Argument(..., help="What to train: 'landmarks' (face crops) or 'box' (whole frames)."),
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder or file; repeat to train on several."),
+    format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml."),
+    single_face_only: bool = typer.Option(False, "--single-face-only", help="Drop images with several faces."),
+    model: str = typer.Option(None, "--model",
+                              help="Landmarks: resnet (default), nalbert, net, landmark-bbox. Box: box."),
+    epochs: int = typer.Option(50, "--epochs", min=1, help="Number of epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Faces or frames per step."),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    workers: int = typer.Option(2, "--workers", min=0, help="Threads decoding images into the cache."),
+    input_size: int = typer.Option(128, "--input-size", min=32, help="Square model input in pixels."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the identity split and augmentation."),
+    out: Path = typer.Option(Path("runs/exp"), "--out", help="Run folder: logs, curves.png, last.pt, best.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt when it exists."),
+    loss: str = typer.Option("wing", "--loss", help="Landmark loss: wing (default), l1 or mse (course project)."),
+    time_budget: float = typer.Option(0.0, "--time-budget", min=0.0,
+                                      help="Minutes of training at most (lr anneals over it); 0 = no limit."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Torch CPU threads (0 = default)."),
+    max_samples: int = typer.Option(0, "--max-samples", min=0, help="Use at most N faces per split (0 = all)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation, then stop."),
+) -> None:
+    """Train the landmark model on face crops or the separate box regressor on whole frames."""
+    from training.train import TrainConfig, train
+
+    name = model or ("resnet" if task == Task.landmarks else "box")
+    cfg = TrainConfig(task=task.value, model=name, data=tuple(str(p) for p in data), format=format,
+                      single_face_only=single_face_only, epochs=epochs, batch_size=batch_size, lr=lr,
+                      workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),
+                      resume=resume, loss=loss, time_budget_min=time_budget, dry_run=dry_run,
+                      max_samples=max_samples, threads=threads)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = train(cfg, log=typer.echo)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    best = summary["best"] or {}
+    typer.echo(f"done: {summary['epochs_done']} epochs in {summary['minutes']:.1f} min; best epoch "
+               f"{best.get('epoch')} -> {out / 'best.pt'}")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,29 @@
+"""Errors a user can cause or meet, each with the exit code the CLI returns for it.
+
+Exit codes (README): 0 ok, 1 runtime failure, 2 bad usage or input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class FacetrackError(Exception):
+    """A failure worth one clear line, not a traceback."""
+
+    exit_code = EXIT_FAILURE
+
+
+class InputError(FacetrackError):
+    """Bad usage or input: a missing path, a wrong file, an impossible option."""
+
+    exit_code = EXIT_USAGE
+
+
+class Interrupted(FacetrackError):
+    """Stopped by Ctrl+C or SIGTERM after finalising outputs."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,122 @@
+"""Pure geometry: boxes, square crops as affine maps, letterboxing. No I/O, no state."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+# Face square from the four points: centre = mean of eye-midpoint and mouth centre shifted
+# towards the chin, side = FACE_SIDE_PER_EYE_MOUTH x eye-mouth distance. Fitted as medians
+# on the shared 68-point data (box = min/max of the 68 points) by scripts/fit_face_square.py.
+FACE_SIDE_PER_EYE_MOUTH = 2.16
+FACE_CENTER_SHIFT = 0.12  # in eye-mouth distances, from the eye/mouth midpoint towards the mouth
+
+
+def box_from_points(points_px: np.ndarray, pad: float = 0.0) -> np.ndarray:
+    """Min/max box of points, grown by `pad` x its size on each side: xyxy float32."""
+    pts = np.asarray(points_px, dtype=np.float32).reshape(-1, 2)
+    x1, y1 = pts.min(axis=0)
+    x2, y2 = pts.max(axis=0)
+    w, h = x2 - x1, y2 - y1
+    return np.array([x1 - pad * w, y1 - pad * h, x2 + pad * w, y2 + pad * h], dtype=np.float32)
+
+
+def square_from_box(box_xyxy: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """Centre (2,) and side of the square around a box, `scale` x its longer side."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    center = np.array([(x1 + x2) / 2, (y1 + y2) / 2], dtype=np.float32)
+    return center, max(x2 - x1, y2 - y1, 1.0) * scale
+
+
+def face_square_from_points(points_px: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre and side of the face box implied by the four points (eyes, nose, mouth)."""
+    pts = np.asarray(points_px, dtype=np.float32).reshape(4, 2)
+    eye_mid = (pts[0] + pts[1]) / 2
+    mouth = pts[3]
+    d = float(np.linalg.norm(mouth - eye_mid))
+    iod = float(np.linalg.norm(pts[1] - pts[0]))
+    scale = max(d, 0.8 * iod, 1.0)  # a turned head shrinks iod, a tilted one shrinks d
+    direction = (mouth - eye_mid) / max(d, 1e-6)
+    center = (eye_mid + mouth) / 2 + FACE_CENTER_SHIFT * scale * direction
+    return center.astype(np.float32), FACE_SIDE_PER_EYE_MOUTH * scale
+
+
+def crop_matrix(center_xy: np.ndarray, side: float, out_size: int, angle_deg: float = 0.0,
+                flip: bool = False) -> np.ndarray:
+    """2x3 affine mapping image pixels to an `out_size` crop of a square (rotated, mirrored)."""
+    s = out_size / max(side, 1e-6)
+    a = math.radians(angle_deg)
+    cos, sin = math.cos(a) * s, math.sin(a) * s
+    fx = -1.0 if flip else 1.0
+    cx, cy = float(center_xy[0]), float(center_xy[1])
+    # rotate+scale about the centre, mirror in crop space, move the centre to the crop's middle
+    m = np.array([[fx * cos, fx * sin, 0.0], [-sin, cos, 0.0]], dtype=np.float64)
+    m[:, 2] = np.array([out_size / 2, out_size / 2]) - m[:, :2] @ np.array([cx, cy])
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine."""
+    return cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+
+
+def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Map (N,2) points through a 2x3 affine."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return (pts @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def crop_affine(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+    """Warp `image` into an `out_size` square crop through `m` (black outside the image)."""
+    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
+    """2x3 affine fitting a width x height frame into a size x size square, centred."""
+    s = size / max(width, height)
+    return np.array([[s, 0.0, (size - width * s) / 2], [0.0, s, (size - height * s) / 2]], dtype=np.float64)
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize keeping aspect into a black size x size square; returns (square, 2x3 matrix)."""
+    h, w = image.shape[:2]
+    m = letterbox_matrix(w, h, size)
+    nw, nh = max(1, round(w * m[0, 0])), max(1, round(h * m[1, 1]))
+    out = np.zeros((size, size, 3), dtype=image.dtype)
+    x0, y0 = (size - nw) // 2, (size - nh) // 2
+    interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+    m = np.array([[nw / w, 0.0, x0], [0.0, nh / h, y0]], dtype=np.float64)
+    return out, m
+
+
+def map_box(box_xyxy: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Map an axis-aligned box through a scale+shift affine (no rotation)."""
+    pts = apply_affine(np.asarray(box_xyxy, dtype=np.float32).reshape(2, 2), m)
+    return pts.reshape(4)
+
+
+def clip_box(box_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip a box to the frame."""
+    b = np.asarray(box_xyxy, dtype=np.float32).copy()
+    b[[0, 2]] = np.clip(b[[0, 2]], 0, width)
+    b[[1, 3]] = np.clip(b[[1, 3]], 0, height)
+    return b
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two xyxy boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def inter_ocular(points_px: np.ndarray) -> float:
+    """Distance between the two eye centres (points 0 and 1)."""
+    pts = np.asarray(points_px, dtype=np.float32).reshape(-1, 2)
+    return float(np.linalg.norm(pts[1] - pts[0]))

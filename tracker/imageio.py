@@ -1,0 +1,44 @@
+"""Reading still images into 8-bit BGR, whatever their depth or channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Convert grayscale / BGRA / 16-bit / float images to HxWx3 uint8 BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image.astype(np.float32) * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def read_image_bgr(path: str | Path) -> np.ndarray | None:
+    """Decode an image file to uint8 BGR, or None when it cannot be decoded."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None
+    return to_bgr8(image)
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a file whose suffix names an image format."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES

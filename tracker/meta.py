@@ -1,0 +1,133 @@
+"""What a model needs to be used: the contract between training, export and the runtime.
+
+The same `ModelMeta` is written into ONNX `metadata_props` and into checkpoints' configs,
+and read back by the runtime, which never guesses settings from file names or shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from tracker import __version__
+from tracker.errors import InputError
+
+POINT_NAMES: tuple[str, ...] = ("right_eye", "left_eye", "nose_tip", "mouth_center")
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+# Landmark crops are squares around the face box, this many times its longer side.
+LANDMARK_CROP_SCALE = 1.3
+DATA_TERMS = "trained on YouTube-Faces keypoints and 300-W HELEN: non-commercial research use only"
+
+_PREFIX = "facetrack."
+_REQUIRED = ("kind", "model", "input_size", "layout", "color", "mean", "std", "output", "coords")
+
+
+class MetadataError(InputError):
+    """A model file lacks what the runtime needs to use it."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """How to feed a model and read its output."""
+
+    kind: str  # "landmarks" | "box"
+    model: str  # architecture name, e.g. "nalbert"
+    input_size: int  # square input side in pixels
+    layout: str = "NCHW"
+    color: str = "RGB"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    output: str = ""  # layout of the output vector
+    coords: str = ""  # coordinate convention of the output
+    point_names: tuple[str, ...] = POINT_NAMES
+    crop_scale: float = LANDMARK_CROP_SCALE
+    data_terms: str = DATA_TERMS
+    version: str = __version__
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def for_kind(cls, kind: str, model: str, input_size: int, **kwargs) -> "ModelMeta":
+        """The standard metadata of a landmark or box model."""
+        if kind == "landmarks":
+            output = "x0,y0,x1,y1,... for point_names, in order"
+            coords = "crop_normalized: 0..1 of the input crop, x right, y down"
+        elif kind == "box":
+            output = "x1,y1,x2,y2,presence_logit"
+            coords = "letterbox_normalized: 0..1 of the letterboxed square input"
+        else:
+            raise MetadataError(f"unknown model kind {kind!r} (expected 'landmarks' or 'box')")
+        return cls(kind=kind, model=model, input_size=int(input_size), output=output, coords=coords, **kwargs)
+
+    def to_props(self) -> dict[str, str]:
+        """Flat string key/values for ONNX metadata_props."""
+        props = {
+            "kind": self.kind,
+            "model": self.model,
+            "input_size": str(self.input_size),
+            "layout": self.layout,
+            "color": self.color,
+            "mean": ",".join(f"{v:.6g}" for v in self.mean),
+            "std": ",".join(f"{v:.6g}" for v in self.std),
+            "output": self.output,
+            "coords": self.coords,
+            "point_names": ",".join(self.point_names),
+            "crop_scale": f"{self.crop_scale:.6g}",
+            "data_terms": self.data_terms,
+            "version": self.version,
+        }
+        props.update({k: str(v) for k, v in self.extra.items()})
+        return {_PREFIX + k: v for k, v in props.items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str = "model") -> "ModelMeta":
+        """Read metadata written by `to_props`; a missing required key is a MetadataError."""
+        own = {k[len(_PREFIX):]: v for k, v in props.items() if k.startswith(_PREFIX)}
+        missing = [k for k in _REQUIRED if k not in own]
+        if missing:
+            raise MetadataError(
+                f"{source} lacks facetrack metadata {', '.join(missing)}: re-export it with `facetrack export`"
+            )
+        try:
+            mean = tuple(float(v) for v in own["mean"].split(","))
+            std = tuple(float(v) for v in own["std"].split(","))
+            input_size = int(own["input_size"])
+            crop_scale = float(own.get("crop_scale", LANDMARK_CROP_SCALE))
+        except ValueError as exc:
+            raise MetadataError(f"{source} has malformed facetrack metadata: {exc}") from None
+        if own["kind"] not in ("landmarks", "box"):
+            raise MetadataError(f"{source} has unknown model kind {own['kind']!r}")
+        if own["layout"] != "NCHW" or own["color"] != "RGB" or len(mean) != 3 or len(std) != 3:
+            raise MetadataError(f"{source} uses an input convention this runtime does not support")
+        known = set(_REQUIRED) | {"point_names", "crop_scale", "data_terms", "version"}
+        return cls(
+            kind=own["kind"],
+            model=own["model"],
+            input_size=input_size,
+            layout=own["layout"],
+            color=own["color"],
+            mean=mean,  # type: ignore[arg-type]
+            std=std,  # type: ignore[arg-type]
+            output=own["output"],
+            coords=own["coords"],
+            point_names=tuple(own.get("point_names", ",".join(POINT_NAMES)).split(",")),
+            crop_scale=crop_scale,
+            data_terms=own.get("data_terms", ""),
+            version=own.get("version", ""),
+            extra={k: v for k, v in own.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict:
+        """Plain dict (for checkpoints and JSON)."""
+        d = asdict(self)
+        d["mean"], d["std"], d["point_names"] = list(self.mean), list(self.std), list(self.point_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelMeta":
+        """Inverse of `to_dict`."""
+        d = dict(d)
+        for key in ("mean", "std", "point_names"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)

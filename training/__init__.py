@@ -1,0 +1,1 @@
+"""facetrack training: dataset readers, models, training and evaluation (needs torch)."""

@@ -1,0 +1,126 @@
+"""Batched crop/warp and photometric augmentation on torch tensors (the same code on CPU and CUDA).
+
+Crops are affine maps from `tracker.geometry` (the runtime uses the same maps through cv2), applied
+to a whole batch with `grid_sample`, so preprocessing runs on the training device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tracker.geometry import apply_affine, crop_matrix, invert_affine
+from tracker.meta import IMAGENET_MEAN, IMAGENET_STD
+
+
+def affine_theta(m_src_to_dst: np.ndarray, src_wh: tuple[int, int], out_size: int) -> np.ndarray:
+    """The 2x3 `affine_grid` theta (align_corners=False) equivalent to cv2.warpAffine with m."""
+    w, h = src_wh
+    d = np.array([[out_size / 2, 0, (out_size - 1) / 2], [0, out_size / 2, (out_size - 1) / 2], [0, 0, 1]])
+    inv = np.vstack([invert_affine(m_src_to_dst), [0, 0, 1]])
+    n = np.array([[2 / w, 0, 1 / w - 1], [0, 2 / h, 1 / h - 1], [0, 0, 1]])
+    return (n @ inv @ d)[:2]
+
+
+def warp_batch(images_nhwc: torch.Tensor, matrices: list[np.ndarray], out_size: int,
+               padding_mode: str = "zeros") -> torch.Tensor:
+    """Warp uint8 NHWC images through per-sample 2x3 maps into float NCHW crops in 0..1."""
+    n, h, w, _ = images_nhwc.shape
+    theta = torch.tensor(np.stack([affine_theta(m, (w, h), out_size) for m in matrices]),
+                         dtype=torch.float32, device=images_nhwc.device)
+    src = images_nhwc.permute(0, 3, 1, 2).float().div_(255.0)
+    grid = F.affine_grid(theta, [n, 3, out_size, out_size], align_corners=False)
+    return F.grid_sample(src, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+
+
+def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """ImageNet mean/std normalisation of NCHW RGB in 0..1."""
+    m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def _uniform(gen: torch.Generator, n: int, lo: float, hi: float, device) -> torch.Tensor:
+    return (torch.rand(n, generator=gen) * (hi - lo) + lo).to(device).view(n, 1, 1, 1)
+
+
+def photometric(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Per-sample brightness, contrast, saturation, grayscale, blur/low-res, noise and occlusion."""
+    n, _, h, w = x.shape
+    dev = x.device
+    x = x * _uniform(gen, n, 1 - 0.4 * strength, 1 + 0.4 * strength, dev)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * _uniform(gen, n, 1 - 0.4 * strength, 1 + 0.4 * strength, dev) + mean
+    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    sat = _uniform(gen, n, 1 - 0.5 * strength, 1 + 0.5 * strength, dev)
+    sat = torch.where((torch.rand(n, generator=gen) < 0.1).to(dev).view(n, 1, 1, 1), torch.zeros_like(sat), sat)
+    x = gray + (x - gray) * sat
+    # colour cast (white balance)
+    x = x * (1 + 0.08 * strength * (torch.rand(n, 3, 1, 1, generator=gen).to(dev) * 2 - 1))
+    # low resolution / blur: down- and up-sample a random subset
+    low = torch.rand(n, generator=gen) < 0.3 * strength
+    if low.any():
+        idx = low.nonzero().flatten().to(dev)
+        factor = float(torch.empty(1).uniform_(0.25, 0.6, generator=gen))
+        small = F.interpolate(x[idx], scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)
+        x[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    x = x + torch.randn(x.shape, generator=gen).to(dev) * (0.03 * strength * torch.rand(n, 1, 1, 1, generator=gen).to(dev))
+    # occlusion: one random rectangle of random colour on some samples
+    occ = (torch.rand(n, generator=gen) < 0.3 * strength).tolist()
+    for i in [i for i, o in enumerate(occ) if o]:
+        rw, rh = [int(v) for v in (torch.rand(2, generator=gen) * 0.35 * w + 0.1 * w)]
+        x0, y0 = int(torch.randint(0, w - rw, (1,), generator=gen)), int(torch.randint(0, h - rh, (1,), generator=gen))
+        x[i, :, y0:y0 + rh, x0:x0 + rw] = torch.rand(3, 1, 1, generator=gen).to(dev)
+    return x.clamp_(0.0, 1.0)
+
+
+def landmark_crop_params(rng: np.random.Generator, center_xy: np.ndarray, side: float, out_size: int,
+                         train: bool) -> tuple[np.ndarray, bool]:
+    """Crop map for one face: jittered scale/shift/rotation/flip when training, exact otherwise."""
+    if not train:
+        return crop_matrix(center_xy, side, out_size), False
+    scale = rng.uniform(0.85, 1.25)
+    shift = rng.uniform(-0.1, 0.1, size=2) * side
+    angle = float(np.clip(rng.normal(0, 12), -35, 35))
+    flip = bool(rng.random() < 0.5)
+    return crop_matrix(center_xy + shift, side * scale, out_size, angle, flip), flip
+
+
+def flip_points(points: np.ndarray) -> np.ndarray:
+    """Swap the eyes after a horizontal flip (right_eye <-> left_eye)."""
+    out = points.copy()
+    out[..., [0, 1], :] = out[..., [1, 0], :]
+    return out
+
+
+def box_frame_params(rng: np.random.Generator, face_box: np.ndarray, out_size: int
+                     ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Map placing a face at a random position and size (10-80 % of the frame) in a letterboxed frame.
+
+    Returns the 2x3 map source->input and the content rectangle (x0, y0, x1, y1) of the frame.
+    """
+    aspect = float(rng.choice([4 / 3, 16 / 9, 1.0, 3 / 4]))
+    cw, ch = (out_size, out_size / aspect) if aspect >= 1 else (out_size * aspect, out_size)
+    x0, y0 = (out_size - cw) / 2, (out_size - ch) / 2
+    face_side = max(face_box[2] - face_box[0], face_box[3] - face_box[1], 1.0)
+    frac = math.exp(rng.uniform(math.log(0.12), math.log(0.8)))
+    k = frac * min(cw, ch) / face_side
+    fw, fh = (face_box[2] - face_box[0]) * k, (face_box[3] - face_box[1]) * k
+    cx = rng.uniform(x0 + fw / 2, max(x0 + fw / 2, x0 + cw - fw / 2) + 1e-3)
+    cy = rng.uniform(y0 + fh / 2, max(y0 + fh / 2, y0 + ch - fh / 2) + 1e-3)
+    angle = float(rng.uniform(-8, 8))
+    center_src = np.array([(face_box[0] + face_box[2]) / 2, (face_box[1] + face_box[3]) / 2])
+    side_src = out_size / k
+    m = crop_matrix(center_src, side_src, out_size, angle, bool(rng.random() < 0.5))
+    m[:, 2] += np.array([cx - out_size / 2, cy - out_size / 2])
+    return m, (int(round(x0)), int(round(y0)), int(round(x0 + cw)), int(round(y0 + ch)))
+
+
+def box_through(m: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
+    """Axis-aligned box around the four corners of `box_xyxy` mapped through m."""
+    x1, y1, x2, y2 = box_xyxy
+    corners = apply_affine(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), m)
+    return np.concatenate([corners.min(axis=0), corners.max(axis=0)])

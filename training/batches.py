@@ -1,0 +1,115 @@
+"""Turn cached faces/frames into augmented, normalised batches with targets, on the training device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tracker.geometry import apply_affine, crop_matrix, letterbox_matrix
+from training.augment import (
+    box_frame_params, box_through, flip_points, landmark_crop_params, normalize, photometric, warp_batch,
+)
+from training.data.cache import FrameCache, LandmarkCache
+
+
+def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: np.random.Generator,
+                   gen: torch.Generator, train: bool, device: torch.device) -> dict[str, torch.Tensor]:
+    """Crops (B,3,S,S) normalised, points (B,2P) and boxes (B,4) in crop-normalised coords, iod (B,)."""
+    patch = cache.images.shape[1]
+    center = np.array([(patch - 1) / 2, (patch - 1) / 2])
+    matrices, points, boxes = [], [], []
+    for i in idx:
+        m, flipped = landmark_crop_params(rng, center, cache.crop_side, input_size, train)
+        pts = apply_affine(cache.points[i], m)
+        if flipped:
+            pts = flip_points(pts)
+        b = box_through(m, cache.boxes[i])
+        matrices.append(m)
+        points.append(pts / input_size)
+        boxes.append(b / input_size)
+    images = cache.images[torch.as_tensor(idx)].to(device, non_blocking=True)
+    x = warp_batch(images, matrices, input_size)
+    if train:
+        x = photometric(x, gen)
+    pts = torch.tensor(np.stack(points), dtype=torch.float32, device=device)
+    iod = torch.linalg.norm(pts[:, 1] - pts[:, 0], dim=1).clamp_min(1e-3)
+    return {"x": normalize(x), "points": pts.reshape(len(idx), -1),
+            "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device), "iod": iod}
+
+
+def _cache_map(m_src: np.ndarray, stretch: np.ndarray) -> np.ndarray:
+    """Re-express a map from original pixels as a map from stretched cache pixels."""
+    m = m_src.copy()
+    m[:, 0] /= stretch[0]
+    m[:, 1] /= stretch[1]
+    return m
+
+
+def _negative_window(rng: np.random.Generator, cache: FrameCache, i: int, tries: int = 8) -> np.ndarray | None:
+    """A square window (cx, cy, side) of frame i that overlaps none of its faces, in original pixels."""
+    w, h = cache.images.shape[2] / cache.stretch[i][0], cache.images.shape[1] / cache.stretch[i][1]
+    grown = cache.boxes[i].copy()
+    gw, gh = grown[:, 2] - grown[:, 0], grown[:, 3] - grown[:, 1]
+    grown += np.stack([-0.25 * gw, -0.4 * gh, 0.25 * gw, 0.25 * gh], axis=1)
+    for _ in range(tries):
+        side = rng.uniform(0.2, 0.6) * min(w, h)
+        cx, cy = rng.uniform(side / 2, w - side / 2), rng.uniform(side / 2, h - side / 2)
+        x1, y1, x2, y2 = cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
+        overlap = (np.minimum(x2, grown[:, 2]) > np.maximum(x1, grown[:, 0])) & \
+                  (np.minimum(y2, grown[:, 3]) > np.maximum(y1, grown[:, 1]))
+        if not overlap.any():
+            return np.array([cx, cy, side])
+    return None
+
+
+def box_batch(cache: FrameCache, idx: np.ndarray, input_size: int, rng: np.random.Generator,
+              gen: torch.Generator, train: bool, device: torch.device, negative_fraction: float = 0.25
+              ) -> dict[str, torch.Tensor]:
+    """Letterboxed frames (B,3,S,S), target boxes (B,4) in 0..1 and presence (B,) in {0,1}."""
+    matrices, boxes, presence, contents, sources = [], [], [], [], []
+    n = len(cache)
+    for i in idx:
+        i = int(i)
+        face = cache.boxes[i][cache.face_index[i]]
+        want_negative = rng.random() < negative_fraction
+        window = None
+        if want_negative:
+            for j in [i] + list(rng.integers(0, n, size=6)):
+                window = _negative_window(rng, cache, int(j))
+                if window is not None:
+                    i = int(j)
+                    break
+        if window is not None:
+            aspect = float(rng.choice([4 / 3, 16 / 9, 1.0]))
+            cw, ch = input_size, input_size / aspect
+            m = crop_matrix(window[:2], window[2], input_size, float(rng.uniform(-8, 8)), bool(rng.random() < 0.5))
+            y0 = (input_size - ch) / 2
+            content = (0, int(round(y0)), input_size, int(round(y0 + ch)))
+            boxes.append(np.zeros(4, np.float32))
+            presence.append(0.0)
+        elif train:
+            m, content = box_frame_params(rng, face, input_size)
+            boxes.append(np.clip(box_through(m, face), [content[0], content[1]] * 2, [content[2], content[3]] * 2)
+                         / input_size)
+            presence.append(1.0)
+        else:
+            w = cache.images.shape[2] / cache.stretch[i][0]
+            h = cache.images.shape[1] / cache.stretch[i][1]
+            m = letterbox_matrix(round(w), round(h), input_size)
+            x0, y0 = m[0, 2], m[1, 2]
+            content = (int(round(x0)), int(round(y0)), int(round(input_size - x0)), int(round(input_size - y0)))
+            boxes.append(box_through(m, face) / input_size)
+            presence.append(1.0)
+        matrices.append(_cache_map(m, cache.stretch[i]))
+        contents.append(content)
+        sources.append(i)
+    images = cache.images[torch.as_tensor(sources)].to(device, non_blocking=True)
+    x = warp_batch(images, matrices, input_size, padding_mode="border")
+    if train:
+        x = photometric(x, gen, strength=0.8)
+    mask = torch.zeros(len(idx), 1, input_size, input_size, device=device)
+    for k, (x0, y0, x1, y1) in enumerate(contents):
+        mask[k, :, y0:y1, x0:x1] = 1.0
+    x = x * mask  # letterbox bars are black, as at run time
+    return {"x": normalize(x), "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device),
+            "presence": torch.tensor(presence, dtype=torch.float32, device=device)}

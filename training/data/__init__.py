@@ -1,0 +1,73 @@
+"""Dataset readers: every format gives `FaceSample`s; `load_dataset` picks the reader."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from training.data.samples import SKIP_MULTI_FACE, DatasetError, FaceSample, LoadResult
+
+FORMATS = ("aflw", "300w", "ytf-csv", "dlib-xml")
+
+
+def _reader(fmt: str):
+    if fmt == "aflw":
+        from training.data import aflw as mod
+    elif fmt == "300w":
+        from training.data import pts300w as mod
+    elif fmt == "ytf-csv":
+        from training.data import ytf_csv as mod
+    elif fmt == "dlib-xml":
+        from training.data import dlib_xml as mod
+    else:
+        raise DatasetError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
+    return mod
+
+
+def detect_format(root: Path) -> str:
+    """Guess the format from the folder's contents (not its name)."""
+    if root.is_file():
+        if root.suffix == ".sqlite":
+            return "aflw"
+        if root.suffix == ".xml":
+            return "dlib-xml"
+        if root.name.endswith("_frames_keypoints.csv"):
+            return "ytf-csv"
+        raise DatasetError(f"{root}: not a dataset (expected a folder, an AFLW .sqlite or a dlib .xml)")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    if any(root.glob("*.sqlite")) or any(root.glob("data/*.sqlite")):
+        return "aflw"
+    if any(root.glob("*_frames_keypoints.csv")):
+        return "ytf-csv"
+    if any(root.glob("*.xml")):
+        return "dlib-xml"
+    if next(root.rglob("*.pts"), None) is not None:
+        return "300w"
+    raise DatasetError(
+        f"{root}: not a dataset folder (no AFLW .sqlite, *_frames_keypoints.csv, dlib .xml or 300-W .pts found)"
+    )
+
+
+def single_face_only(result: LoadResult) -> LoadResult:
+    """Drop every face whose image holds more than one labelled face (the course project's filter)."""
+    per_image = Counter(s.image_path for s in result.samples)
+    kept = [s for s in result.samples if per_image[s.image_path] == 1]
+    dropped = len(result.samples) - len(kept)
+    skipped = Counter(result.skipped)
+    if dropped:
+        skipped[SKIP_MULTI_FACE] += dropped
+    return LoadResult(result.format, result.root, kept, skipped)
+
+
+def load_dataset(path: str | Path, fmt: str | None = None, single_face: bool = False) -> LoadResult:
+    """Load a dataset folder (format detected unless given); bad rows are skipped and counted."""
+    root = Path(path)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such file or folder")
+    fmt = fmt or detect_format(root)
+    result = _reader(fmt).load(root)
+    return single_face_only(result) if single_face else result
+
+
+__all__ = ["FORMATS", "FaceSample", "LoadResult", "DatasetError", "detect_format", "load_dataset"]

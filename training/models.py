@@ -1,0 +1,286 @@
+"""The course project's landmark nets, a modern BatchNorm landmark net and the separate box regressor.
+
+Each model has a frozen config dataclass; `build_model(name, config)` rebuilds it, and a checkpoint
+is a plain dict (`model`, `config`, `state_dict`, `meta`, training info) loaded with weights_only=True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock
+
+from tracker.errors import InputError
+from tracker.meta import ModelMeta
+
+
+# ---------------------------------------------------------------- configs
+@dataclass(frozen=True)
+class LandmarkConfig:
+    """Shared config of the landmark nets."""
+
+    input_size: int = 128
+    num_points: int = 4
+    dropout: float = 0.25
+
+
+@dataclass(frozen=True)
+class ResNetLandmarkConfig(LandmarkConfig):
+    """The modern landmark net: ResNet basic blocks with BatchNorm."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    head_channels: int = 32
+    hidden: int = 256
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class BoxConfig:
+    """The box regressor: a small strided BatchNorm CNN on the letterboxed frame."""
+
+    input_size: int = 128
+    widths: tuple[int, ...] = (16, 32, 64, 96, 128)
+    hidden: int = 256
+    dropout: float = 0.1
+
+
+def _conv_stack(channels: list[int], kernels: list[int], padding: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels):
+        layers += [nn.Conv2d(c_in, c_out, k, padding=padding), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers)
+
+
+def _flat_size(features: nn.Module, input_size: int) -> int:
+    with torch.no_grad():
+        return int(features(torch.zeros(1, 3, input_size, input_size)).numel())
+
+
+# ---------------------------------------------------------------- course project models
+class NalbertNet(nn.Module):
+    """The course project's winner: 5 conv+ReLU+max-pool blocks (32..512, k 5,3,3,3,1), FC 1024-512-2P."""
+
+    has_box_head = False
+
+    def __init__(self, config: LandmarkConfig):
+        super().__init__()
+        self.config = config
+        self.features = _conv_stack([3, 32, 64, 128, 256, 512], [5, 3, 3, 3, 1], padding=0)
+        flat = _flat_size(self.features, config.input_size)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
+            nn.Linear(1024, 512), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
+            nn.Linear(512, 2 * config.num_points),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class Net(nn.Module):
+    """The course project's first net: conv 32..512 (k 5,3,3,3,1) with max-pool, FC heads for box and points."""
+
+    has_box_head = True
+
+    def __init__(self, config: LandmarkConfig):
+        super().__init__()
+        self.config = config
+        self.features = _conv_stack([3, 32, 64, 128, 256, 512], [5, 3, 3, 3, 1], padding=0)
+        flat = _flat_size(self.features, config.input_size)
+        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
+                                   nn.Dropout(config.dropout))
+        self.points_head = nn.Linear(1024, 2 * config.num_points)
+        self.box_head = nn.Linear(1024, 4)
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(self.features(x))
+        return self.points_head(h), self.box_head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[0]
+
+
+class FacialLandmarkAndBBoxModel(nn.Module):
+    """The course project's joint model: four 3x3 conv blocks 64..512 (pad 1), FC 1024, heads 2P and 4."""
+
+    has_box_head = True
+
+    def __init__(self, config: LandmarkConfig):
+        super().__init__()
+        self.config = config
+        self.features = _conv_stack([3, 64, 128, 256, 512], [3, 3, 3, 3], padding=1)
+        flat = _flat_size(self.features, config.input_size)
+        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
+                                   nn.Dropout(config.dropout))
+        self.points_head = nn.Linear(1024, 2 * config.num_points)
+        self.box_head = nn.Linear(1024, 4)
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(self.features(x))
+        return self.points_head(h), self.box_head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[0]
+
+
+# ---------------------------------------------------------------- modern models
+def _conv_bn(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+def _stage(c_in: int, c_out: int, stride: int) -> BasicBlock:
+    down = None
+    if stride != 1 or c_in != c_out:
+        down = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+    return BasicBlock(c_in, c_out, stride=stride, downsample=down)
+
+
+class ResNetLandmarks(nn.Module):
+    """Modern landmark net: stem + ResNet basic blocks with BatchNorm, a spatial 1x1 head, FC to 2P."""
+
+    has_box_head = False
+
+    def __init__(self, config: ResNetLandmarkConfig):
+        super().__init__()
+        self.config = config
+        w = config.widths
+        blocks: list[nn.Module] = [_conv_bn(3, w[0], 2)]
+        c_in = w[0]
+        for i, c_out in enumerate(w):
+            blocks.append(_stage(c_in, c_out, 1 if i == 0 else 2))
+            c_in = c_out
+        blocks += [nn.Conv2d(c_in, config.head_channels, 1, bias=False), nn.BatchNorm2d(config.head_channels),
+                   nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*blocks)
+        flat = _flat_size(self.features, config.input_size)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(inplace=True),
+                                  nn.Dropout(config.dropout), nn.Linear(config.hidden, 2 * config.num_points))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class BoxRegressor(nn.Module):
+    """Separate face-box model: letterboxed frame in, (x1, y1, x2, y2) in 0..1 plus a presence logit out."""
+
+    def __init__(self, config: BoxConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c_out in config.widths:
+            layers += [_conv_bn(c_in, c_out, 2), _conv_bn(c_out, c_out, 1)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        flat = _flat_size(self.features, config.input_size)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(inplace=True),
+                                  nn.Dropout(config.dropout), nn.Linear(config.hidden, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(self.features(x))
+        # box as sigmoid-squashed corners so it always lies in the frame; logit left raw
+        return torch.cat([torch.sigmoid(out[:, :4]), out[:, 4:]], dim=1)
+
+
+# ---------------------------------------------------------------- registry and checkpoints
+MODELS: dict[str, tuple[type[nn.Module], type, str]] = {
+    "nalbert": (NalbertNet, LandmarkConfig, "landmarks"),
+    "net": (Net, LandmarkConfig, "landmarks"),
+    "landmark-bbox": (FacialLandmarkAndBBoxModel, LandmarkConfig, "landmarks"),
+    "resnet": (ResNetLandmarks, ResNetLandmarkConfig, "landmarks"),
+    "box": (BoxRegressor, BoxConfig, "box"),
+}
+LANDMARK_MODELS = tuple(k for k, v in MODELS.items() if v[2] == "landmarks")
+
+
+def model_kind(name: str) -> str:
+    """'landmarks' or 'box'."""
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name][2]
+
+
+def make_config(name: str, **overrides):
+    """The config dataclass of a model with some fields overridden (unknown ones ignored)."""
+    cls = MODELS[name][1] if name in MODELS else None
+    if cls is None:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    names = {f.name for f in fields(cls)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if k in names}
+    return cls(**values)
+
+
+def build_model(name: str, config=None) -> nn.Module:
+    """Build a model from its name and config (dataclass or plain dict)."""
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    model_cls, config_cls, _ = MODELS[name]
+    if config is None:
+        config = config_cls()
+    elif isinstance(config, dict):
+        config = make_config(name, **config)
+    return model_cls(config)
+
+
+def model_meta(name: str, config) -> ModelMeta:
+    """The runtime metadata of a model."""
+    return ModelMeta.for_kind(model_kind(name), name, config.input_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def make_checkpoint(name: str, model: nn.Module, half: bool = False, **info) -> dict:
+    """A plain-dict checkpoint; `half` stores float tensors as fp16 (restored to fp32 on load)."""
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    config = asdict(model.config)
+    return {"format": "facetrack-checkpoint-1", "model": name, "config": config, "state_dict": state,
+            "meta": model_meta(name, model.config).to_dict(), **info}
+
+
+def save_checkpoint(path: str | Path, ckpt: dict) -> None:
+    """Write atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict with weights_only=True; anything else is an InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle payloads, truncation, foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a loadable facetrack checkpoint ({first[:160]})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "state_dict" not in ckpt or "config" not in ckpt:
+        raise InputError(f"{path}: not a facetrack checkpoint (expected a dict with model, config, state_dict)")
+    return ckpt
+
+
+def load_model(path: str | Path, expect_kind: str | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint file (fp32, eval mode); returns (model, checkpoint)."""
+    ckpt = read_checkpoint(path)
+    name = ckpt["model"]
+    if name not in MODELS:
+        raise InputError(f"{path}: unknown model {name!r} in checkpoint")
+    if expect_kind and model_kind(name) != expect_kind:
+        raise InputError(f"{path}: holds a {model_kind(name)} model ({name}), expected a {expect_kind} model")
+    model = build_model(name, ckpt["config"])
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not fit model {name} ({str(exc).splitlines()[0][:160]})") from None
+    model.eval()
+    return model, ckpt

@@ -1,0 +1,75 @@
+"""Pictures people judge models by: loss curves of runs, cumulative error curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The per-epoch rows of a run folder (metrics.jsonl)."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+    """Train vs val loss (and val NME or IoU) of one or more runs, overlaid, to a PNG."""
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4))
+    for k, run in enumerate(runs):
+        rows = read_metrics(run)
+        if not rows:
+            continue
+        label = labels[k] if labels else Path(run).name
+        ep = [r["epoch"] for r in rows]
+        line, = ax_loss.plot(ep, [r["train_loss"] for r in rows], "--", label=f"{label} train")
+        ax_loss.plot(ep, [r["val_loss"] for r in rows], "-", color=line.get_color(), label=f"{label} val")
+        if "val_nme" in rows[0]:
+            ax_metric.plot(ep, [r["val_nme"] for r in rows], color=line.get_color(), label=label)
+            ax_metric.set_ylabel("val NME (% inter-ocular)")
+        elif "iou_mean" in rows[0]:
+            ax_metric.plot(ep, [r["iou_mean"] for r in rows], color=line.get_color(), label=f"{label} IoU")
+            ax_metric.plot(ep, [r["presence_accuracy"] for r in rows], ":", color=line.get_color(),
+                           label=f"{label} presence acc.")
+            ax_metric.set_ylabel("val IoU / presence accuracy")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_metric.set_xlabel("epoch")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_ced(nme_by_label: dict[str, np.ndarray], out: Path, max_nme: float = 20.0) -> Path:
+    """Cumulative error distribution: share of faces with NME below x."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    xs = np.linspace(0, max_nme, 200)
+    for label, nme in nme_by_label.items():
+        nme = np.sort(np.asarray(nme))
+        ax.plot(xs, np.searchsorted(nme, xs, side="right") / max(len(nme), 1), label=label)
+    ax.axvline(10, color="gray", ls=":", lw=1)
+    ax.set_xlabel("NME (% of inter-ocular distance)")
+    ax.set_ylabel("share of faces")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
