@@ -1,0 +1,1 @@
+"""facetrack export: write verified model graphs (ONNX) from checkpoints."""

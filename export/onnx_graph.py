@@ -1,0 +1,45 @@
+"""Write one model to a self-contained ONNX file with dynamic batch and facetrack metadata."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from tracker.meta import ModelMeta
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+DEFAULT_OPSET = 18
+
+
+def export_onnx(model: torch.nn.Module, meta: ModelMeta, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Export with torch.onnx's dynamo exporter (batch dimension dynamic), embed metadata, one file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float().cpu()
+    example = torch.zeros(2, 3, meta.input_size, meta.input_size)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+                                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_shapes=({0: batch},), verbose=False, optimize=True)
+    proto = program.model_proto
+    add_metadata(proto, meta)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    onnx.save_model(proto, str(tmp), save_as_external_data=False)
+    tmp.replace(path)
+    return path
+
+
+def add_metadata(proto: onnx.ModelProto, meta: ModelMeta) -> None:
+    """Replace the facetrack entries of a graph's metadata_props."""
+    keep = [p for p in proto.metadata_props if not p.key.startswith("facetrack.")]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    for key, value in meta.to_props().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value

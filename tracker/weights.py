@@ -1,0 +1,70 @@
+"""The weights folder: `manifest.json` says which file holds which model; nothing is guessed from names.
+
+{"default_landmarks": "resnet",
+ "checkpoints": {"resnet": "landmarks-resnet.pt", "nalbert": "landmarks-nalbert.pt", "box": "box.pt"},
+ "onnx": {"resnet": "landmarks.onnx", "nalbert": "landmarks-nalbert.onnx", "box": "box.onnx"}}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tracker.errors import InputError
+
+MANIFEST = "manifest.json"
+BOX_MODEL = "box"
+
+
+def default_weights_dir() -> Path:
+    """The shipped weights: `weights/` beside the package (the repository root)."""
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def read_manifest(weights_dir: str | Path) -> dict:
+    """The folder's manifest; a missing folder or manifest is an InputError."""
+    folder = Path(weights_dir)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: weights folder not found (pass --weights DIR)")
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{folder}: no {MANIFEST}; not a facetrack weights folder")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path}: manifest is not a JSON object")
+    manifest.setdefault("checkpoints", {})
+    manifest.setdefault("onnx", {})
+    return manifest
+
+
+def write_manifest(weights_dir: str | Path, manifest: dict) -> Path:
+    """Write the manifest (sorted, indented)."""
+    path = Path(weights_dir) / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def landmark_model_name(manifest: dict, requested: str | None) -> str:
+    """The landmark model to use: the requested one or the manifest's default."""
+    name = requested or manifest.get("default_landmarks")
+    if not name:
+        raise InputError("the weights manifest names no default landmark model; pass --landmark-model")
+    return name
+
+
+def model_file(weights_dir: str | Path, model: str, fmt: str) -> Path:
+    """Path of a model's file in format 'onnx' or 'checkpoints', checked to exist."""
+    folder = Path(weights_dir)
+    manifest = read_manifest(folder)
+    table = manifest.get(fmt, {})
+    if model not in table:
+        known = ", ".join(sorted(table)) or "none"
+        raise InputError(f"{folder}: no {fmt} file for model {model!r} in {MANIFEST} (available: {known})")
+    path = folder / table[model]
+    if not path.is_file():
+        raise InputError(f"{path}: listed in {folder / MANIFEST} but missing")
+    return path
