@@ -1,0 +1,30 @@
+"""`facetrack plot RUN... --out curves.png`: overlay the loss curves of training runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tracker.cli import app
+from tracker.cli.common import handle_errors
+from tracker.errors import InputError
+
+
+@app.command("plot")
+@handle_errors
+def plot_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders (each with metrics.jsonl)."),
+    out: Path = typer.Option(Path("curves.png"), "--out", help="PNG to write."),
+) -> None:
+    """Overlay train/val loss and validation NME (or IoU) of several runs, as the course project did."""
+    from training.plots import plot_runs, read_metrics
+
+    runs = [r for r in runs if r.is_dir()]
+    usable = [r for r in runs if read_metrics(r)]
+    if not usable:
+        raise InputError("none of the given folders holds a metrics.jsonl")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    plot_runs(usable, out)
+    typer.echo(f"wrote {out} ({len(usable)} runs)")
