@@ -55,8 +55,11 @@ def _conv_stack(channels: list[int], kernels: list[int], padding: int) -> nn.Seq
 
 
 def _flat_size(features: nn.Module, input_size: int) -> int:
-    with torch.no_grad():
-        return int(features(torch.zeros(1, 3, input_size, input_size)).numel())
+    try:
+        with torch.no_grad():
+            return int(features(torch.zeros(1, 3, input_size, input_size)).numel())
+    except RuntimeError:
+        raise InputError(f"input size {input_size} px is too small for this model") from None
 
 
 # ---------------------------------------------------------------- course project models

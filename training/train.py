@@ -82,6 +82,7 @@ def resolve_device(name: str) -> torch.device:
 class _Dist:
     rank: int = 0
     world: int = 1
+    epoch_seed: int = 0
 
     @property
     def main(self) -> bool:
@@ -149,8 +150,10 @@ def _loss(cfg, model, batch):
 def train_one_epoch(cfg, model, cache, optimizer, rng, gen, device, dist: _Dist, lr_at, on_step=None) -> float:
     """One pass over this rank's share of the training cache; returns the mean loss."""
     model.train()
-    order = rng.permutation(len(cache))[dist.rank::dist.world]
-    nb = max(1, len(order) // cfg.batch_size) if not cfg.dry_run else 1
+    # every rank shuffles with the same seed and takes its own share, with the same number of steps
+    order = np.random.default_rng(int(rng.integers(1 << 31)) if dist.world == 1 else dist.epoch_seed
+                                  ).permutation(len(cache))[dist.rank::dist.world]
+    nb = max(1, len(cache) // (cfg.batch_size * dist.world)) if not cfg.dry_run else 1
     total, count = 0.0, 0
     bar = tqdm(range(nb), desc="train", leave=False, disable=not dist.main, mininterval=1.0, dynamic_ncols=True)
     for b in bar:
@@ -282,8 +285,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
-            if budget_s and time.time() - t_run >= budget_s:
+            if _agree(budget_s > 0 and time.time() - t_run >= budget_s, dist):
                 break
+            dist.epoch_seed = cfg.seed * 100_003 + epoch
             t0 = time.time()
             train_loss = train_one_epoch(cfg, train_model, caches["train"], optimizer, rng, gen, device, dist,
                                          lr_at, on_step)
@@ -313,7 +317,23 @@ def train(cfg: TrainConfig, log=print) -> dict:
                "best": min(history, key=lambda r: _metric(cfg.task, r)) if history else None}
     if dist.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if dist.world > 1:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+        tdist.destroy_process_group()
     return summary
+
+
+def _agree(flag: bool, dist: _Dist) -> bool:
+    """Rank 0's decision, shared with every rank (so all stop at the same epoch)."""
+    if dist.world == 1:
+        return flag
+    import torch.distributed as tdist
+
+    t = torch.tensor([int(flag)])
+    tdist.broadcast(t, 0)
+    return bool(t.item())
 
 
 def _row_text(task: str, row: dict, epochs: int) -> str:

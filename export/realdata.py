@@ -1,0 +1,133 @@
+"""Real faces for checking exports: where to find them and model inputs made from them.
+
+Landmark inputs are face crops made as in training's evaluation (square around the face box,
+`meta.crop_scale` x its longer side, affine warp, RGB, /255, mean/std, NCHW float32); box inputs
+are whole images letterboxed to the model's square, as the runtime feeds them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tracker.geometry import apply_affine, crop_affine, crop_matrix, letterbox, map_box, square_from_box
+from tracker.imageio import read_image_bgr
+from tracker.meta import ModelMeta
+
+SHARED_DATA_ENV = "FACETRACK_SHARED_DATA"
+DEFAULT_SET = "ytf-keypoints"
+# as training/data/cache.py: area-average first when a crop shrinks the image more than this
+_AREA_SHRINK = 2.0
+
+
+def default_data_path() -> Path | None:
+    """$FACETRACK_SHARED_DATA (the data folder or its ytf-keypoints set), else ../shared/data/ytf-keypoints."""
+    candidates: list[Path] = []
+    env = os.environ.get(SHARED_DATA_ENV)
+    if env:
+        candidates += [Path(env) / DEFAULT_SET, Path(env)]
+    repo_root = Path(__file__).resolve().parent.parent
+    candidates.append(repo_root.parent / "shared" / "data" / DEFAULT_SET)
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*_frames_keypoints.csv")):
+            return path
+    return None
+
+
+def pick(samples: list, n: int, seed: int = 0) -> list:
+    """Up to n samples, drawn without replacement in a fixed order (same seed, same faces)."""
+    order = np.random.default_rng(seed).permutation(len(samples))
+    return [samples[i] for i in order[:n]]
+
+
+class ImageCache:
+    """Decoded BGR images by path (each decoded once; None when unreadable)."""
+
+    def __init__(self) -> None:
+        self._images: dict[str, np.ndarray | None] = {}
+
+    def get(self, path: str) -> np.ndarray | None:
+        if path not in self._images:
+            self._images[path] = read_image_bgr(path)
+        return self._images[path]
+
+
+def _normalize(rgb_u8: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    x = rgb_u8.astype(np.float32) / 255.0
+    x = (x - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def landmark_crop(image_bgr: np.ndarray, box_xyxy: np.ndarray, meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
+    """One normalised CHW crop and the 2x3 map from image pixels to crop pixels."""
+    size = meta.input_size
+    center, side = square_from_box(box_xyxy, meta.crop_scale)
+    m = crop_matrix(center, side, size)
+    shrink = side / size
+    if shrink > _AREA_SHRINK:
+        f = 1.0 / (shrink / 1.5)
+        small = cv2.resize(image_bgr, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        crop = crop_affine(small, crop_matrix(center * f, side * f, size), size)
+    else:
+        crop = crop_affine(image_bgr, m, size)
+    return _normalize(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), meta), m
+
+
+@dataclass
+class RealInputs:
+    """Model inputs (N,3,S,S) float32 and their targets in the model's output coordinates."""
+
+    x: np.ndarray
+    target: np.ndarray  # landmarks: (N, 2P) crop-normalised points; box: (N, 4) letterbox-normalised box
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def landmark_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
+    """Face crops and their points (0..1 of the crop)."""
+    xs, targets = [], []
+    for s in samples:
+        image = images.get(s.image_path)
+        if image is None:
+            continue
+        x, m = landmark_crop(image, s.box_xyxy, meta)
+        xs.append(x)
+        targets.append(apply_affine(s.points_px, m).reshape(-1) / meta.input_size)
+    return _stack(xs, targets, meta, 2 * len(meta.point_names))
+
+
+def box_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
+    """Letterboxed whole images (one per image) and their largest labelled face box (0..1 of the square)."""
+    largest: dict[str, np.ndarray] = {}
+    for s in samples:
+        b = np.asarray(s.box_xyxy, np.float32)
+        area = (b[2] - b[0]) * (b[3] - b[1])
+        old = largest.get(s.image_path)
+        if old is None or area > (old[2] - old[0]) * (old[3] - old[1]):
+            largest[s.image_path] = b
+    xs, targets = [], []
+    for path, box in largest.items():
+        image = images.get(path)
+        if image is None:
+            continue
+        square, m = letterbox(image, meta.input_size)
+        xs.append(_normalize(cv2.cvtColor(square, cv2.COLOR_BGR2RGB), meta))
+        targets.append(map_box(box, m) / meta.input_size)
+    return _stack(xs, targets, meta, 4)
+
+
+def model_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
+    """Real inputs for a landmark or box model."""
+    return box_inputs(samples, meta, images) if meta.kind == "box" else landmark_inputs(samples, meta, images)
+
+
+def _stack(xs: list, targets: list, meta: ModelMeta, width: int) -> RealInputs:
+    if not xs:
+        s = meta.input_size
+        return RealInputs(np.zeros((0, 3, s, s), np.float32), np.zeros((0, width), np.float32))
+    return RealInputs(np.stack(xs).astype(np.float32), np.stack(targets).astype(np.float32))

@@ -1,0 +1,118 @@
+"""Checking exported ONNX graphs: read them with their metadata, run them on ONNX Runtime, time them.
+
+No torch here: the runtime can use `load_onnx_meta` and `ort_session` as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from tracker.errors import FacetrackError, InputError
+from tracker.meta import MetadataError, ModelMeta
+
+CPU = "CPUExecutionProvider"
+FP32_TOLERANCE = 1e-4  # max |ONNX - PyTorch| an fp32 graph may differ by
+
+
+class VerificationError(FacetrackError):
+    """An exported graph that is invalid, differs from its PyTorch model or loses too much accuracy."""
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def ort_session(path: str | Path, providers: tuple[str, ...] = (CPU,), threads: int = 0):
+    """THE way to open an ONNX file with ONNX Runtime (quiet logs); a file it cannot load is an InputError."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    except Exception as exc:  # ORT raises its own Fail / InvalidGraph / NotImplemented types
+        raise InputError(f"{path}: ONNX Runtime cannot load it ({_first_line(exc)})") from None
+
+
+def read_onnx(path: str | Path) -> onnx.ModelProto:
+    """Parse an ONNX file; a missing, truncated or foreign file is an InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: ONNX model not found")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise InputError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from None
+    if not proto.graph.node or not proto.graph.input or not proto.graph.output:
+        raise InputError(f"{path}: not an ONNX model (no graph inside)")
+    return proto
+
+
+def meta_of(proto: onnx.ModelProto, source: str) -> ModelMeta:
+    """The facetrack metadata of a parsed graph, checked against its input shape."""
+    meta = ModelMeta.from_props({p.key: p.value for p in proto.metadata_props}, source=source)
+    inputs = [v for v in proto.graph.input if v.name not in {t.name for t in proto.graph.initializer}]
+    if len(inputs) != 1:
+        raise MetadataError(f"{source} has {len(inputs)} inputs; facetrack models take one image batch")
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    expected = [3, meta.input_size, meta.input_size]
+    if len(shape) != 4 or any(s is not None and s != e for s, e in zip(shape[1:], expected)):
+        raise MetadataError(f"{source}: input shape {shape} does not match its metadata "
+                            f"(N x 3 x {meta.input_size} x {meta.input_size})")
+    return meta
+
+
+def load_onnx_meta(path: str | Path) -> ModelMeta:
+    """The ModelMeta of a facetrack ONNX file: InputError when unreadable, MetadataError when not facetrack's."""
+    return meta_of(read_onnx(path), str(path))
+
+
+def opset_of(proto: onnx.ModelProto) -> int | None:
+    """The default-domain opset a graph uses."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def check_graph(path: str | Path) -> None:
+    """onnx.checker with shape inference; a failure is a VerificationError."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:
+        raise VerificationError(f"{Path(path).name}: ONNX checker rejects it ({_first_line(exc)})") from None
+
+
+def run(session, x: np.ndarray) -> np.ndarray:
+    """The first output of a one-input session on a float32 batch."""
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| (inf when shapes differ or values are not finite)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    diff = np.abs(a - b)
+    return float(diff.max()) if np.isfinite(diff).all() else float("inf")
+
+
+def latency_ms(session, input_size: int, runs: int = 30, warmup: int = 3, budget_s: float = 2.0) -> float:
+    """Median wall time of one batch-1 run in ms (fewer runs when a run is slow)."""
+    x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(np.float32)
+    for _ in range(warmup):
+        run(session, x)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < runs and (len(times) < 5 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        run(session, x)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
+

@@ -1,0 +1,5 @@
+"""`python -m tracker.cli` (what `torchrun ... -m tracker.cli train ...` runs)."""
+
+from tracker.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Drawing a FrameResult: box, the four points in their colours with a legend, score, FPS and latency.
+
+Pure: returns a new image and never touches the frame it was given.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tracker.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
+from tracker.meta import POINT_NAMES
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+TEXT_COLOR = (255, 255, 255)
+SHADOW_COLOR = (0, 0, 0)
+
+
+def _unit(image: np.ndarray) -> float:
+    """Drawing scale: 1.0 for a 640-pixel-wide frame."""
+    return max(0.35, min(image.shape[0], image.shape[1]) / 480.0)
+
+
+def _text(image: np.ndarray, text: str, org: tuple[int, int], scale: float, color=TEXT_COLOR) -> None:
+    thickness = max(1, round(scale * 1.5))
+    cv2.putText(image, text, org, FONT, scale, SHADOW_COLOR, thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
+
+
+def draw_result(image: np.ndarray, detection=None, points_px: np.ndarray | None = None,
+                point_names: tuple[str, ...] = POINT_NAMES, fps: float | None = None,
+                latency_ms: float | None = None, legend: bool = True) -> np.ndarray:
+    """A copy of `image` with the face box, score, points, legend and an FPS/latency corner."""
+    out = image.copy()
+    u = _unit(out)
+    font_scale = 0.45 * u
+    line = max(1, round(2 * u))
+    if detection is not None:
+        x1, y1, x2, y2 = (int(round(float(v))) for v in detection.box_xyxy)
+        cv2.rectangle(out, (x1, y1), (x2, y2), BOX_COLOR_BGR, line, cv2.LINE_AA)
+        _text(out, f"{detection.score:.2f}", (x1 + 2, max(int(14 * u), y1 - int(4 * u))), font_scale, BOX_COLOR_BGR)
+    if points_px is not None:
+        radius = max(2, round(3 * u))
+        for (x, y), color in zip(np.asarray(points_px, dtype=np.float32).reshape(-1, 2), POINT_COLORS_BGR):
+            center = (int(round(float(x))), int(round(float(y))))
+            cv2.circle(out, center, radius + 1, SHADOW_COLOR, -1, cv2.LINE_AA)
+            cv2.circle(out, center, radius, color, -1, cv2.LINE_AA)
+    if legend:
+        _draw_legend(out, point_names, u)
+    corner = []
+    if fps is not None:
+        corner.append(f"{fps:.1f} FPS")
+    if latency_ms is not None:
+        corner.append(f"{latency_ms:.0f} ms")
+    if corner:
+        text = "  ".join(corner)
+        (tw, th), _ = cv2.getTextSize(text, FONT, font_scale, max(1, round(font_scale * 1.5)))
+        _text(out, text, (out.shape[1] - tw - int(6 * u), th + int(6 * u)), font_scale)
+    return out
+
+
+def _draw_legend(image: np.ndarray, point_names: tuple[str, ...], u: float) -> None:
+    scale = 0.38 * u
+    step = int(14 * u) + 2
+    radius = max(2, round(3 * u))
+    for i, (name, color) in enumerate(zip(point_names, POINT_COLORS_BGR)):
+        y = int(8 * u) + step * i + radius
+        x = int(6 * u) + radius
+        cv2.circle(image, (x, y), radius, color, -1, cv2.LINE_AA)
+        _text(image, name.replace("_", " "), (x + radius + int(4 * u), y + int(4 * u)), scale)
+
+
+def draw_frame_result(result, fps: float | None = None, latency_ms: float | None = None) -> np.ndarray:
+    """`draw_result` for a pipeline FrameResult."""
+    return draw_result(result.frame.image, result.detection, result.points_px, fps=fps, latency_ms=latency_ms)

@@ -1,0 +1,226 @@
+"""One frame in, one result out: `Tracker.step(frame) -> FrameResult`, the unit every runtime mode uses.
+
+While a face is tracked, its landmark crop comes from the previous frame's points and the box model
+runs only every `detect_every` frames. The track is lost (and the box model runs on the same frame)
+when the points leave their crop or their geometry is implausible; on a box-model frame, a presence
+score below the threshold means no face.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tracker.backends import Backend, Log, open_models
+from tracker.errors import InputError
+from tracker.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, square_from_box
+from tracker.meta import POINT_NAMES, MetadataError
+from tracker.postprocess import Detection, box_detection, landmark_points, points_inside
+from tracker.preprocess import box_input, landmark_input, to_batch
+from tracker.smoothing import FaceSmoother
+from tracker.sources import Frame
+
+STAGES = ("preprocess", "box_model", "landmark_model", "postprocess")
+MODES = ("image", "video", "live")  # image: every frame on its own; video/live: track between frames
+DEFAULT_DETECT_EVERY = 10
+DEFAULT_THRESHOLD = 0.5
+MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
+MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
+REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
+
+
+@dataclass
+class FrameResult:
+    """What the tracker found in one frame; `timings` are milliseconds per stage plus 'total'."""
+
+    frame: Frame
+    detection: Detection | None
+    points_px: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+    detected: bool = False  # the box model ran on this frame
+    tracked: bool = False  # the landmark crop came from the previous frame's points
+
+    @property
+    def has_face(self) -> bool:
+        return self.detection is not None and self.points_px is not None
+
+
+class Tracker:
+    """Single-face tracker around a box backend and a landmark backend."""
+
+    def __init__(self, box_backend: Backend, landmark_backend: Backend, *, detect_every: int = DEFAULT_DETECT_EVERY,
+                 threshold: float = DEFAULT_THRESHOLD, smooth: bool = False, mode: str = "video",
+                 smoother: FaceSmoother | None = None) -> None:
+        if box_backend.meta.kind != "box":
+            raise MetadataError(f"{box_backend.name}: not a box model ({box_backend.meta.kind})")
+        if landmark_backend.meta.kind != "landmarks":
+            raise MetadataError(f"{landmark_backend.name}: not a landmark model ({landmark_backend.meta.kind})")
+        if tuple(landmark_backend.meta.point_names) != POINT_NAMES:
+            raise MetadataError(f"landmark model predicts {', '.join(landmark_backend.meta.point_names)}; "
+                                f"this tracker needs {', '.join(POINT_NAMES)}")
+        if detect_every < 1:
+            raise InputError("--detect-every must be at least 1")
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError("--threshold must lie in 0..1")
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        self.box_backend = box_backend
+        self.landmark_backend = landmark_backend
+        self.detect_every = int(detect_every)
+        self.threshold = float(threshold)
+        self.mode = mode
+        self.smooth = bool(smooth)
+        self.smoother = smoother or FaceSmoother()
+        self.point_names = POINT_NAMES
+        self.box_calls = 0
+        self.landmark_calls = 0
+        self.frames = 0
+        self.lost_reason = "no face yet"
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the tracked face: the next frame runs the box model."""
+        self._track: np.ndarray | None = None
+        self._since_detect = 0
+        self._score = 0.0
+        self.smoother.reset()
+
+    @property
+    def tracking(self) -> bool:
+        return self._track is not None
+
+    def step(self, frame: Frame) -> FrameResult:
+        """Find the face in `frame`: box model when needed, landmarks from the crop, optional smoothing."""
+        t_start = time.perf_counter()
+        timings = dict.fromkeys(STAGES, 0.0)
+        image = frame.image
+        detect = self.mode == "image" or self._track is None or self._since_detect >= self.detect_every
+        detection = self._detect(image, timings) if detect else None
+        points, ok = None, False
+        tracked = False
+        if detect and detection is None:
+            self.lost_reason = "presence below threshold"
+        else:
+            center, side, tracked = self._crop_square(detection)
+            points, ok = self._locate(image, center, side, timings)
+            if not ok and not detect:
+                # Lost between box-model frames: look for the face again on this same frame.
+                detect, tracked = True, False
+                detection = self._detect(image, timings)
+                points = None
+                if detection is None:
+                    self.lost_reason = "presence below threshold"
+                else:
+                    center, side = square_from_box(detection.box_xyxy, self.landmark_backend.meta.crop_scale)
+                    points, ok = self._locate(image, center, side, timings)
+        self._since_detect = 1 if detect else self._since_detect + 1
+        self.frames += 1
+
+        t0 = time.perf_counter()
+        if detection is not None:
+            self._score = detection.score
+        if points is None:
+            self._track = None
+            self.smoother.reset()
+            result = FrameResult(frame, None, None, timings, detect, False)
+        else:
+            self._track = points if (ok and self.mode != "image") else None
+            if detection is None:
+                center, face_side = face_square_from_points(points)
+                box = clip_box(np.concatenate([center - face_side / 2, center + face_side / 2]),
+                               frame.width, frame.height)
+                detection = Detection(box, self._score, from_model=False)
+            if self.smooth and self.mode != "image":
+                _, face_side = face_square_from_points(points)
+                points, box = self.smoother(points, detection.box_xyxy, frame.t_ms / 1000.0, face_side)
+                detection = Detection(box, detection.score, detection.from_model)
+            result = FrameResult(frame, detection, points, timings, detect, tracked)
+        timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - t_start) * 1000.0
+        return result
+
+    def _crop_square(self, detection: Detection | None) -> tuple[np.ndarray, float, bool]:
+        """Centre and side of the landmark crop: from the track while it agrees with the box model."""
+        crop_scale = self.landmark_backend.meta.crop_scale
+        if self._track is not None:
+            center, face_side = face_square_from_points(self._track)
+            if detection is None:
+                return center, face_side * crop_scale, True
+            track_box = np.concatenate([center - face_side / 2, center + face_side / 2])
+            if box_iou(track_box, detection.box_xyxy) >= REANCHOR_IOU:
+                return center, face_side * crop_scale, True
+        center, side = square_from_box(detection.box_xyxy, crop_scale)
+        return center, side, False
+
+    def _detect(self, image: np.ndarray, timings: dict[str, float]) -> Detection | None:
+        """Run the box model on the letterboxed frame; None when the presence score is below threshold."""
+        meta = self.box_backend.meta
+        t0 = time.perf_counter()
+        x, m = box_input(image, meta)
+        batch = to_batch([x])
+        t1 = time.perf_counter()
+        out = self.box_backend.predict(batch)
+        t2 = time.perf_counter()
+        self.box_calls += 1
+        if out.ndim != 2 or out.shape[1] != 5:
+            raise MetadataError(f"{self.box_backend.name}: box model output {out.shape}, expected (B, 5)")
+        detection = box_detection(out[0], m, meta.input_size, image.shape[1], image.shape[0])
+        timings["preprocess"] += (t1 - t0) * 1000.0
+        timings["box_model"] += (t2 - t1) * 1000.0
+        timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
+        if detection.score < self.threshold:
+            return None
+        return detection
+
+    def _locate(self, image: np.ndarray, center: np.ndarray, side: float,
+                timings: dict[str, float]) -> tuple[np.ndarray, bool]:
+        """Landmarks in frame pixels from the crop around (center, side), and whether they can be tracked."""
+        meta = self.landmark_backend.meta
+        t0 = time.perf_counter()
+        x, m = landmark_input(image, center, side, meta)
+        batch = to_batch([x])
+        t1 = time.perf_counter()
+        out = self.landmark_backend.predict(batch)
+        t2 = time.perf_counter()
+        self.landmark_calls += 1
+        if out.ndim != 2 or out.shape[1] != 2 * len(POINT_NAMES):
+            raise MetadataError(f"{self.landmark_backend.name}: landmark output {out.shape}, "
+                                f"expected (B, {2 * len(POINT_NAMES)})")
+        points_px, points_norm = landmark_points(out[0], m, meta.input_size)
+        ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0])
+        if not ok:
+            self.lost_reason = reason
+        timings["preprocess"] += (t1 - t0) * 1000.0
+        timings["landmark_model"] += (t2 - t1) * 1000.0
+        timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
+        return points_px, ok
+
+
+def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int) -> tuple[bool, str]:
+    """Whether landmarks can seed the next frame's crop, and why not."""
+    if not points_inside(points_norm):
+        return False, "points left the crop"
+    if inter_ocular(points_px) < MIN_IOD_PX:
+        return False, "eyes too close together"
+    center, side = face_square_from_points(points_px)
+    if side > MAX_FACE_PER_FRAME * max(width, height):
+        return False, "face implausibly large"
+    if not (0 <= center[0] <= width and 0 <= center[1] <= height):
+        return False, "face centre left the frame"
+    return True, ""
+
+
+def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str = "auto",
+                  landmark_model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
+                  threshold: float = DEFAULT_THRESHOLD, smooth: bool = False, mode: str = "video",
+                  threads: int | None = None, log: Log | None = None) -> Tracker:
+    """Load the weights folder's box and landmark models and wrap them in a Tracker."""
+    if detect_every < 1:
+        raise InputError("--detect-every must be at least 1")
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError("--threshold must lie in 0..1")
+    box, landmarks = open_models(weights_dir, backend, device, landmark_model, threads, log)
+    return Tracker(box, landmarks, detect_every=detect_every, threshold=threshold, smooth=smooth, mode=mode)

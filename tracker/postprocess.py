@@ -1,0 +1,51 @@
+"""Model outputs to frame pixels: landmark crops back through the inverse crop, boxes out of the letterbox."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracker.geometry import apply_affine, clip_box, invert_affine, map_box
+
+
+@dataclass
+class Detection:
+    """A face box in frame pixels (xyxy), its presence score, and whether the box model gave it."""
+
+    box_xyxy: np.ndarray
+    score: float
+    from_model: bool = True  # False: the box implied by the tracked landmarks (no box-model run)
+
+
+def sigmoid(x: float) -> float:
+    """Numerically safe logistic function."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def landmark_points(output_row: np.ndarray, m: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from one output row."""
+    points_norm = np.asarray(output_row, dtype=np.float32).reshape(-1, 2)
+    points_px = apply_affine(points_norm * float(input_size), invert_affine(m))
+    return points_px, points_norm
+
+
+def box_detection(output_row: np.ndarray, m: np.ndarray, input_size: int, width: int,
+                  height: int) -> Detection:
+    """The face box in frame pixels (clipped) and presence score from one box-model output row."""
+    row = np.asarray(output_row, dtype=np.float32).reshape(-1)
+    box_square = row[:4] * float(input_size)
+    box = clip_box(map_box(box_square, invert_affine(m)), width, height)
+    x1, y1, x2, y2 = box
+    box = np.array([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], dtype=np.float32)
+    return Detection(box, sigmoid(float(row[4])), True)
+
+
+def points_inside(points_norm: np.ndarray, margin: float = 0.0) -> bool:
+    """True when every point lies in the crop (0..1, grown by `margin`)."""
+    p = np.asarray(points_norm, dtype=np.float32)
+    return bool(np.all(np.isfinite(p)) and np.all(p >= -margin) and np.all(p <= 1.0 + margin))

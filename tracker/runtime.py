@@ -1,0 +1,344 @@
+"""Moving frames around `Tracker.step`: capture -> inference -> render/write, threaded or sequential.
+
+Threads are joined by bounded queues. A live source hands over only its newest frame (older ones are
+dropped and counted, so latency never grows); a file hands over every frame in order. The main
+thread renders and writes (OpenCV windows must live there), so Ctrl+C, SIGTERM, q/Esc and the end of
+the input all stop the run the same way: workers joined, outputs finalised. A worker's error is
+re-raised on the main thread after the outputs are closed.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tracker.draw import draw_frame_result
+from tracker.errors import FacetrackError
+from tracker.pipeline import STAGES, FrameResult, Tracker
+from tracker.sinks import JsonlSink, VideoSink, WindowSink, result_row
+from tracker.sources import Source
+
+FILE_QUEUE_SIZE = 4
+LIVE_RENDER_QUEUE_SIZE = 2
+POLL_S = 0.05
+JOIN_TIMEOUT_S = 5.0
+_END = object()  # end-of-stream marker passed down the queues
+
+
+@dataclass
+class RunStats:
+    """Counts and timings of one run."""
+
+    captured: int = 0
+    processed: int = 0
+    dropped: int = 0  # live frames replaced by a newer one before inference took them
+    written: int = 0
+    wall_s: float = 0.0
+    stopped_by: str = "end"  # end | user | interrupt | max_frames | error
+    threaded: bool = True
+    stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys((*STAGES, "total"), 0.0))
+    latency_max_ms: float = 0.0
+    _latencies: deque = field(default_factory=lambda: deque(maxlen=10_000), repr=False)
+    box_calls: int = 0
+    landmark_calls: int = 0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by == "interrupt"
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.wall_s if self.wall_s > 0 else 0.0
+
+    def latency_ms(self, q: float = 50.0) -> float:
+        """A percentile of capture-to-output latency over the recent frames."""
+        return float(np.percentile(np.asarray(self._latencies), q)) if self._latencies else 0.0
+
+    def add(self, result: FrameResult, latency_ms: float) -> None:
+        self.processed += 1
+        self._latencies.append(latency_ms)
+        self.latency_max_ms = max(self.latency_max_ms, latency_ms)
+        for key, value in result.timings.items():
+            self.stage_ms[key] = self.stage_ms.get(key, 0.0) + value
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        n = max(1, self.processed)
+        stages = ", ".join(f"{k} {self.stage_ms.get(k, 0.0) / n:.2f}" for k in STAGES)
+        dropped = f", {self.dropped} dropped" if self.dropped else ""
+        return (f"{self.processed} frames in {self.wall_s:.1f} s ({self.fps:.1f} FPS{dropped}); latency "
+                f"p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms; box model on "
+                f"{self.box_calls} frames; ms/frame: {stages}")
+
+
+class FpsMeter:
+    """Frames per second over the last `window` frames."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window)
+
+    def tick(self, t: float | None = None) -> float:
+        self._times.append(time.perf_counter() if t is None else t)
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class LatestSlot:
+    """A one-item hand-over: `put` replaces an item nobody took yet and counts it as dropped."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self._full = False
+        self.dropped = 0
+
+    def put(self, item, stop: threading.Event | None = None) -> None:
+        with self._cond:
+            if self._full and self._item is not _END:
+                self.dropped += 1
+            self._item, self._full = item, True
+            self._cond.notify()
+
+    def get(self, timeout: float):
+        with self._cond:
+            if not self._full and not self._cond.wait_for(lambda: self._full, timeout):
+                raise queue.Empty
+            item, self._item, self._full = self._item, None, False
+            return item
+
+
+class BoundedQueue:
+    """queue.Queue whose blocking `put` gives up once the run is stopping."""
+
+    def __init__(self, size: int) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self.dropped = 0
+
+    def put(self, item, stop: threading.Event | None = None) -> None:
+        while True:
+            try:
+                self._q.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if stop is not None and stop.is_set():
+                    return
+
+    def get(self, timeout: float):
+        return self._q.get(timeout=timeout)
+
+
+class _Signals:
+    """SIGINT/SIGTERM set a flag instead of raising mid-write; a second one forces KeyboardInterrupt."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.event = threading.Event()
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self) -> "_Signals":
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handler)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+class _Renderer:
+    """The main-thread end of the run: latency, drawing, video, JSON row, window."""
+
+    def __init__(self, tracker: Tracker, stats: RunStats, video: VideoSink | None, jsonl: JsonlSink | None,
+                 window: WindowSink | None, draw: bool,
+                 on_result: Callable[[FrameResult, RunStats], None] | None) -> None:
+        self.tracker, self.stats = tracker, stats
+        self.video, self.jsonl, self.window, self.draw = video, jsonl, window, draw
+        self.on_result = on_result
+        self.meter = FpsMeter()
+
+    def emit(self, result: FrameResult) -> bool:
+        """Output one result; False when the user closed the window."""
+        now = time.perf_counter()
+        latency_ms = (now - result.frame.t_capture) * 1000.0
+        fps = self.meter.tick(now)
+        self.stats.add(result, latency_ms)
+        needs_image = self.video is not None or self.window is not None
+        image = result.frame.image
+        if needs_image and self.draw:
+            image = draw_frame_result(result, fps=fps or None, latency_ms=latency_ms)
+        if self.video is not None:
+            self.video.write(image)
+        if self.jsonl is not None:
+            self.jsonl.write(result_row(result, self.tracker.point_names))
+        self.stats.written += 1
+        if self.on_result is not None:
+            self.on_result(result, self.stats)
+        if self.window is not None:
+            return self.window.show(image)
+        return True
+
+
+def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jsonl: JsonlSink | None = None,
+        window: WindowSink | None = None, draw: bool = True, threaded: bool = True,
+        max_frames: int | None = None, on_result: Callable[[FrameResult, RunStats], None] | None = None,
+        handle_signals: bool = True) -> RunStats:
+    """Track every frame of `source` into the sinks; closes the sinks and the source before returning.
+
+    An interrupt (Ctrl+C, SIGTERM) returns normally with `stats.interrupted` set, after finalising the
+    outputs; a worker's error is raised as a FacetrackError once everything is closed.
+    """
+    stats = RunStats(threaded=threaded)
+    renderer = _Renderer(tracker, stats, video, jsonl, window, draw, on_result)
+    box0, lm0 = tracker.box_calls, tracker.landmark_calls
+    t_start = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        with _Signals(handle_signals) as signals:
+            if threaded:
+                error = _run_threaded(source, tracker, renderer, stats, signals.event, max_frames)
+            else:
+                error = _run_sequential(source, tracker, renderer, stats, signals.event, max_frames)
+    finally:
+        stats.wall_s = time.perf_counter() - t_start
+        stats.box_calls = tracker.box_calls - box0
+        stats.landmark_calls = tracker.landmark_calls - lm0
+        _close_all(video, jsonl, window, source)
+    if error is not None:
+        stats.stopped_by = "error"
+        if isinstance(error, FacetrackError):
+            raise error
+        raise FacetrackError(f"{type(error).__name__}: {error}") from error
+    return stats
+
+
+def _close_all(*things) -> None:
+    for thing in things:
+        if thing is not None:
+            try:
+                thing.close()
+            except Exception:  # one failed close must not keep the others open
+                pass
+
+
+def _run_sequential(source: Source, tracker: Tracker, renderer: _Renderer, stats: RunStats,
+                    interrupted: threading.Event, max_frames: int | None) -> BaseException | None:
+    try:
+        while True:
+            if interrupted.is_set():
+                stats.stopped_by = "interrupt"
+                return None
+            frame = source.read()
+            if frame is None:
+                return None
+            stats.captured += 1
+            if not renderer.emit(tracker.step(frame)):
+                stats.stopped_by = "user"
+                return None
+            if max_frames and stats.processed >= max_frames:
+                stats.stopped_by = "max_frames"
+                return None
+    except KeyboardInterrupt:
+        stats.stopped_by = "interrupt"
+        return None
+    except Exception as exc:
+        return exc
+
+
+def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: RunStats,
+                  interrupted: threading.Event, max_frames: int | None) -> BaseException | None:
+    stop = threading.Event()
+    errors: list[tuple[str, BaseException]] = []
+    frames = LatestSlot() if source.live else BoundedQueue(FILE_QUEUE_SIZE)
+    results = BoundedQueue(LIVE_RENDER_QUEUE_SIZE if source.live else FILE_QUEUE_SIZE)
+
+    def capture() -> None:
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    break
+                stats.captured += 1
+                frames.put(frame, stop)
+        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+            errors.append(("capture", exc))
+            stop.set()
+        finally:
+            frames.put(_END, stop)
+
+    def infer() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    frame = frames.get(POLL_S)
+                except queue.Empty:
+                    continue
+                if frame is _END:
+                    break
+                results.put(tracker.step(frame), stop)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(("inference", exc))
+            stop.set()
+        finally:
+            results.put(_END, stop)
+
+    workers = [threading.Thread(target=capture, name="facetrack-capture", daemon=True),
+               threading.Thread(target=infer, name="facetrack-inference", daemon=True)]
+    for worker in workers:
+        worker.start()
+    try:
+        while True:
+            if interrupted.is_set():
+                stats.stopped_by = "interrupt"
+                break
+            try:
+                item = results.get(POLL_S)
+            except queue.Empty:
+                if stop.is_set() and not any(w.is_alive() for w in workers):
+                    break
+                continue
+            if item is _END:
+                break
+            if not renderer.emit(item):
+                stats.stopped_by = "user"
+                break
+            if max_frames and stats.processed >= max_frames:
+                stats.stopped_by = "max_frames"
+                break
+    except KeyboardInterrupt:
+        stats.stopped_by = "interrupt"
+    except Exception as exc:
+        errors.append(("output", exc))
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(JOIN_TIMEOUT_S)
+        stats.dropped = frames.dropped
+    if errors:
+        stage, exc = errors[0]
+        if isinstance(exc, FacetrackError):
+            return exc
+        if isinstance(exc, KeyboardInterrupt):
+            stats.stopped_by = "interrupt"
+            return None
+        failure = FacetrackError(f"{stage} failed: {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+        return failure
+    return None
