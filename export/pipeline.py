@@ -8,6 +8,8 @@ random and real inputs at batch 1 and 4, CPU latency at batch 1, accuracy on rea
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import shutil
 import tempfile
@@ -80,6 +82,10 @@ class Probe:
         return inputs
 
 
+def _real_path(path: str) -> str:
+    return os.path.realpath(path)
+
+
 def make_probe(data: str | Path | None, calib: str | Path | None, verify_faces: int = VERIFY_FACES,
                calib_faces: int = CALIB_FACES) -> Probe:
     """Faces from --data (or the shared data set) held out from the --calib faces used for calibration."""
@@ -104,15 +110,16 @@ def make_probe(data: str | Path | None, calib: str | Path | None, verify_faces: 
             candidates = []
         if data is not None and not candidates:
             raise InputError(f"{data}: no usable faces to verify exports on")
-    if not candidates and calib_all:
+    used = {_real_path(s.image_path) for s in calib_set}
+    held_out = pick([s for s in candidates if _real_path(s.image_path) not in used], verify_faces, seed=0)
+    if not held_out and calib_all:
         # no other faces: hold part of the calibration set out instead
         path = Path(calib)
         calib_set = calib_all[:min(calib_faces, max(1, 2 * len(calib_all) // 3))]
-        candidates = calib_all
-    used = {s.image_path for s in calib_set}
-    held_out = pick([s for s in candidates if s.image_path not in used], verify_faces, seed=0)
+        used = {_real_path(s.image_path) for s in calib_set}
+        held_out = pick([s for s in calib_all if _real_path(s.image_path) not in used], verify_faces, seed=0)
     if calib is not None and not held_out:
-        raise InputError(f"{calib}: too few faces to both calibrate and hold some out; pass --data PATH too")
+        raise InputError(f"{calib}: too few faces (in distinct images) to both calibrate and hold some out")
     if held_out:
         what = " (held out from calibration)" if calib is not None else ""
         source = f"real faces: {len(held_out)} from {path}{what}"
@@ -133,6 +140,7 @@ class Row:
     max_diff: float | None
     cpu_ms: float | None
     accuracy: str
+    delta: float | None = None  # accuracy change against the fp32 graph: NME points or mean IoU
 
 
 @dataclass
@@ -181,7 +189,7 @@ def _read_back(path: Path, meta: ModelMeta) -> onnx.ModelProto:
     check_graph(path)
     proto = read_onnx(path)
     got = meta_of(proto, path.name)
-    if got != meta:
+    if replace(got, extra={}).to_props() != replace(meta, extra={}).to_props():
         raise VerificationError(f"{path.name}: metadata read back differs from the checkpoint's")
     return proto
 
@@ -224,10 +232,10 @@ def _verify_variant(path: Path, model: torch.nn.Module, meta: ModelMeta, probe: 
     real = probe.real(meta)
     value = score(meta, run(session, real.x), real.target) if len(real) else None
     if value is None or base is None:
-        accuracy = "n/a (random input only)"
+        accuracy, delta = "n/a (random input only)", None
     else:
-        accuracy = _score_text(meta, value, base)
-    return Check(Row(path.name, path.stat().st_size, opset_of(proto), worst, ms, accuracy), value), None
+        accuracy, delta = _score_text(meta, value, base), value - base
+    return Check(Row(path.name, path.stat().st_size, opset_of(proto), worst, ms, accuracy, delta), value), None
 
 
 def with_precision(meta: ModelMeta, precision: str) -> ModelMeta:
@@ -261,6 +269,18 @@ def write_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, probe: Probe) 
 def int8_loss(meta: ModelMeta, base: float, value: float) -> float:
     """How much worse the int8 graph is: NME points gained (landmarks) or mean IoU lost (box)."""
     return base - value if meta.kind == "box" else value - base
+
+
+def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
+                max_nme_loss: float = INT8_MAX_NME_LOSS, max_iou_loss: float = INT8_MAX_IOU_LOSS) -> float:
+    """The int8 graph's loss against fp32; a VerificationError when it is beyond the limit."""
+    loss = int8_loss(meta, base, value)
+    limit, unit = (max_iou_loss, "IoU") if meta.kind == "box" else (max_nme_loss, "NME points")
+    if not loss <= limit:
+        raise VerificationError(f"{file}: int8 loses {loss:.3f} {unit} against fp32 on {n} held-out real "
+                                f"inputs (limit {limit}); refused, nothing written (export without --int8 "
+                                f"for the other graphs)")
+    return loss
 
 
 # ---------------------------------------------------------------- the weights folder
@@ -323,7 +343,9 @@ def checkpoint_meta(ckpt: dict, model: torch.nn.Module, kind: str, path: Path) -
 
 
 def _update_manifest(weights_dir: Path, out_dir: Path, source: dict, tables: dict[str, dict[str, str]],
-                     exported: list[str]) -> Path:
+                     exported: list[str]) -> tuple[Path, list[str]]:
+    """List the new graphs in OUT's manifest; entries of re-exported models that this export did not
+    renew (an fp16 graph of an older checkpoint, say) are unlisted and returned."""
     same = out_dir.resolve() == weights_dir.resolve()
     if same:
         target = read_manifest(out_dir)
@@ -333,14 +355,17 @@ def _update_manifest(weights_dir: Path, out_dir: Path, source: dict, tables: dic
             target["default_landmarks"] = source["default_landmarks"]
         if not target.get("checkpoints"):
             target.pop("checkpoints", None)  # copy nothing but the graphs' listing
+    unlisted = []
     for key, table in tables.items():
-        current = {k: v for k, v in (target.get(key) or {}).items() if k not in exported}
+        old = target.get(key) or {}
+        unlisted += [old[k] for k in exported if k in old and k not in table and old[k] not in table.values()]
+        current = {k: v for k, v in old.items() if k not in exported}
         current.update(table)
         if current:
             target[key] = current
         else:
             target.pop(key, None)
-    return write_manifest(out_dir, target)
+    return write_manifest(out_dir, target), unlisted
 
 
 @dataclass
@@ -388,11 +413,8 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot write there ({exc.strerror or exc})") from None
 
-    tables: dict[str, dict[str, str]] = {form.name: {}}
-    if fp16:
-        tables[f"{form.name}_fp16"] = {}
-    if int8:
-        tables[f"{form.name}_int8"] = {}
+    # every table of the format, so entries this export does not renew get unlisted
+    tables: dict[str, dict[str, str]] = {form.name: {}, **{f"{form.name}_{v}": {} for v in form.variants}}
     rows: list[Row] = []
     try:
         for item in items:
@@ -402,11 +424,18 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
             log(f"{item.name}: exporting {file}")
             path = staging / file
             try:
+                logging.disable(logging.CRITICAL)  # exporters log version-conversion tracebacks; we report
                 form.export(model, with_precision(meta, "fp32"), path, opset)
             except FacetrackError:
                 raise
             except Exception as exc:
                 raise VerificationError(f"{file}: export failed ({_first_line(exc)})") from None
+            finally:
+                logging.disable(logging.NOTSET)
+            written = opset_of(onnx.load(str(path), load_external_data=False))
+            if opset is not None and written != opset:
+                raise InputError(f"--opset {opset}: the {form.name} exporter cannot write it (it wrote opset "
+                                 f"{written}); pick another opset")
             check = form.verify(path, model, meta, probe)
             rows.append(check.row)
             tables[form.name][item.name] = file
@@ -423,19 +452,17 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
                 if int8_check.score is None or check.score is None:
                     raise VerificationError(f"{int8_path.name}: cannot measure its accuracy on ONNX Runtime CPU "
                                             f"({note or 'no held-out faces'}); refused")
-                loss = int8_loss(meta, check.score, int8_check.score)
-                limit = int8_max_iou_loss if meta.kind == "box" else int8_max_nme_loss
-                unit = "IoU" if meta.kind == "box" else "NME points"
-                if loss > limit:
-                    raise VerificationError(f"{int8_path.name}: int8 loses {loss:.3f} {unit} against fp32 on "
-                                            f"{len(probe.real(meta))} held-out real inputs (limit {limit}); "
-                                            f"refused, nothing written (export without --int8 for the rest)")
+                refuse_int8(int8_path.name, meta, check.score, int8_check.score, len(probe.real(meta)),
+                            int8_max_nme_loss, int8_max_iou_loss)
                 tables[f"{form.name}_int8"][item.name] = int8_path.name
         files = []
         for staged in sorted(staging.iterdir()):
             staged.replace(out_dir / staged.name)
             files.append(out_dir / staged.name)
-        manifest_path = _update_manifest(weights_dir, out_dir, manifest, tables, [i.name for i in items])
+        manifest_path, unlisted = _update_manifest(weights_dir, out_dir, manifest, tables, [i.name for i in items])
+        if unlisted:
+            notes.append("unlisted from the manifest (older than the new graphs, left on disk): "
+                         + ", ".join(unlisted))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(rows, notes, probe.source, out_dir, manifest_path, files)

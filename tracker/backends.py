@@ -166,6 +166,10 @@ def _check_input(session, meta: ModelMeta, path: Path) -> None:
     if len(shape) != 4 or (fixed and fixed != [3, meta.input_size, meta.input_size][-len(fixed):]):
         raise MetadataError(f"{path}: input shape {shape} disagrees with its metadata "
                             f"(NCHW, 3x{meta.input_size}x{meta.input_size})")
+    width = session.get_outputs()[0].shape[-1]
+    expected = 5 if meta.kind == "box" else 2 * len(meta.point_names)
+    if isinstance(width, int) and width != expected:
+        raise MetadataError(f"{path}: a {meta.kind} model with {width} outputs per row; expected {expected}")
 
 
 # ---------------------------------------------------------------- torch

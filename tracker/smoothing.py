@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-MIN_CUTOFF_HZ = 1.5  # cutoff when still: lower is calmer but lags more
-BETA = 4.0  # how fast the cutoff rises with speed (per face size per second)
+MIN_CUTOFF_HZ = 1.0  # cutoff when still: lower is calmer but lags more
+BETA = 1.5  # how fast the cutoff rises with speed (per face size per second)
 D_CUTOFF_HZ = 1.0  # cutoff of the speed estimate itself
 
 

@@ -6,6 +6,7 @@ InputError instead of an empty run. `read()` returns the next `Frame` or None at
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -101,6 +102,38 @@ class Source:
         self.close()
 
 
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own warnings while probing a source: a failure becomes one InputError instead."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def _open_capture(target: int | str) -> cv2.VideoCapture:
+    with quiet_opencv():
+        return cv2.VideoCapture(target)
+
+
+def _frame_count(cap: cv2.VideoCapture) -> int:
+    count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+    return int(count) if math.isfinite(count) and count > 0 else 0
+
+
+_CANNOT_OPEN = {
+    "camera": "cannot open (no camera there, or it is in use)",
+    "video": "cannot open (not a video file OpenCV can decode)",
+    "stream": "cannot open the stream",
+}
+
+
 class CaptureSource(Source):
     """A cv2.VideoCapture: webcam (index or device path), video file, or stream URL."""
 
@@ -109,16 +142,17 @@ class CaptureSource(Source):
         self.target = target
         self.kind = kind
         self.live = live
-        self.cap = cap if cap is not None else cv2.VideoCapture(target)
+        self.cap = cap if cap is not None else _open_capture(target)
         if not self.cap.isOpened():
             self.cap.release()
-            raise InputError(f"{self.describe_input()}: cannot open (not a readable video, camera or stream)")
+            raise InputError(f"{self.describe_input()}: {_CANNOT_OPEN.get(kind, 'cannot open')}")
         fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if math.isfinite(fps) and 0.5 < fps < 1000 else DEFAULT_FPS
-        count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        count = _frame_count(self.cap)
         self.frame_count = count if count > 0 and not live else None
         try:
-            self._prime()
+            with quiet_opencv():
+                self._prime()
         except InputError:
             self.cap.release()
             raise
@@ -149,7 +183,7 @@ class CameraSource(CaptureSource):
     def __init__(self, camera: int | str, width: int | None = None, height: int | None = None,
                  fps: float | None = None) -> None:
         self.requested = (width, height, fps)
-        cap = cv2.VideoCapture(camera)
+        cap = _open_capture(camera)
         if cap.isOpened():
             if width:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, float(width))
@@ -188,8 +222,8 @@ class StreamSource(CaptureSource):
     """Any URL OpenCV can open; live unless it reports a frame count (a remote file)."""
 
     def __init__(self, url: str) -> None:
-        cap = cv2.VideoCapture(url)
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+        cap = _open_capture(url)
+        count = _frame_count(cap) if cap.isOpened() else 0
         super().__init__(url, "stream", count <= 0, cap)
 
 

@@ -1,0 +1,160 @@
+"""`facetrack video`, `webcam` and `images` end to end with tiny random-weight models."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.test_runtime_support import count_frames, face_weights, noface_weights, write_clip  # noqa: F401
+from tracker.cli import app
+from tracker.meta import POINT_NAMES
+
+runner = CliRunner()
+FACETRACK = Path(sys.executable).with_name("facetrack")
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _no_display(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+def test_video_end_to_end(face_weights, tmp_path, monkeypatch):
+    _no_display(monkeypatch)
+    clip = write_clip(tmp_path / "clip.mp4", frames=30, width=160, height=120, fps=25)
+    out, rows = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["video", str(clip), "--out", str(out), "--json", str(rows), "--weights",
+                                 str(face_weights), "--device", "cpu", "--detect-every", "5", "--show"])
+    assert result.exit_code == 0, result.output
+    assert "not showing a window" in result.output
+    assert count_frames(out) == (30, 160, 120, 25.0)
+    data = _rows(rows)
+    assert [r["frame"] for r in data] == list(range(30))
+    for r in data:
+        assert set(r) == {"frame", "t_ms", "width", "height", "faces"}
+        assert (r["width"], r["height"]) == (160, 120)
+        (face,) = r["faces"]
+        assert set(face) == {"box_xyxy", "score", "points"}
+        assert list(face["points"]) == list(POINT_NAMES)
+        assert len(face["box_xyxy"]) == 4 and 0 <= face["score"] <= 1
+    assert data[1]["t_ms"] == pytest.approx(40.0)
+    assert "box model on 6 frames" in result.output
+
+
+def test_video_no_face_and_no_draw(noface_weights, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=8)
+    out, rows = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["video", str(clip), "--out", str(out), "--json", str(rows), "--weights",
+                                 str(noface_weights), "--no-draw", "--sequential", "--smooth"])
+    assert result.exit_code == 0, result.output
+    assert [r["faces"] for r in _rows(rows)] == [[]] * 8
+    assert count_frames(out)[0] == 8
+
+
+def test_video_refuses_bad_paths_before_work(face_weights, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=3)
+    cases = [
+        (["--out", str(tmp_path / "missing" / "o.mp4")], "does not exist"),
+        (["--out", str(clip)], "is the input"),
+        (["--out", str(tmp_path / "o.avi")], ".mp4"),
+        (["--out", str(tmp_path / "o.mp4"), "--json", str(tmp_path / "o.mp4")], "another output"),
+        (["--out", str(tmp_path / "o.mp4"), "--weights", str(tmp_path / "nowhere")], "weights folder not found"),
+    ]
+    for extra, message in cases:
+        result = runner.invoke(app, ["video", str(clip), "--weights", str(face_weights), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.output
+    assert not (tmp_path / "o.mp4").exists()
+    result = runner.invoke(app, ["video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_video_cuda_without_gpu_is_bad_input(face_weights, tmp_path, monkeypatch):
+    import tracker.backends as backends
+
+    monkeypatch.setattr(backends, "_GPU_PROBE", False)
+    clip = write_clip(tmp_path / "clip.mp4", frames=3)
+    result = runner.invoke(app, ["video", str(clip), "--out", str(tmp_path / "o.mp4"), "--weights",
+                                 str(face_weights), "--device", "cuda"])
+    assert result.exit_code == 2 and "no usable CUDA GPU" in result.output
+
+
+def test_webcam_synthetic_without_display(face_weights, tmp_path, monkeypatch):
+    _no_display(monkeypatch)
+    rows = tmp_path / "cam.jsonl"
+    result = runner.invoke(app, ["webcam", "--camera", "synthetic?width=160&height=120&fps=60&frames=400",
+                                 "--weights", str(face_weights), "--json", str(rows), "--out",
+                                 str(tmp_path / "rec.mp4"), "--max-frames", "12"])
+    assert result.exit_code == 0, result.output
+    assert "--no-show implied" in result.output
+    assert len(_rows(rows)) == 12 == count_frames(tmp_path / "rec.mp4")[0]
+
+
+def test_webcam_missing_camera_is_bad_input(face_weights, tmp_path):
+    result = runner.invoke(app, ["webcam", "--camera", str(tmp_path / "video7"), "--weights", str(face_weights),
+                                 "--no-show"])
+    assert result.exit_code == 2 and "no such camera" in result.output
+
+
+def test_images_rows_and_skipped(face_weights, tmp_path):
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "sub/b.jpg"):
+        cv2.imwrite(str(folder / name), rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    single = tmp_path / "c.png"
+    cv2.imwrite(str(single), rng.integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    rows, out_dir = tmp_path / "imgs.jsonl", tmp_path / "annotated"
+    result = runner.invoke(app, ["images", str(folder), str(single), "--weights", str(face_weights),
+                                 "--json", str(rows), "--out-dir", str(out_dir)])
+    assert result.exit_code == 0, result.output
+    assert "3 images" in result.output and "1 unreadable skipped" in result.output
+    data = _rows(rows)
+    assert [r["image"] for r in data] == [os.path.join(str(folder), "a.png"),
+                                          os.path.join(str(folder), "sub", "b.jpg"), str(single)]
+    assert [(r["width"], r["height"]) for r in data] == [(120, 90), (120, 90), (70, 50)]
+    assert all(len(r["faces"]) == 1 and set(r) == {"image", "width", "height", "faces"} for r in data)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "b.jpg", "c.png"]
+    result = runner.invoke(app, ["images", str(folder), "--weights", str(face_weights), "--out-dir", str(folder)])
+    assert result.exit_code == 2 and "would overwrite" in result.output
+
+
+@pytest.mark.slow
+def test_sigint_mid_video_leaves_playable_output(face_weights, tmp_path):
+    clip = write_clip(tmp_path / "long.mp4", frames=1500, width=320, height=240, fps=30)
+    out, rows = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    proc = subprocess.Popen([str(FACETRACK), "video", str(clip), "--out", str(out), "--json", str(rows),
+                             "--weights", str(face_weights), "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if rows.exists() and len(rows.read_text().splitlines()) >= 5:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    written = len(_rows(rows))
+    decoded = count_frames(out)[0]
+    assert 5 <= written < 1500
+    assert decoded == written

@@ -1,0 +1,254 @@
+"""Tiny random-weight models, weights folders and generated clips for the runtime tests (+ pure-part tests).
+
+The other runtime/tracker test modules import the helpers from here. Models are exported once per
+session (a few seconds each) and shared.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker.geometry import FACE_CENTER_SHIFT, FACE_SIDE_PER_EYE_MOUTH
+from tracker.meta import LANDMARK_CROP_SCALE, ModelMeta
+from tracker.weights import write_manifest
+
+LANDMARK_SIZE = 48
+BOX_SIZE = 64
+_CACHE: dict[str, Path] = {}
+
+
+def canonical_points_norm(crop_scale: float = LANDMARK_CROP_SCALE, iod: float = 0.32) -> np.ndarray:
+    """Crop-normalised points whose implied crop is the same crop: a fixed point of tracking."""
+    d = 1.0 / (FACE_SIDE_PER_EYE_MOUTH * crop_scale)  # eye-midpoint to mouth, in crop sides
+    eye_y = 0.5 - (0.5 + FACE_CENTER_SHIFT) * d
+    return np.array([[0.5 - iod / 2, eye_y], [0.5 + iod / 2, eye_y], [0.5, eye_y + 0.55 * d], [0.5, eye_y + d]],
+                    dtype=np.float32)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02):
+    """(box model, landmark model): random tiny nets whose last layer is steered to sensible outputs.
+
+    The last Linear layers get small random weights (outputs still depend on the image, for parity
+    tests) around a bias that puts the box at 0.3..0.7 of the letterbox, the points at a tracking fixed
+    point, and the presence logit at `presence_logit` (very negative: never a face).
+    """
+    import torch
+
+    from training.models import build_model, make_config
+
+    torch.manual_seed(seed)
+    box = build_model("box", make_config("box", input_size=BOX_SIZE, widths=(8, 16), hidden=32)).eval()
+    landmarks = build_model("resnet", make_config("resnet", input_size=LANDMARK_SIZE, widths=(8, 16),
+                                                  head_channels=8, hidden=32)).eval()
+    with torch.no_grad():
+        last = box.head[-1]
+        last.weight.mul_(wiggle)
+        last.weight[4].zero_()
+        last.bias.copy_(torch.tensor([_logit(0.3), _logit(0.3), _logit(0.7), _logit(0.7), presence_logit]))
+        last = landmarks.head[-1]
+        last.weight.mul_(wiggle * 0.25)
+        last.bias.copy_(torch.from_numpy(canonical_points_norm().reshape(-1)))
+    return box, landmarks
+
+
+def write_weights(folder: Path, presence_logit: float = 8.0, checkpoints: bool = True) -> Path:
+    """A weights folder: box.onnx + landmarks.onnx (+ .pt checkpoints) and a manifest."""
+    from export.onnx_graph import export_onnx
+    from training.models import make_checkpoint, model_meta, save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    box, landmarks = tiny_models(presence_logit)
+    export_onnx(box, model_meta("box", box.config), folder / "box.onnx")
+    export_onnx(landmarks, model_meta("resnet", landmarks.config), folder / "landmarks.onnx")
+    manifest = {"default_landmarks": "resnet", "onnx": {"box": "box.onnx", "resnet": "landmarks.onnx"},
+                "checkpoints": {}}
+    if checkpoints:
+        save_checkpoint(folder / "box.pt", make_checkpoint("box", box))
+        save_checkpoint(folder / "landmarks-resnet.pt", make_checkpoint("resnet", landmarks))
+        manifest["checkpoints"] = {"box": "box.pt", "resnet": "landmarks-resnet.pt"}
+    write_manifest(folder, manifest)
+    return folder
+
+
+def shared_weights(tmp_path_factory, kind: str = "face") -> Path:
+    """Session-wide weights folders: 'face' (always present) or 'noface' (presence forced off)."""
+    if kind not in _CACHE:
+        folder = tmp_path_factory.mktemp(f"weights-{kind}")
+        _CACHE[kind] = write_weights(folder, 8.0 if kind == "face" else -30.0, checkpoints=kind == "face")
+    return _CACHE[kind]
+
+
+@pytest.fixture(scope="session")
+def face_weights(tmp_path_factory) -> Path:
+    return shared_weights(tmp_path_factory, "face")
+
+
+@pytest.fixture(scope="session")
+def noface_weights(tmp_path_factory) -> Path:
+    return shared_weights(tmp_path_factory, "noface")
+
+
+def write_clip(path: Path, frames: int = 30, width: int = 160, height: int = 120, fps: float = 25.0) -> Path:
+    """A small mp4v clip of the synthetic moving face."""
+    from tracker.sources import SyntheticSource
+
+    source = SyntheticSource(width, height, fps, frames)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(source.render(i))
+    writer.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, int, int, float]:
+    """(frames decoded, width, height, fps) of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    n, size = 0, (0, 0)
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        n += 1
+        size = (image.shape[1], image.shape[0])
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return n, size[0], size[1], fps
+
+
+class CountingBackend:
+    """Wraps a backend, counting calls and optionally sleeping (a slow model)."""
+
+    def __init__(self, inner, delay_s: float = 0.0) -> None:
+        self.inner, self.delay_s, self.calls = inner, delay_s, 0
+        self.name, self.meta = inner.name, inner.meta
+
+    def predict(self, batch):
+        import time
+
+        self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return self.inner.predict(batch)
+
+
+# ---------------------------------------------------------------- tests of the pure parts
+def test_canonical_points_are_a_tracking_fixed_point():
+    from tracker.geometry import face_square_from_points
+
+    pts = canonical_points_norm() * 100.0
+    center, side = face_square_from_points(pts)
+    assert np.allclose(center, [50, 50], atol=1e-3)
+    assert side * LANDMARK_CROP_SCALE == pytest.approx(100.0, rel=1e-4)
+
+
+def test_one_euro_passes_first_value_and_smooths_jitter():
+    from tracker.smoothing import OneEuroFilter
+
+    f = OneEuroFilter()
+    assert np.allclose(f(np.array([10.0, 20.0]), 0.0, 50.0), [10, 20])
+    rng = np.random.default_rng(0)
+    raw = 100 + rng.normal(0, 2, size=(90, 2))
+    out = np.array([f(x, (i + 1) / 30, 50.0) for i, x in enumerate(raw)])
+    assert out[30:].std() < 0.5 * raw[30:].std()
+    f.reset()
+    assert np.allclose(f(np.array([5.0, 5.0]), 10.0, 50.0), [5, 5])
+
+
+def test_one_euro_follows_fast_motion():
+    from tracker.smoothing import OneEuroFilter
+
+    f = OneEuroFilter()
+    xs = [np.array([i * 10.0]) for i in range(60)]  # 300 px/s at 30 fps on a 50-px face
+    out = [f(x, i / 30, 50.0) for i, x in enumerate(xs)]
+    assert abs(float(out[-1][0]) - 590.0) < 25.0  # lags by less than half a face
+
+
+def test_crop_and_back_round_trip():
+    from tracker.postprocess import landmark_points
+    from tracker.preprocess import landmark_input, normalize
+
+    meta = ModelMeta.for_kind("landmarks", "resnet", 48)
+    image = np.zeros((120, 160, 3), np.uint8)
+    x, m = landmark_input(image, np.array([80.0, 60.0]), 60.0, meta)
+    assert x.shape == (3, 48, 48) and x.dtype == np.float32
+    pts_px, pts_norm = landmark_points(np.array([0.5, 0.5, 0.0, 0.0, 1.0, 1.0, 0.25, 0.75]), m, 48)
+    assert np.allclose(pts_px, [[80, 60], [50, 30], [110, 90], [65, 75]], atol=1e-3)
+    white = normalize(np.full((2, 2, 3), 255, np.uint8), meta)
+    assert np.allclose(white[:, 0, 0], (1 - np.array(meta.mean)) / np.array(meta.std), atol=1e-5)
+
+
+def test_box_output_maps_out_of_letterbox():
+    from tracker.postprocess import box_detection
+    from tracker.preprocess import box_input
+
+    meta = ModelMeta.for_kind("box", "box", 64)
+    x, m = box_input(np.zeros((120, 160, 3), np.uint8), meta)
+    det = box_detection(np.array([0.3, 0.3, 0.7, 0.7, 0.0]), m, 64, 160, 120)
+    assert np.allclose(det.box_xyxy, [48, 28, 112, 92], atol=0.01)
+    assert det.score == pytest.approx(0.5)
+
+
+def test_draw_is_pure_and_marks_points():
+    from tracker.colors import POINT_COLORS_BGR
+    from tracker.draw import draw_result
+    from tracker.postprocess import Detection
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    pts = np.array([[100, 100], [160, 100], [130, 130], [130, 160]], np.float32)
+    out = draw_result(image, Detection(np.array([80, 70, 190, 190], np.float32), 0.9), pts, fps=30, latency_ms=12)
+    assert image.max() == 0 and out.shape == image.shape
+    for (x, y), color in zip(pts.astype(int), POINT_COLORS_BGR):
+        assert tuple(int(v) for v in out[y, x]) == color
+
+
+def test_synthetic_source_is_deterministic():
+    from tracker.sources import SyntheticSource, parse_synthetic
+
+    a = [f.image for f in SyntheticSource(96, 64, 30, 5)]
+    b = [f.image for f in parse_synthetic("synthetic?width=96&height=64&frames=5")]
+    assert len(a) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], a[4])
+
+
+def test_bad_sources_fail_fast(tmp_path):
+    from tracker.errors import InputError
+    from tracker.sources import open_camera, open_video
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(InputError):
+        open_video(junk)
+    with pytest.raises(InputError, match="no such file"):
+        open_video(tmp_path / "missing.mp4")
+    with pytest.raises(InputError):
+        open_camera(str(tmp_path / "video99"))
+
+
+def test_onnx_runtime_path_does_not_import_torch(face_weights, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tracker.cli import app\n"
+        "from tracker.runtime import run\n"
+        "from tracker.pipeline import build_tracker\n"
+        "from tracker.sources import SyntheticSource\n"
+        f"t = build_tracker({str(face_weights)!r}, device='cpu')\n"
+        "stats = run(SyntheticSource(96, 64, 30, 5), t)\n"
+        "assert stats.processed == 5, stats\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

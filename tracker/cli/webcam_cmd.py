@@ -1,0 +1,89 @@
+"""`facetrack webcam`: track the face live from a camera, with a window when a display exists."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import typer
+
+from tracker.cli import app
+from tracker.cli.common import handle_errors
+from tracker.cli.video_cmd import BackendKind, DeviceKind, say
+from tracker.errors import Interrupted
+
+
+@app.command("webcam")
+@handle_errors
+def webcam_command(
+    camera: str = typer.Option("0", "--camera", help="Camera index (0, 1, ...) or device path (/dev/video0); "
+                                                    "also a stream URL or 'synthetic' for a drawn moving face."),
+    width: int | None = typer.Option(None, "--width", min=1, help="Ask the camera for this frame width."),
+    height: int | None = typer.Option(None, "--height", min=1, help="Ask the camera for this frame height."),
+    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Ask the camera for this frame rate."),
+    out: Path | None = typer.Option(None, "--out", help="Record the annotated frames to this .mp4 (mp4v)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per processed frame here."),
+    no_show: bool = typer.Option(False, "--no-show", help="No window (implied when there is no display)."),
+    backend: BackendKind = typer.Option(BackendKind.onnx, "--backend",
+                                        help="onnx (ONNX Runtime, default) or torch (checkpoints)."),
+    device: DeviceKind = typer.Option(DeviceKind.auto, "--device",
+                                      help="auto (CUDA when a usable GPU exists), cpu or cuda."),
+    weights: Path | None = typer.Option(None, "--weights",
+                                        help="Weights folder with manifest.json (default: the shipped weights/)."),
+    landmark_model: str | None = typer.Option(None, "--landmark-model",
+                                              help="Landmark model named in the manifest (default: its default)."),
+    detect_every: int = typer.Option(10, "--detect-every", min=1,
+                                     help="While tracking, run the box model every N frames."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
+    no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
+                                    help="Face presence score needed on box-model frames."),
+    max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
+    sequential: bool = typer.Option(False, "--sequential",
+                                    help="Capture, inference and output in one thread (for comparison)."),
+) -> None:
+    """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
+    from tracker.pipeline import build_tracker
+    from tracker.runtime import run
+    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
+    from tracker.sources import open_camera
+    from tracker.weights import default_weights_dir
+
+    if out is not None:
+        check_output_path(out, "--out", suffixes=(".mp4",))
+    if json_path is not None:
+        check_output_path(json_path, "--json", others=[out] if out is not None else [])
+    show = not no_show
+    if show and not display_available():
+        say("no display (DISPLAY / WAYLAND_DISPLAY unset): running without a window (--no-show implied)")
+        show = False
+
+    with contextlib.ExitStack() as stack:
+        source = open_camera(camera, width, height, fps)
+        stack.callback(source.close)
+        say(source.describe())
+        tracker = build_tracker(weights or default_weights_dir(), backend=backend.value, device=device.value,
+                                landmark_model=landmark_model, detect_every=detect_every, threshold=threshold,
+                                smooth=smooth, mode="live" if source.live else "video", log=say)
+        say(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
+            f"{tracker.landmark_backend.name}")
+        video = None
+        if out is not None:
+            video = VideoSink(out, source.fps, source.width, source.height)
+            stack.callback(video.close)
+        jsonl = None
+        if json_path is not None:
+            jsonl = JsonlSink(json_path)
+            stack.callback(jsonl.close)
+        window = None
+        if show:
+            window = WindowSink("facetrack webcam")
+            stack.callback(window.close)
+            say("press q or Esc in the window to stop")
+        else:
+            say("press Ctrl+C to stop")
+        stats = run(source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
+                    threaded=not sequential, max_frames=max_frames or None)
+    say(stats.summary())
+    if stats.interrupted:
+        raise Interrupted(f"interrupted after {stats.written} frames; outputs finalised")
