@@ -234,6 +234,19 @@ def model_meta(name: str, config) -> ModelMeta:
     return ModelMeta.for_kind(model_kind(name), name, config.input_size)
 
 
+def points_layer(model: nn.Module) -> nn.Linear:
+    """The final Linear layer that outputs the points of a landmark model."""
+    return model.points_head if hasattr(model, "points_head") else model.head[-1]
+
+
+def init_points_bias(model: nn.Module, mean_points: torch.Tensor) -> None:
+    """Start the point outputs at the mean face (else Adam needs hundreds of steps just to reach it)."""
+    layer = points_layer(model)
+    with torch.no_grad():
+        layer.weight.mul_(0.1)
+        layer.bias.copy_(mean_points.reshape(-1).to(layer.bias))
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -25,8 +25,8 @@ from training.data.splits import split_by_identity
 from training.losses import POINT_LOSSES, box_loss, point_loss
 from training.metrics import box_metrics, nme_per_face
 from training.models import (
-    LANDMARK_MODELS, build_model, count_parameters, make_checkpoint, make_config, model_kind, read_checkpoint,
-    save_checkpoint,
+    LANDMARK_MODELS, build_model, count_parameters, init_points_bias, make_checkpoint, make_config, model_kind,
+    read_checkpoint, save_checkpoint,
 )
 
 BOX_CACHE_PER_INPUT = 1.5  # frame cache side per box-model input side
@@ -127,6 +127,15 @@ def prepare_data(cfg: TrainConfig, log=print):
         caches = {k: build_frame_cache(splits[k], size, cfg.workers) for k in ("train", "val")}
     log(f"cached {len(caches['train'])} train / {len(caches['val'])} val items in {time.time() - t0:.1f}s")
     return caches
+
+
+def mean_crop_points(cache, input_size: int) -> np.ndarray:
+    """Mean crop-normalised points of un-augmented training crops."""
+    from tracker.geometry import apply_affine, crop_matrix
+
+    patch = cache.images.shape[1]
+    m = crop_matrix(np.array([(patch - 1) / 2, (patch - 1) / 2]), cache.crop_side, input_size)
+    return (apply_affine(cache.points.reshape(-1, 2), m).reshape(-1, 4, 2) / input_size).mean(axis=0)
 
 
 def _make_batch(cfg, cache, idx, rng, gen, train, device):
@@ -241,6 +250,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     caches = prepare_data(cfg, log if dist.main else (lambda *_: None))
     config = make_config(cfg.model, input_size=cfg.input_size, **cfg.model_options)
     model = build_model(cfg.model, config).to(device)
+    if cfg.task == "landmarks" and state is None:
+        init_points_bias(model, torch.from_numpy(mean_crop_points(caches["train"], cfg.input_size)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, elapsed, history, best = 0, 0.0, [], math.inf
     if state is not None:
