@@ -69,9 +69,35 @@ def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def crop_affine(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
-    """Warp `image` into an `out_size` square crop through `m` (black outside the image)."""
+    """Warp `image` into an `out_size` square crop through `m` (black outside the image).
+
+    When the crop shrinks the image more than 2x, the covered region is first area-averaged down
+    (as the training cache does), so large faces are not aliased.
+    """
+    scale = math.sqrt(abs(np.linalg.det(np.asarray(m, dtype=np.float64)[:, :2])))
+    if scale < 0.5:
+        image, m = _pre_shrink(image, np.asarray(m, dtype=np.float64), out_size, scale)
     return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def _pre_shrink(image: np.ndarray, m: np.ndarray, out_size: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the region the crop covers and area-resize it so the remaining warp scales by about 0.75."""
+    h, w = image.shape[:2]
+    corners = apply_affine(np.array([[0, 0], [out_size, 0], [0, out_size], [out_size, out_size]]), invert_affine(m))
+    x1, y1 = np.floor(corners.min(axis=0)).astype(int) - 1
+    x2, y2 = np.ceil(corners.max(axis=0)).astype(int) + 2
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return image, m
+    f = min(1.0, scale / 0.75)
+    roi = image[y1:y2, x1:x2]
+    small = cv2.resize(roi, (max(1, round(roi.shape[1] * f)), max(1, round(roi.shape[0] * f))),
+                       interpolation=cv2.INTER_AREA)
+    fx, fy = small.shape[1] / roi.shape[1], small.shape[0] / roi.shape[0]
+    # small pixel centre (u, v) <- source pixel ((u + 0.5) / fx - 0.5 + x1, ...)
+    to_src = np.array([[1 / fx, 0, 0.5 / fx - 0.5 + x1], [0, 1 / fy, 0.5 / fy - 0.5 + y1], [0, 0, 1]])
+    return small, np.asarray(m, dtype=np.float64) @ to_src
 
 
 def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:

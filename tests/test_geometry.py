@@ -1,0 +1,47 @@
+"""Pure geometry: crops and their inverse, large-face pre-shrink, letterbox, face square from points."""
+
+import cv2
+import numpy as np
+
+from tracker.geometry import (
+    apply_affine, box_from_points, crop_affine, crop_matrix, face_square_from_points, invert_affine, letterbox,
+    square_from_box,
+)
+
+
+def test_pre_shrunk_crop_keeps_points_in_place():
+    image = np.zeros((1000, 1400, 3), np.uint8)
+    spot = (700, 420)
+    cv2.circle(image, spot, 12, (255, 255, 255), -1)
+    m = crop_matrix(np.array([680.0, 470.0]), 700.0, 128, angle_deg=12)  # scale 0.18: pre-shrink path
+    crop = crop_affine(image, m, 128)
+    ys, xs = np.nonzero(crop[:, :, 0] > 64)
+    expected = apply_affine(np.array([spot], np.float32), m)[0]
+    assert abs(xs.mean() - expected[0]) < 0.7 and abs(ys.mean() - expected[1]) < 0.7
+
+
+def test_crop_round_trip():
+    m = crop_matrix(np.array([50.0, 60.0]), 80.0, 64, angle_deg=-20, flip=True)
+    pts = np.array([[30.0, 40.0], [70.0, 45.0]], np.float32)
+    back = apply_affine(apply_affine(pts, m), invert_affine(m))
+    assert np.allclose(back, pts, atol=1e-4)
+
+
+def test_letterbox_keeps_aspect_and_maps_points():
+    image = np.zeros((120, 200, 3), np.uint8)
+    image[60, 100] = 255
+    square, m = letterbox(image, 100)
+    assert square.shape == (100, 100, 3)
+    x, y = apply_affine(np.array([[100.0, 60.0]]), m)[0]
+    assert abs(x - 50) < 1 and abs(y - 50) < 1
+    assert square[:15].max() == 0 and square[-15:].max() == 0  # black bars
+
+
+def test_face_square_from_points_matches_the_box_of_a_typical_face():
+    # a frontal face: eyes 40 px apart, mouth 45 px below the eye line
+    points = np.array([[80, 100], [120, 100], [100, 125], [100, 145]], np.float32)
+    center, side = face_square_from_points(points)
+    assert 85 < side < 110  # the 68-point box of such a face is about 2.2 eye-mouth distances
+    assert 120 < center[1] < 130 and abs(center[0] - 100) < 1e-3
+    box_center, box_side = square_from_box(box_from_points(points, pad=0.0), 1.0)
+    assert box_side < side  # four points span less than the face
