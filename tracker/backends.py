@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from tracker.errors import FacetrackError, InputError
+from tracker.errors import InputError
 from tracker.meta import MetadataError, ModelMeta
 from tracker.weights import BOX_MODEL, landmark_model_name, model_file, read_manifest
 
@@ -144,14 +144,15 @@ def _create_onnx(path: Path, device: str, threads: int, log: Log | None) -> Onnx
         session = ort.InferenceSession(str(path), sess_options=options, providers=_onnx_providers(device))
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...: all mean "not a usable graph"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+        raise InputError(f"{path}: not a loadable ONNX model ({first[:200]}); re-export it with "
+                         "`facetrack export` or point --weights at a good folder") from None
     meta = ModelMeta.from_props(dict(session.get_modelmeta().custom_metadata_map), source=str(path))
     _check_input(session, meta, path)
     backend = OnnxBackend(session, meta, path)
     if device == "cuda" and backend.providers[0] == "CPUExecutionProvider":
         if asked == "cuda":
-            raise FacetrackError(f"{path}: ONNX Runtime could not start its CUDA provider "
-                                 "(CUDA/cuDNN libraries?); use --device cpu")
+            raise InputError(f"--device cuda: ONNX Runtime could not start its CUDA provider for {path} "
+                             "(CUDA/cuDNN libraries missing?); use --device cpu")
         if log:
             log("ONNX Runtime could not start its CUDA provider; running on CPU")
     return backend
@@ -194,9 +195,14 @@ class TorchBackend:
 
 def _create_torch(path: Path, device: str, threads: int, log: Log | None,
                   expect_kind: str | None) -> TorchBackend:
-    import torch
+    try:
+        import torch
 
-    from training.models import load_model, model_meta
+        from training.models import load_model, model_meta
+    except ImportError as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc  # Ctrl+C while torch was loading
+        raise InputError(f"--backend torch needs PyTorch ({exc}); install it or use --backend onnx") from None
 
     device = resolve_device(device, torch.cuda.is_available(), log)
     if torch.get_num_threads() > threads:
@@ -227,7 +233,8 @@ def create_backend(kind: str, model_path: str | Path, device: str = "auto", *, e
     else:
         backend = _create_torch(path, device, threads, log, expect_kind)
     if expect_kind and backend.meta.kind != expect_kind:
-        raise MetadataError(f"{path}: holds a {backend.meta.kind} model, expected a {expect_kind} model")
+        raise MetadataError(f"{path}: holds a {backend.meta.kind} model, expected a {expect_kind} model; "
+                            "check which file the weights manifest names for it")
     return backend
 
 
@@ -239,7 +246,7 @@ def open_models(weights_dir: str | Path, backend: str = "onnx", device: str = "a
     if backend not in BACKENDS:
         raise InputError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
     manifest = read_manifest(weights_dir)
-    name = landmark_model_name(manifest, landmark_model)
+    name = landmark_model_name(manifest, landmark_model, fmt)
     landmark_path = model_file(weights_dir, name, fmt)
     box_path = model_file(weights_dir, BOX_MODEL, fmt)
     said: list[str] = []

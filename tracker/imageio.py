@@ -11,16 +11,22 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Convert grayscale / BGRA / 16-bit / float images to HxWx3 uint8 BGR."""
+    """Convert grayscale / gray+alpha / BGRA / 16-bit / float images (any channel count) to HxWx3 uint8 BGR."""
+    image = np.asarray(image)
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
     elif image.dtype != np.uint8:
-        image = np.clip(image.astype(np.float32) * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        peak = float(values.max()) if values.size else 0.0
+        image = np.clip(values * (255.0 if peak <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
+    channels = image.shape[2]
+    if channels in (1, 2):  # gray, gray + alpha
+        return cv2.cvtColor(np.ascontiguousarray(image[:, :, 0]), cv2.COLOR_GRAY2BGR)
+    if channels == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return np.ascontiguousarray(image[:, :, :3])
 
@@ -29,12 +35,15 @@ def read_image_bgr(path: str | Path) -> np.ndarray | None:
     """Decode an image file to uint8 BGR, or None when it cannot be decoded."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError:
+    except (OSError, ValueError):
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # some decoders raise on corrupt data instead of returning None
+        return None
+    if image is None or image.size == 0 or image.ndim not in (2, 3):
         return None
     return to_bgr8(image)
 

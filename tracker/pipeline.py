@@ -84,6 +84,8 @@ class Tracker:
     def reset(self) -> None:
         """Forget the tracked face: the next frame runs the box model."""
         self._track: np.ndarray | None = None
+        self._track_square: tuple[np.ndarray, float] | None = None  # face square of the points it was made from
+        self._square_of: np.ndarray | None = None  # ... which are these (a replaced track recomputes it)
         self._since_detect = 0
         self._score = 0.0
         self.smoother.reset()
@@ -99,13 +101,13 @@ class Tracker:
         image = frame.image
         detect = self.mode == "image" or self._track is None or self._since_detect >= self.detect_every
         detection = self._detect(image, timings) if detect else None
-        points, ok = None, False
+        points, ok, square = None, False, None
         tracked = False
         if detect and detection is None:
             self.lost_reason = "presence below threshold"
         else:
             center, side, tracked = self._crop_square(detection)
-            points, ok = self._locate(image, center, side, timings)
+            points, ok, square = self._locate(image, center, side, timings)
             if not ok and not detect:
                 # Lost between box-model frames: look for the face again on this same frame.
                 detect, tracked = True, False
@@ -115,7 +117,7 @@ class Tracker:
                     self.lost_reason = "presence below threshold"
                 else:
                     center, side = square_from_box(detection.box_xyxy, self.landmark_backend.meta.crop_scale)
-                    points, ok = self._locate(image, center, side, timings)
+                    points, ok, square = self._locate(image, center, side, timings)
         self._since_detect = 1 if detect else self._since_detect + 1
         self.frames += 1
 
@@ -123,18 +125,19 @@ class Tracker:
         if detection is not None:
             self._score = detection.score
         if points is None:
-            self._track = None
+            self._track = self._track_square = self._square_of = None
             self.smoother.reset()
             result = FrameResult(frame, None, None, timings, detect, False)
         else:
-            self._track = points if (ok and self.mode != "image") else None
+            keep = ok and self.mode != "image"
+            self._track, self._track_square = (points, square) if keep else (None, None)
+            self._square_of = self._track
+            center, face_side = square
             if detection is None:
-                center, face_side = face_square_from_points(points)
                 box = clip_box(np.concatenate([center - face_side / 2, center + face_side / 2]),
                                frame.width, frame.height)
                 detection = Detection(box, self._score, from_model=False)
             if self.smooth and self.mode != "image":
-                _, face_side = face_square_from_points(points)
                 points, box = self.smoother(points, detection.box_xyxy, frame.t_ms / 1000.0, face_side)
                 detection = Detection(box, detection.score, detection.from_model)
             result = FrameResult(frame, detection, points, timings, detect, tracked)
@@ -146,7 +149,10 @@ class Tracker:
         """Centre and side of the landmark crop: from the track while it agrees with the box model."""
         crop_scale = self.landmark_backend.meta.crop_scale
         if self._track is not None:
-            center, face_side = face_square_from_points(self._track)
+            if self._square_of is self._track and self._track_square is not None:
+                center, face_side = self._track_square
+            else:
+                center, face_side = face_square_from_points(self._track)
             if detection is None:
                 return center, face_side * crop_scale, True
             track_box = np.concatenate([center - face_side / 2, center + face_side / 2])
@@ -176,8 +182,9 @@ class Tracker:
         return detection
 
     def _locate(self, image: np.ndarray, center: np.ndarray, side: float,
-                timings: dict[str, float]) -> tuple[np.ndarray, bool]:
-        """Landmarks in frame pixels from the crop around (center, side), and whether they can be tracked."""
+                timings: dict[str, float]) -> tuple[np.ndarray, bool, tuple[np.ndarray, float]]:
+        """Landmarks in frame pixels from the crop around (center, side), whether they can be tracked, and
+        the face square they imply (computed once here: the box, smoothing and next crop reuse it)."""
         meta = self.landmark_backend.meta
         t0 = time.perf_counter()
         x, m = landmark_input(image, center, side, meta)
@@ -190,22 +197,24 @@ class Tracker:
             raise MetadataError(f"{self.landmark_backend.name}: landmark output {out.shape}, "
                                 f"expected (B, {2 * len(POINT_NAMES)})")
         points_px, points_norm = landmark_points(out[0], m, meta.input_size)
-        ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0])
+        square = face_square_from_points(points_px)
+        ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0], square)
         if not ok:
             self.lost_reason = reason
         timings["preprocess"] += (t1 - t0) * 1000.0
         timings["landmark_model"] += (t2 - t1) * 1000.0
         timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
-        return points_px, ok
+        return points_px, ok, square
 
 
-def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int) -> tuple[bool, str]:
-    """Whether landmarks can seed the next frame's crop, and why not."""
+def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int,
+              square: tuple[np.ndarray, float] | None = None) -> tuple[bool, str]:
+    """Whether landmarks can seed the next frame's crop, and why not (`square`: their face square, if known)."""
     if not points_inside(points_norm):
         return False, "points left the crop"
     if inter_ocular(points_px) < MIN_IOD_PX:
         return False, "eyes too close together"
-    center, side = face_square_from_points(points_px)
+    center, side = square if square is not None else face_square_from_points(points_px)
     if side > MAX_FACE_PER_FRAME * max(width, height):
         return False, "face implausibly large"
     if not (0 <= center[0] <= width and 0 <= center[1] <= height):

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-import cv2
+from functools import lru_cache
+
 import numpy as np
 
 from tracker.geometry import crop_affine, crop_matrix, letterbox, square_from_box
 from tracker.meta import ModelMeta
 
 
+@lru_cache(maxsize=8)
+def _scale_shift(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    std32 = np.asarray(std, dtype=np.float32)
+    scale = 1.0 / (255.0 * std32)
+    shift = np.asarray(mean, dtype=np.float32) / std32
+    return scale.reshape(3, 1, 1), shift.reshape(3, 1, 1)
+
+
 def normalize(image_bgr: np.ndarray, meta: ModelMeta) -> np.ndarray:
     """uint8 HxWx3 BGR -> float32 3xHxW: RGB, /255, (x - mean) / std."""
-    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
-    scale = 1.0 / (255.0 * np.asarray(meta.std, dtype=np.float32))
-    shift = np.asarray(meta.mean, dtype=np.float32) / np.asarray(meta.std, dtype=np.float32)
-    return np.ascontiguousarray((rgb * scale - shift).transpose(2, 0, 1))
+    scale, shift = _scale_shift(tuple(meta.mean), tuple(meta.std))
+    h, w = image_bgr.shape[:2]
+    out = np.empty((3, h, w), dtype=np.float32)
+    # One pass reads BGR as reversed channel planes (RGB) and scales into the CHW output, one pass
+    # shifts in place: no colour-converted copy, no float HWC copy, no transposing copy.
+    np.multiply(image_bgr.transpose(2, 0, 1)[::-1], scale, out=out, casting="unsafe")
+    out -= shift
+    return out
 
 
 def landmark_input(image_bgr: np.ndarray, center_xy: np.ndarray, side: float,
@@ -39,5 +52,7 @@ def box_input(image_bgr: np.ndarray, meta: ModelMeta) -> tuple[np.ndarray, np.nd
 
 
 def to_batch(inputs: list[np.ndarray]) -> np.ndarray:
-    """Stack 3xHxW inputs into one contiguous NCHW float32 batch."""
+    """Stack 3xHxW inputs into one contiguous NCHW float32 batch (a view, not a copy, for one input)."""
+    if len(inputs) == 1:
+        return np.ascontiguousarray(inputs[0][None], dtype=np.float32)
     return np.ascontiguousarray(np.stack(inputs, axis=0), dtype=np.float32)

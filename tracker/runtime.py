@@ -4,7 +4,12 @@ Threads are joined by bounded queues. A live source hands over only its newest f
 dropped and counted, so latency never grows); a file hands over every frame in order. The main
 thread renders and writes (OpenCV windows must live there), so Ctrl+C, SIGTERM, q/Esc and the end of
 the input all stop the run the same way: workers joined, outputs finalised. A worker's error is
-re-raised on the main thread after the outputs are closed.
+re-raised on the main thread after the outputs are closed; a source or model that fails mid-run first
+lets every frame it delivered before the failure reach the outputs. A live source whose read blocks
+(a stuck driver) is given up after its stall timeout by a watchdog on the main thread.
+
+Live recordings are written on the source's clock (`VideoSink.write_at`): frames dropped to keep
+latency low are filled with copies of the last drawn frame, so the file plays at the filmed speed.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ import numpy as np
 from tracker.draw import draw_frame_result
 from tracker.errors import FacetrackError
 from tracker.pipeline import STAGES, FrameResult, Tracker
-from tracker.sinks import JsonlSink, VideoSink, WindowSink, result_row
+from tracker.sinks import JsonlSink, VideoSink, WindowSink, deferred_signals, result_row
 from tracker.sources import Source
 
 FILE_QUEUE_SIZE = 4
 LIVE_RENDER_QUEUE_SIZE = 2
 POLL_S = 0.05
 JOIN_TIMEOUT_S = 5.0
+WATCHDOG_GRACE_S = 2.0  # a live read blocked this long past the source's stall timeout is given up
+STUCK_JOIN_S = 0.5
 _END = object()  # end-of-stream marker passed down the queues
+
+__all__ = ["RunStats", "run", "deferred_signals", "StopSignals"]
 
 
 @dataclass
@@ -48,6 +57,9 @@ class RunStats:
     _latencies: deque = field(default_factory=lambda: deque(maxlen=10_000), repr=False)
     box_calls: int = 0
     landmark_calls: int = 0
+    video_frames: int = 0  # frames in the recording (live: processed + repeated for dropped frames)
+    video_repeated: int = 0
+    queue_peak: dict[str, int] = field(default_factory=dict)  # highest fill of each hand-over queue
 
     @property
     def interrupted(self) -> bool:
@@ -73,6 +85,8 @@ class RunStats:
         n = max(1, self.processed)
         stages = ", ".join(f"{k} {self.stage_ms.get(k, 0.0) / n:.2f}" for k in STAGES)
         dropped = f", {self.dropped} dropped" if self.dropped else ""
+        if self.video_repeated:
+            dropped += f"; recording {self.video_frames} frames ({self.video_repeated} repeats fill dropped ones)"
         return (f"{self.processed} frames in {self.wall_s:.1f} s ({self.fps:.1f} FPS{dropped}); latency "
                 f"p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms; box model on "
                 f"{self.box_calls} frames; ms/frame: {stages}")
@@ -100,19 +114,25 @@ class LatestSlot:
         self._item = None
         self._full = False
         self.dropped = 0
+        self.peak = 0
 
     def put(self, item, stop: threading.Event | None = None) -> None:
         with self._cond:
+            if item is _END:  # the end must not replace the last frame: wait until it was taken
+                while self._full and not (stop is not None and stop.is_set()):
+                    self._cond.wait(POLL_S)
             if self._full and self._item is not _END:
                 self.dropped += 1
             self._item, self._full = item, True
-            self._cond.notify()
+            self.peak = 1
+            self._cond.notify_all()
 
     def get(self, timeout: float):
         with self._cond:
             if not self._full and not self._cond.wait_for(lambda: self._full, timeout):
                 raise queue.Empty
             item, self._item, self._full = self._item, None, False
+            self._cond.notify_all()
             return item
 
 
@@ -122,11 +142,13 @@ class BoundedQueue:
     def __init__(self, size: int) -> None:
         self._q: queue.Queue = queue.Queue(maxsize=size)
         self.dropped = 0
+        self.peak = 0
 
     def put(self, item, stop: threading.Event | None = None) -> None:
         while True:
             try:
                 self._q.put(item, timeout=POLL_S)
+                self.peak = max(self.peak, self._q.qsize())
                 return
             except queue.Full:
                 if stop is not None and stop.is_set():
@@ -136,20 +158,25 @@ class BoundedQueue:
         return self._q.get(timeout=timeout)
 
 
-class _Signals:
-    """SIGINT/SIGTERM set a flag instead of raising mid-write; a second one forces KeyboardInterrupt."""
+class StopSignals:
+    """SIGINT/SIGTERM set `event` instead of raising mid-write; a second one forces KeyboardInterrupt.
 
-    def __init__(self, enabled: bool) -> None:
+    Once `closing` is set (outputs being finalised) signals only set the flag: nothing may cut the
+    finalising short.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
         self.event = threading.Event()
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.closing = False
         self._previous: dict[int, object] = {}
 
     def _handler(self, signum, frame) -> None:
-        if self.event.is_set():
+        if self.event.is_set() and not self.closing:
             raise KeyboardInterrupt
         self.event.set()
 
-    def __enter__(self) -> "_Signals":
+    def __enter__(self) -> "StopSignals":
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
@@ -161,6 +188,10 @@ class _Signals:
     def __exit__(self, *exc) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
+        self._previous.clear()
+
+
+_Signals = StopSignals  # the old name
 
 
 class _Renderer:
@@ -168,10 +199,11 @@ class _Renderer:
 
     def __init__(self, tracker: Tracker, stats: RunStats, video: VideoSink | None, jsonl: JsonlSink | None,
                  window: WindowSink | None, draw: bool,
-                 on_result: Callable[[FrameResult, RunStats], None] | None) -> None:
+                 on_result: Callable[[FrameResult, RunStats], None] | None, timed: bool = False) -> None:
         self.tracker, self.stats = tracker, stats
         self.video, self.jsonl, self.window, self.draw = video, jsonl, window, draw
         self.on_result = on_result
+        self.timed = timed  # live: the recording follows the source's clock
         self.meter = FpsMeter()
 
     def emit(self, result: FrameResult) -> bool:
@@ -185,7 +217,11 @@ class _Renderer:
         if needs_image and self.draw:
             image = draw_frame_result(result, fps=fps or None, latency_ms=latency_ms)
         if self.video is not None:
-            self.video.write(image)
+            if self.timed:
+                self.video.write_at(image, result.frame.t_ms)
+            else:
+                self.video.write(image)
+            self.stats.video_frames, self.stats.video_repeated = self.video.frames, self.video.repeated
         if self.jsonl is not None:
             self.jsonl.write(result_row(result, self.tracker.point_names))
         self.stats.written += 1
@@ -203,29 +239,36 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
     """Track every frame of `source` into the sinks; closes the sinks and the source before returning.
 
     An interrupt (Ctrl+C, SIGTERM) returns normally with `stats.interrupted` set, after finalising the
-    outputs; a worker's error is raised as a FacetrackError once everything is closed.
+    outputs; a failure (source, model, output) is raised as a FacetrackError once everything is closed,
+    with the run's `stats` attached to it.
     """
     stats = RunStats(threaded=threaded)
-    renderer = _Renderer(tracker, stats, video, jsonl, window, draw, on_result)
+    renderer = _Renderer(tracker, stats, video, jsonl, window, draw, on_result, timed=source.live)
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
     t_start = time.perf_counter()
     error: BaseException | None = None
-    try:
-        with _Signals(handle_signals) as signals:
+    with StopSignals(handle_signals) as signals:
+        capture_stuck = False
+        try:
             if threaded:
-                error = _run_threaded(source, tracker, renderer, stats, signals.event, max_frames)
+                error, capture_stuck = _run_threaded(source, tracker, renderer, stats, signals.event, max_frames)
             else:
                 error = _run_sequential(source, tracker, renderer, stats, signals.event, max_frames)
-    finally:
-        stats.wall_s = time.perf_counter() - t_start
-        stats.box_calls = tracker.box_calls - box0
-        stats.landmark_calls = tracker.landmark_calls - lm0
-        _close_all(video, jsonl, window, source)
+        finally:
+            signals.closing = True  # from here on a signal only sets the flag: the outputs get finished
+            stats.wall_s = time.perf_counter() - t_start
+            stats.box_calls = tracker.box_calls - box0
+            stats.landmark_calls = tracker.landmark_calls - lm0
+            # A capture thread still blocked inside the device's read must not see it released under it.
+            _close_all(video, jsonl, window, None if capture_stuck else source)
     if error is not None:
         stats.stopped_by = "error"
-        if isinstance(error, FacetrackError):
-            raise error
-        raise FacetrackError(f"{type(error).__name__}: {error}") from error
+        if not isinstance(error, FacetrackError):
+            wrapped = FacetrackError(f"{type(error).__name__}: {error}")
+            wrapped.__cause__ = error
+            error = wrapped
+        error.stats = stats  # type: ignore[attr-defined]
+        raise error
     return stats
 
 
@@ -263,25 +306,30 @@ def _run_sequential(source: Source, tracker: Tracker, renderer: _Renderer, stats
 
 
 def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: RunStats,
-                  interrupted: threading.Event, max_frames: int | None) -> BaseException | None:
-    stop = threading.Event()
+                  interrupted: threading.Event, max_frames: int | None) -> tuple[BaseException | None, bool]:
+    """(error or None, whether the capture thread is still blocked in a read)."""
+    stop = threading.Event()  # the run is over: every thread leaves now
+    halt_capture = threading.Event()  # nobody takes frames any more (inference ended, or the run is over)
     errors: list[tuple[str, BaseException]] = []
     frames = LatestSlot() if source.live else BoundedQueue(FILE_QUEUE_SIZE)
     results = BoundedQueue(LIVE_RENDER_QUEUE_SIZE if source.live else FILE_QUEUE_SIZE)
+    last_read = [time.perf_counter()]  # when the capture thread last got a frame (watchdog)
+    capture_ended = threading.Event()
 
     def capture() -> None:
         try:
-            while not stop.is_set():
+            while not halt_capture.is_set():
                 frame = source.read()
                 if frame is None:
                     break
+                last_read[0] = time.perf_counter()
                 stats.captured += 1
-                frames.put(frame, stop)
-        except BaseException as exc:  # noqa: BLE001 - reported on the main thread
+                frames.put(frame, halt_capture)
+        except BaseException as exc:  # noqa: BLE001 - reported on the main thread after the frames before it
             errors.append(("capture", exc))
-            stop.set()
         finally:
-            frames.put(_END, stop)
+            capture_ended.set()
+            frames.put(_END, halt_capture)
 
     def infer() -> None:
         try:
@@ -289,20 +337,25 @@ def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: 
                 try:
                     frame = frames.get(POLL_S)
                 except queue.Empty:
+                    if capture_ended.is_set() and not capture_thread.is_alive() and _empty(frames):
+                        break  # the end marker could not be handed over; nothing more will come
                     continue
                 if frame is _END:
                     break
                 results.put(tracker.step(frame), stop)
         except BaseException as exc:  # noqa: BLE001
             errors.append(("inference", exc))
-            stop.set()
         finally:
+            halt_capture.set()
             results.put(_END, stop)
 
-    workers = [threading.Thread(target=capture, name="facetrack-capture", daemon=True),
-               threading.Thread(target=infer, name="facetrack-inference", daemon=True)]
+    capture_thread = threading.Thread(target=capture, name="facetrack-capture", daemon=True)
+    infer_thread = threading.Thread(target=infer, name="facetrack-inference", daemon=True)
+    workers = [capture_thread, infer_thread]
     for worker in workers:
         worker.start()
+    stall_limit = source.stall_timeout_s + WATCHDOG_GRACE_S if source.live else None
+    watchdog_fired = False
     try:
         while True:
             if interrupted.is_set():
@@ -311,7 +364,12 @@ def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: 
             try:
                 item = results.get(POLL_S)
             except queue.Empty:
-                if stop.is_set() and not any(w.is_alive() for w in workers):
+                if not any(w.is_alive() for w in workers) and _empty(results):
+                    break  # both ended and nothing is left to take: never wait forever
+                silent = time.perf_counter() - last_read[0]
+                if stall_limit is not None and not capture_ended.is_set() and silent > stall_limit:
+                    errors.insert(0, ("capture", source.stalled(silent)))  # a read that never returns
+                    watchdog_fired = True
                     break
                 continue
             if item is _END:
@@ -325,20 +383,31 @@ def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: 
     except KeyboardInterrupt:
         stats.stopped_by = "interrupt"
     except Exception as exc:
-        errors.append(("output", exc))
+        errors.insert(0, ("output", exc))
     finally:
         stop.set()
-        for worker in workers:
-            worker.join(JOIN_TIMEOUT_S)
+        halt_capture.set()
+        source.cancel()  # a read retrying a silent device gives up now
+        infer_thread.join(JOIN_TIMEOUT_S)
+        # A read the watchdog gave up on may never return: do not wait long for it.
+        capture_thread.join(STUCK_JOIN_S if watchdog_fired else JOIN_TIMEOUT_S)
         stats.dropped = frames.dropped
+        stats.queue_peak = {"frames": frames.peak, "results": results.peak}
+    stuck = capture_thread.is_alive()
     if errors:
         stage, exc = errors[0]
         if isinstance(exc, FacetrackError):
-            return exc
+            return exc, stuck
         if isinstance(exc, KeyboardInterrupt):
             stats.stopped_by = "interrupt"
-            return None
+            return None, stuck
         failure = FacetrackError(f"{stage} failed: {type(exc).__name__}: {exc}")
         failure.__cause__ = exc
-        return failure
-    return None
+        return failure, stuck
+    return None, stuck
+
+
+def _empty(hand_over) -> bool:
+    if isinstance(hand_over, LatestSlot):
+        return not hand_over._full
+    return hand_over._q.empty()

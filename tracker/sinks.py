@@ -2,20 +2,29 @@
 
 Output paths are checked before any work (`check_output_path`). The window sink is only made when a
 window was asked for and a display exists: the GUI build of OpenCV aborts the process otherwise.
+
+Closing a sink finalises its file (the mp4 index, the last JSON row) with SIGINT/SIGTERM held back
+(`deferred_signals`), so an interrupt can never leave a half-written file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
-import cv2
-import numpy as np
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources
 
-from tracker.errors import FacetrackError, InputError
-from tracker.meta import POINT_NAMES
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tracker.errors import FacetrackError, InputError  # noqa: E402
+from tracker.meta import POINT_NAMES  # noqa: E402
 
 FOURCC = "mp4v"
 VIDEO_SUFFIXES = (".mp4",)
@@ -27,6 +36,37 @@ def display_available() -> bool:
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+MAX_PAD_S = 10.0  # a live recording fills at most this long a gap with the last frame
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT/SIGTERM back for a short critical section, then hand the first one that came to the
+    handler that was in place (a default handler: KeyboardInterrupt). Main thread only; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
+        except (ValueError, OSError):
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            handler = previous.get(received[0])
+            if callable(handler):
+                handler(received[0], None)
+            elif handler != signal.SIG_IGN:
+                raise KeyboardInterrupt
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -45,7 +85,10 @@ def check_output_path(path: Path, option: str, inputs: list[Path] = (), suffixes
     if path.is_dir():
         raise InputError(f"{option} {path}: is a folder; give a file path")
     if not path.parent.is_dir():
-        raise InputError(f"{option} {path}: folder {path.parent} does not exist")
+        raise InputError(f"{option} {path}: folder {path.parent} does not exist; create it or choose another")
+    check_writable_folder(path.parent, f"{option} {path}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{option} {path}: exists and is not writable; choose another file")
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{option} {path}: expected a {' or '.join(suffixes)} file name")
     for given in inputs:
@@ -57,30 +100,88 @@ def check_output_path(path: Path, option: str, inputs: list[Path] = (), suffixes
     return path
 
 
+def check_writable_folder(folder: Path, what: str) -> None:
+    """InputError unless a file can be created in `folder` (tried for real: read-only mounts, root)."""
+    folder = Path(folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: folder {folder} is not writable; choose another folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".facetrack-probe-", dir=folder)
+    except OSError as exc:
+        raise InputError(f"{what}: cannot create files in {folder} ({exc.strerror}); choose another folder") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
 class VideoSink:
-    """An mp4v .mp4 writer at the input's size and fps; one `write` per input frame."""
+    """An mp4v .mp4 writer at the input's size and fps.
+
+    `write` appends one frame per call (files: one per input frame). `write_at` places frames on the
+    source's clock instead (live sources): a frame that arrives after a gap (frames dropped to keep
+    latency low, or never delivered by the camera) is preceded by copies of the last drawn frame, so
+    the recording plays at the speed it was filmed. No drawn frame is ever left out.
+    """
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int) -> None:
         self.path = Path(path)
         self.size = (int(width), int(height))
         self.fps = float(fps)
-        self.frames = 0
+        self.frames = 0  # frames in the file
+        self.repeated = 0  # copies of a previous frame written to fill gaps (write_at)
+        self._t0_ms: float | None = None
+        self._last: np.ndarray | None = None
         self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, self.size)
         if not self._writer.isOpened():
-            raise FacetrackError(f"{self.path}: cannot open a {FOURCC} video writer")
+            self._writer.release()
+            raise FacetrackError(f"{self.path}: cannot open a {FOURCC} video writer (codec missing or path "
+                                 "not writable)")
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one frame (resized only if a source changed size mid-stream)."""
+    def _append(self, image: np.ndarray) -> None:
+        if self._writer is None:
+            raise FacetrackError(f"{self.path}: write after close")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(np.ascontiguousarray(image))
         self.frames += 1
 
+    def write(self, image: np.ndarray) -> None:
+        """Append one frame (resized only if a source changed size mid-stream)."""
+        self._append(image)
+
+    def write_at(self, image: np.ndarray, t_ms: float) -> None:
+        """Place a frame at media time `t_ms` (ms on the source's clock) in a file running at `fps`."""
+        if self._t0_ms is None:
+            self._t0_ms = t_ms
+        slot = int(round((t_ms - self._t0_ms) * self.fps / 1000.0))
+        if self._last is not None:
+            gap = min(slot - self.frames, int(MAX_PAD_S * self.fps))
+            for _ in range(max(0, gap)):
+                self._append(self._last)
+                self.repeated += 1
+        self._append(image)  # every drawn frame is kept, even one early on the clock
+        self._last = image
+
     def close(self) -> None:
-        """Finish the file so it plays (writes the mp4 index)."""
+        """Finish the file so it plays (writes the mp4 index); signals wait until it is done.
+
+        A file that never got a frame (a run stopped before its first one) is removed: an mp4 without
+        frames plays nowhere.
+        """
         if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+            with deferred_signals():
+                self._writer.release()
+                self._writer = None
+                self._last = None
+                if self.frames == 0:
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
+
+    def __enter__(self) -> "VideoSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class JsonlSink:
@@ -95,14 +196,27 @@ class JsonlSink:
             raise FacetrackError(f"{self.path}: cannot write ({exc.strerror})") from None
 
     def write(self, row: dict) -> None:
-        """Write and flush one row."""
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
-        self._file.flush()
+        """Write and flush one row (one write call: a row is in the file whole or not at all)."""
+        try:
+            self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            raise FacetrackError(f"{self.path}: cannot write ({exc.strerror}); {self.rows} rows kept") from None
         self.rows += 1
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            with deferred_signals():
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+
+    def __enter__(self) -> "JsonlSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class WindowSink:

@@ -48,11 +48,26 @@ def write_manifest(weights_dir: str | Path, manifest: dict) -> Path:
     return path
 
 
-def landmark_model_name(manifest: dict, requested: str | None) -> str:
-    """The landmark model to use: the requested one or the manifest's default."""
+def landmark_models(manifest: dict, fmt: str | None = None) -> list[str]:
+    """Names of the landmark models a manifest lists (in format `fmt`, or in any): never the box model."""
+    tables = [fmt] if fmt else ["onnx", "checkpoints"]
+    names = {name for table in tables for name in manifest.get(table, {}) or {}}
+    return sorted(names - {BOX_MODEL})
+
+
+def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None = None) -> str:
+    """The landmark model to use: the requested one or the manifest's default (checked when `fmt` is given)."""
     name = requested or manifest.get("default_landmarks")
     if not name:
         raise InputError("the weights manifest names no default landmark model; pass --landmark-model")
+    if requested and requested == BOX_MODEL:
+        known = ", ".join(landmark_models(manifest, fmt)) or "none"
+        raise InputError(f"--landmark-model {BOX_MODEL}: that is the face-box model, not a landmark model "
+                         f"(landmark models: {known})")
+    if requested and fmt and requested not in (manifest.get(fmt) or {}):
+        known = ", ".join(landmark_models(manifest, fmt)) or "none"
+        raise InputError(f"--landmark-model {requested}: not in the weights manifest "
+                         f"(landmark models with {fmt} files: {known})")
     return name
 
 
@@ -62,8 +77,10 @@ def model_file(weights_dir: str | Path, model: str, fmt: str) -> Path:
     manifest = read_manifest(folder)
     table = manifest.get(fmt, {})
     if model not in table:
-        known = ", ".join(sorted(table)) or "none"
-        raise InputError(f"{folder}: no {fmt} file for model {model!r} in {MANIFEST} (available: {known})")
+        names = sorted(table) if model == BOX_MODEL else landmark_models(manifest, fmt)
+        kind = "" if model == BOX_MODEL else "landmark models "
+        known = ", ".join(names) or "none"
+        raise InputError(f"{folder}: no {fmt} file for model {model!r} in {MANIFEST} (available {kind}{known})")
     path = folder / table[model]
     if not path.is_file():
         raise InputError(f"{path}: listed in {folder / MANIFEST} but missing")

@@ -270,17 +270,29 @@ def save_checkpoint(path: str | Path, ckpt: dict) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict with weights_only=True; anything else is an InputError."""
+    """Load a checkpoint dict with weights_only=True (never unpickling code); anything else is an InputError."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found")
+        raise InputError(f"{path}: checkpoint not found" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes), not a checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle payloads, truncation, foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a loadable facetrack checkpoint ({first[:160]})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "state_dict" not in ckpt or "config" not in ckpt:
+        text = str(exc).strip()
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            reason = "it holds pickled Python objects, which are never loaded; re-save it with facetrack"
+        elif "zip archive" in text or "central directory" in text or isinstance(exc, EOFError):
+            reason = "truncated, or not a PyTorch file; train or copy it again"
+        else:
+            reason = (text.splitlines()[0] if text else type(exc).__name__)[:160]
+        raise InputError(f"{path}: not a loadable facetrack checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or not {"model", "state_dict", "config"} <= set(ckpt):
         raise InputError(f"{path}: not a facetrack checkpoint (expected a dict with model, config, state_dict)")
+    if not isinstance(ckpt["model"], str) or not isinstance(ckpt["config"], dict) or \
+            not isinstance(ckpt["state_dict"], dict) or \
+            not all(isinstance(v, torch.Tensor) for v in ckpt["state_dict"].values()):
+        raise InputError(f"{path}: malformed facetrack checkpoint (model, config or state_dict of the wrong type)")
     return ckpt
 
 
@@ -289,14 +301,21 @@ def load_model(path: str | Path, expect_kind: str | None = None) -> tuple[nn.Mod
     ckpt = read_checkpoint(path)
     name = ckpt["model"]
     if name not in MODELS:
-        raise InputError(f"{path}: unknown model {name!r} in checkpoint")
+        raise InputError(f"{path}: unknown model {name!r} in checkpoint (known: {', '.join(MODELS)})")
     if expect_kind and model_kind(name) != expect_kind:
-        raise InputError(f"{path}: holds a {model_kind(name)} model ({name}), expected a {expect_kind} model")
-    model = build_model(name, ckpt["config"])
+        raise InputError(f"{path}: holds a {model_kind(name)} model ({name}), expected a {expect_kind} model; "
+                         "check which file the weights manifest names for it")
+    try:
+        model = build_model(name, ckpt["config"])
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
+        raise InputError(f"{path}: its config cannot build model {name} ({str(exc).splitlines()[0][:160]})") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise InputError(f"{path}: weights do not fit model {name} ({str(exc).splitlines()[0][:160]})") from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        raise InputError(f"{path}: weights do not fit model {name} ({detail[:160]}); the checkpoint is damaged "
+                         "or from another version") from None
     model.eval()
     return model, ckpt

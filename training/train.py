@@ -236,7 +236,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
     if cfg.resume and last_path.is_file():
-        state = read_checkpoint(last_path)
+        try:
+            state = read_checkpoint(last_path)
+        except InputError as exc:
+            raise InputError(f"{exc}; delete it or train without --resume") from None
+        missing = [k for k in ("optimizer", "epoch", "elapsed_s") if k not in state]
+        if missing:
+            raise InputError(f"{last_path}: not a resumable checkpoint (no {', '.join(missing)}); "
+                             "train without --resume")
         saved = dict(state.get("train_config", {}))
         for key in ("model", "task", "input_size"):
             if key in saved and saved[key] != getattr(cfg, key):
@@ -247,7 +254,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     torch.manual_seed(cfg.seed)
-    caches = prepare_data(cfg, log if dist.main else (lambda *_: None))
+    try:
+        caches = prepare_data(cfg, log if dist.main else (lambda *_: None))
+    except KeyboardInterrupt:
+        kept = f"; {last_path} is unchanged: continue with --resume" if state is not None else "; nothing saved yet"
+        raise Interrupted(f"interrupted while preparing the training data{kept}") from None
     config = make_config(cfg.model, input_size=cfg.input_size, **cfg.model_options)
     model = build_model(cfg.model, config).to(device)
     if cfg.task == "landmarks" and state is None:
@@ -255,8 +266,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, elapsed, history, best = 0, 0.0, [], math.inf
     if state is not None:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["state_dict"].items()})
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                   for k, v in state["state_dict"].items()})
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(f"{last_path}: does not fit this model or optimizer "
+                             f"({str(exc).splitlines()[0][:160]}); train without --resume") from None
         start_epoch, elapsed = int(state["epoch"]), float(state["elapsed_s"])
         history = list(state.get("history", []))
         best = min((_metric(cfg.task, r) for r in history), default=math.inf)
@@ -293,7 +309,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                                    elapsed_s=time.time() - t_run, history=history, train_config=asdict(cfg))
             save_checkpoint(last_path, ckpt)
 
-    epoch = start_epoch
+    epoch = done_epochs = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
             if _agree(budget_s > 0 and time.time() - t_run >= budget_s, dist):
@@ -307,6 +323,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 row.update(evaluate(cfg, model, caches["val"], device))
                 row.update(lr=lr_at(), seconds=time.time() - t0, elapsed_min=(time.time() - t_run) / 60)
                 history.append(row)
+                done_epochs = epoch + 1  # the weights now are this epoch's end: an interrupt keeps it
                 with open(out / "metrics.jsonl", "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 score = _metric(cfg.task, row)
@@ -321,8 +338,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
             if cfg.dry_run:
                 break
     except KeyboardInterrupt:
-        save_last(epoch)
-        raise Interrupted(f"training interrupted; {last_path} saved at epoch {epoch}: continue with --resume") from None
+        # Mid-epoch weights are saved as the start of the unfinished epoch, which --resume runs again.
+        try:
+            with _signals_held():
+                save_last(done_epochs)
+        except KeyboardInterrupt:  # another signal during the save: it is done, stop as asked
+            pass
+        raise Interrupted(f"interrupted after {done_epochs} epochs of training; {last_path} saved at epoch "
+                          f"{done_epochs}: continue with --resume") from None
     summary = {"run": str(out), "model": cfg.model, "epochs_done": len(history),
                "minutes": (time.time() - t_run) / 60, "parameters": count_parameters(model),
                "best": min(history, key=lambda r: _metric(cfg.task, r)) if history else None}
@@ -334,6 +357,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
         tdist.barrier()
         tdist.destroy_process_group()
     return summary
+
+
+def _signals_held():
+    """Hold further Ctrl+C / SIGTERM back while the interrupt checkpoint is written (main thread only)."""
+    from tracker.sinks import deferred_signals
+
+    return deferred_signals()
 
 
 def _agree(flag: bool, dist: _Dist) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 
 import typer
 
-from tracker.errors import EXIT_INTERRUPTED, FacetrackError
+from tracker.errors import EXIT_FAILURE, EXIT_INTERRUPTED, FacetrackError, Interrupted
 
 
 def fail(message: str, code: int) -> "typer.Exit":
@@ -16,13 +18,41 @@ def fail(message: str, code: int) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """True when Ctrl+C/SIGTERM is what really stopped it (e.g. an import cut short becomes ImportError)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def handle_errors(fn):
-    """Decorate a command: FacetrackError -> one line + its exit code; Ctrl+C -> 130."""
+    """Decorate a command: FacetrackError -> one line + its exit code; Ctrl+C or SIGTERM -> 130.
+
+    An interrupt is not an error: it prints `facetrack: interrupted ...` (what was finalised) and
+    exits 130. SIGTERM is handled like Ctrl+C for the whole command, so both finalise outputs.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            except (ValueError, OSError):
+                previous = None
         try:
             return fn(*args, **kwargs)
+        except Interrupted as exc:
+            typer.echo(f"facetrack: {exc}", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except FacetrackError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
@@ -30,6 +60,22 @@ def handle_errors(fn):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             sys.stderr.close()
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_FAILURE) from None
+        except OSError as exc:  # disk full, permission lost mid-run...: one line, not a traceback
+            if _caused_by_interrupt(exc):
+                typer.echo("facetrack: interrupted", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise fail(f"{where}{exc.strerror or exc}", EXIT_FAILURE) from None
+        except MemoryError:
+            raise fail("out of memory; try smaller inputs or batches", EXIT_FAILURE) from None
+        except Exception as exc:
+            if _caused_by_interrupt(exc):
+                typer.echo("facetrack: interrupted", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 from pathlib import Path
 
 import cv2
@@ -13,7 +12,7 @@ import typer
 from tracker.cli import app
 from tracker.cli.common import handle_errors
 from tracker.cli.video_cmd import BackendKind, DeviceKind, say
-from tracker.errors import FacetrackError, InputError
+from tracker.errors import FacetrackError, InputError, Interrupted
 
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -38,7 +37,8 @@ def images_command(
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
     from tracker.draw import draw_frame_result
     from tracker.pipeline import build_tracker
-    from tracker.sinks import JsonlSink, check_output_path, result_row
+    from tracker.runtime import StopSignals
+    from tracker.sinks import JsonlSink, check_output_path, check_writable_folder, deferred_signals, result_row
     from tracker.sources import ImageSource, image_paths
     from tracker.weights import default_weights_dir
 
@@ -48,25 +48,34 @@ def images_command(
     targets: dict[str, Path] = {}
     if out_dir is not None:
         targets = _plan_outputs(names, out_dir)
+        check_writable_folder(out_dir if out_dir.is_dir() else out_dir.parent, f"--out-dir {out_dir}")
     if json_path is not None:
         check_output_path(json_path, "--json", [Path(n) for n in names])
-    if out_dir is not None:
-        out_dir.mkdir(exist_ok=True)
+        if out_dir is not None and json_path.resolve().parent == out_dir.resolve() and \
+                json_path.name.lower() in {t.name.lower() for t in targets.values()}:
+            raise InputError(f"--json {json_path}: is also an annotated image in --out-dir")
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    outputs = [str(p) for p in (json_path, out_dir) if p is not None]
+    done = with_face = 0
+    interrupted = False
     with contextlib.ExitStack() as stack:
-        stack.callback(signal.signal, signal.SIGTERM, previous)
         tracker = build_tracker(weights or default_weights_dir(), backend=backend.value, device=device.value,
                                 landmark_model=landmark_model, threshold=threshold, mode="image", log=say)
-        jsonl = None
-        if json_path is not None:
-            jsonl = JsonlSink(json_path)
-            stack.callback(jsonl.close)
-        source = ImageSource(names)
-        stack.callback(source.close)
-        done = with_face = 0
+        source = stack.enter_context(ImageSource(names))
+        if out_dir is not None:
+            out_dir.mkdir(exist_ok=True)
+        with deferred_signals():
+            jsonl = stack.enter_context(JsonlSink(json_path)) if json_path is not None else None
+        # Signals only set a flag from here: the image in hand is finished, then the loop stops.
+        signals = stack.enter_context(StopSignals())
         for frame in source:
-            result = tracker.step(frame)
+            try:
+                result = tracker.step(frame)
+            except FacetrackError:
+                raise
+            except Exception as exc:
+                raise FacetrackError(f"{frame.name}: tracking failed ({type(exc).__name__}: {exc}); "
+                                     f"{done} images done before it") from exc
             done += 1
             with_face += result.has_face
             if jsonl is not None:
@@ -74,7 +83,18 @@ def images_command(
             if out_dir is not None:
                 image = frame.image if no_draw else draw_frame_result(result)
                 _write_image(targets[frame.name], image)
-    skipped = f", {source.skipped} unreadable skipped" if source.skipped else ""
+            if signals.event.is_set():
+                interrupted = True
+                break
+        signals.closing = True
+    skipped = ""
+    if source.skipped:
+        shown = ", ".join(source.skipped_names) + (", ..." if source.skipped > len(source.skipped_names) else "")
+        reasons = ", ".join(f"{n} {reason} skipped" for reason, n in source.skip_reasons.items())
+        skipped = f", {reasons} ({shown})"
+    if interrupted:
+        finalised = f"; outputs finalised: {', '.join(outputs)}" if outputs else ""
+        raise Interrupted(f"interrupted after {done} images, {with_face} with a face{finalised}")
     say(f"{done} images, {with_face} with a face{skipped}")
 
 
@@ -101,11 +121,15 @@ def _plan_outputs(names: list[str], out_dir: Path) -> dict[str, Path]:
 
 
 def _write_image(path: Path, image) -> None:
+    """Encode and write atomically (a temporary file renamed into place): never half an image."""
     ok, data = cv2.imencode(path.suffix, image)
     if not ok:
         raise FacetrackError(f"{path}: cannot encode the image")
-    data.tofile(str(path))
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        data.tofile(str(tmp))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise FacetrackError(f"{path}: cannot write ({exc.strerror})") from None

@@ -10,7 +10,7 @@ import typer
 
 from tracker.cli import app
 from tracker.cli.common import handle_errors
-from tracker.errors import Interrupted
+from tracker.errors import FacetrackError, Interrupted
 
 
 class BackendKind(str, Enum):
@@ -65,7 +65,7 @@ def video_command(
     """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
+    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
     from tracker.sources import is_synthetic, is_url, open_video
     from tracker.weights import default_weights_dir
 
@@ -87,22 +87,30 @@ def video_command(
                                 mode="live" if video_source.live else "video", log=say)
         say(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
             f"{tracker.landmark_backend.name}")
-        video = VideoSink(out, video_source.fps, video_source.width, video_source.height)
-        stack.callback(video.close)
-        jsonl = None
-        if json_path is not None:
-            jsonl = JsonlSink(json_path)
-            stack.callback(jsonl.close)
+        with deferred_signals():  # each output is registered for closing before an interrupt can land
+            video = stack.enter_context(VideoSink(out, video_source.fps, video_source.width, video_source.height))
+            jsonl = stack.enter_context(JsonlSink(json_path)) if json_path is not None else None
         window = WindowSink("facetrack video") if show else None
         if window is not None:
             stack.callback(window.close)
-        stats = run(video_source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
-                    threaded=not sequential, on_result=_progress(video_source.frame_count, stack))
+        outputs = [str(out)] + ([str(json_path)] if json_path is not None else [])
+        try:
+            stats = run(video_source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
+                        threaded=not sequential, on_result=_progress(video_source.frame_count, stack))
+        except FacetrackError as exc:
+            raise kept_outputs(exc, outputs) from None
     say(stats.summary())
-    written = f"{out}" + (f" and {json_path}" if json_path is not None else "")
     if stats.interrupted:
-        raise Interrupted(f"interrupted after {stats.written} frames; {written} finalised")
-    say(f"wrote {written}")
+        raise Interrupted(f"interrupted after {stats.written} frames; outputs finalised: {', '.join(outputs)}")
+    say(f"wrote {' and '.join(outputs)}")
+
+
+def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
+    """The run's error with what was kept appended: `...; kept 25 frames in out.mp4, out.jsonl`."""
+    stats = getattr(exc, "stats", None)
+    if stats is not None and outputs:
+        exc.args = (f"{exc}; kept {stats.written} frames in {', '.join(outputs)}",)
+    return exc
 
 
 def _progress(total: int | None, stack: contextlib.ExitStack):

@@ -9,8 +9,8 @@ import typer
 
 from tracker.cli import app
 from tracker.cli.common import handle_errors
-from tracker.cli.video_cmd import BackendKind, DeviceKind, say
-from tracker.errors import Interrupted
+from tracker.cli.video_cmd import BackendKind, DeviceKind, kept_outputs, say
+from tracker.errors import FacetrackError, Interrupted
 
 
 @app.command("webcam")
@@ -39,13 +39,16 @@ def webcam_command(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
                                     help="Face presence score needed on box-model frames."),
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
+    stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
+                                        help="Seconds without a frame before the camera counts as gone "
+                                             "(retried, reopened once, then the run stops with exit 1)."),
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
+    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
     from tracker.sources import open_camera
     from tracker.weights import default_weights_dir
 
@@ -67,14 +70,10 @@ def webcam_command(
                                 smooth=smooth, mode="live" if source.live else "video", log=say)
         say(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
             f"{tracker.landmark_backend.name}")
-        video = None
-        if out is not None:
-            video = VideoSink(out, source.fps, source.width, source.height)
-            stack.callback(video.close)
-        jsonl = None
-        if json_path is not None:
-            jsonl = JsonlSink(json_path)
-            stack.callback(jsonl.close)
+        source.stall_timeout_s = stall_timeout
+        with deferred_signals():  # each output is registered for closing before an interrupt can land
+            video = stack.enter_context(VideoSink(out, source.fps, source.width, source.height)) if out else None
+            jsonl = stack.enter_context(JsonlSink(json_path)) if json_path is not None else None
         window = None
         if show:
             window = WindowSink("facetrack webcam")
@@ -82,8 +81,15 @@ def webcam_command(
             say("press q or Esc in the window to stop")
         else:
             say("press Ctrl+C to stop")
-        stats = run(source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
-                    threaded=not sequential, max_frames=max_frames or None)
+        outputs = [str(p) for p in (out, json_path) if p is not None]
+        try:
+            stats = run(source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
+                        threaded=not sequential, max_frames=max_frames or None)
+        except FacetrackError as exc:
+            raise kept_outputs(exc, outputs) from None
     say(stats.summary())
+    finalised = f"; outputs finalised: {', '.join(outputs)}" if outputs else ""
     if stats.interrupted:
-        raise Interrupted(f"interrupted after {stats.written} frames; outputs finalised")
+        raise Interrupted(f"interrupted after {stats.written} frames{finalised}")
+    if outputs:
+        say(f"wrote {' and '.join(outputs)}")

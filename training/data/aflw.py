@@ -83,10 +83,13 @@ def read_points(con: sqlite3.Connection, ids: tuple[int, ...]) -> dict[int, np.n
     points: dict[int, np.ndarray] = {}
     query = f"SELECT face_id, feature_id, x, y FROM FeatureCoords WHERE feature_id IN ({marks}) ORDER BY rowid"
     for face_id, feature_id, x, y in con.execute(query, ids):
-        pts = points.setdefault(int(face_id), np.full((4, 2), np.nan, dtype=np.float32))
-        i = slot[int(feature_id)]
-        if np.isnan(pts[i]).any() and x is not None and y is not None:
-            pts[i] = (float(x), float(y))
+        try:
+            pts = points.setdefault(int(face_id), np.full((4, 2), np.nan, dtype=np.float32))
+            i = slot[int(feature_id)]
+            if np.isnan(pts[i]).any() and x is not None and y is not None:
+                pts[i] = (float(x), float(y))
+        except (TypeError, ValueError):  # a non-numeric cell: that point stays missing
+            continue
     return points
 
 
@@ -94,8 +97,12 @@ def read_rects(con: sqlite3.Connection) -> dict[int, np.ndarray]:
     """Face id -> its first FaceRect as an xyxy box."""
     rects: dict[int, np.ndarray] = {}
     for face_id, x, y, w, h in con.execute("SELECT face_id, x, y, w, h FROM FaceRect ORDER BY rowid"):
-        if int(face_id) not in rects and None not in (x, y, w, h):
-            rects[int(face_id)] = np.array([x, y, x + w, y + h], dtype=np.float32)
+        try:
+            if int(face_id) not in rects and None not in (x, y, w, h):
+                x, y, w, h = float(x), float(y), float(w), float(h)
+                rects[int(face_id)] = np.array([x, y, x + w, y + h], dtype=np.float32)
+        except (TypeError, ValueError):  # a non-numeric cell: the face counts as having no rect
+            continue
     return rects
 
 
@@ -106,8 +113,11 @@ def read_yaws(con: sqlite3.Connection, tables: set[str]) -> dict[int, float]:
     rows = con.execute("SELECT face_id, yaw FROM FacePose ORDER BY rowid").fetchall()
     yaws: dict[int, float] = {}
     for face_id, yaw in rows:
-        if yaw is not None:
-            yaws.setdefault(int(face_id), float(yaw))
+        try:
+            if yaw is not None:
+                yaws.setdefault(int(face_id), float(yaw))
+        except (TypeError, ValueError):
+            continue
     return yaws
 
 
@@ -141,8 +151,12 @@ def image_file(base: Path, filepath: str) -> Path:
 
 
 def _read_faces(con: sqlite3.Connection) -> tuple[list[tuple[int, str]], dict[str, str]]:
-    faces = [(int(fid), str(file_id)) for fid, file_id in
-             con.execute("SELECT face_id, file_id FROM Faces ORDER BY face_id")]
+    faces = []
+    for fid, file_id in con.execute("SELECT face_id, file_id FROM Faces ORDER BY face_id"):
+        try:
+            faces.append((int(fid), str(file_id)))
+        except (TypeError, ValueError):
+            continue
     filepaths: dict[str, str] = {}
     for file_id, filepath in con.execute("SELECT file_id, filepath FROM FaceImages ORDER BY rowid"):
         if filepath is not None:
@@ -163,6 +177,8 @@ def load(root: Path) -> LoadResult:
         faces, filepaths = _read_faces(con)
     except sqlite3.DatabaseError as exc:
         raise DatasetError(f"{db_path}: unreadable AFLW database ({exc})") from None
+    except (TypeError, ValueError) as exc:  # e.g. a feature id that is not a number
+        raise DatasetError(f"{db_path}: malformed AFLW database ({str(exc)[:120]})") from None
     finally:
         con.close()
     check_eye_order(points, yaws, db_path)

@@ -50,8 +50,12 @@ class FrameCache:
 def _map_threads(fn, items, workers: int):
     if workers <= 1:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(workers) as pool:
+    pool = ThreadPoolExecutor(workers)
+    try:
         return list(pool.map(fn, items))
+    finally:
+        # On Ctrl+C the images not started yet are dropped, not decoded first (a big cache takes minutes).
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def build_landmark_cache(samples: list[FaceSample], input_size: int, workers: int = 2) -> LandmarkCache:

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from training.data.samples import (
-    SKIP_MISSING_IMAGE, SKIP_NAN, SKIP_OUTSIDE, SKIP_UNREADABLE_IMAGE, FaceSample, points_outside,
+    SKIP_BAD_IMAGE_FORMAT, SKIP_MISSING_IMAGE, SKIP_NAN, SKIP_OUTSIDE, SKIP_UNREADABLE_IMAGE, FaceSample,
+    points_outside,
 )
 
 
+MIN_IMAGE_SIDE = 8  # smaller images are skipped as unsupported
+
+
 def image_size(path: Path) -> tuple[int, int] | str:
-    """(width, height) from the image header, or a skip reason."""
+    """(width, height) from the image header, or a skip reason.
+
+    Grayscale, RGBA, palette and 16-bit images are fine (decoding converts them to 8-bit RGB); images
+    under 8 px or too large to decode safely (Pillow's decompression-bomb limit) are unsupported.
+    """
     if not path.is_file():
         return SKIP_MISSING_IMAGE
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return SKIP_BAD_IMAGE_FORMAT
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return SKIP_UNREADABLE_IMAGE
-    if w < 8 or h < 8:
-        return SKIP_UNREADABLE_IMAGE
+    if w < MIN_IMAGE_SIDE or h < MIN_IMAGE_SIDE:
+        return SKIP_BAD_IMAGE_FORMAT
     return int(w), int(h)
 
 

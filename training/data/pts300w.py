@@ -19,8 +19,8 @@ _FACE_SUFFIX = re.compile(r"^(.*)_\d+$")
 
 
 def pts_files(root: Path) -> list[Path]:
-    """Every .pts file under root."""
-    return sorted(root.rglob("*.pts"))
+    """Every .pts file under root (folders named *.pts are not files)."""
+    return sorted(p for p in root.rglob("*.pts") if p.is_file())
 
 
 def parse_pts(text: str) -> np.ndarray:
@@ -59,9 +59,14 @@ def load(root: Path) -> LoadResult:
     result = LoadResult(FORMAT, str(root))
     for pts_path in files:
         try:
-            pts = parse_pts(pts_path.read_text(errors="replace"))
+            text = pts_path.read_text(errors="replace")
+        except OSError:  # unreadable (permissions, I/O error): counted like a file with bad values
+            result.skipped[SKIP_BAD_VALUES] += 1
+            continue
+        try:
+            pts = parse_pts(text)
         except ValueError:
-            result.skipped[SKIP_NAN if "nan" in pts_path.read_text(errors="replace").lower() else SKIP_BAD_VALUES] += 1
+            result.skipped[SKIP_NAN if "nan" in text.lower() else SKIP_BAD_VALUES] += 1
             continue
         if len(pts) != 68:
             result.skipped[SKIP_BAD_VALUES] += 1

@@ -42,34 +42,43 @@ def load(root: Path) -> LoadResult:
         raise DatasetError(f"{root}: no *_frames_keypoints.csv found")
     result = LoadResult(FORMAT, str(root))
     for csv_path in files:
-        image_dir = _image_dir(csv_path)
-        with open(csv_path, newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)  # header: ,0,1,...,135
-            for row in reader:
-                if not row or not row[0].strip():
-                    continue
-                if len(row) != 1 + 136:
-                    result.skipped[SKIP_BAD_VALUES] += 1
-                    continue
-                try:
-                    values = np.array([float(v) for v in row[1:]], dtype=np.float32)
-                except ValueError:
-                    result.skipped[SKIP_NAN] += 1
-                    continue
-                if not np.isfinite(values).all():
-                    result.skipped[SKIP_NAN] += 1
-                    continue
-                path = image_dir / row[0]
-                size = image_size(path)
-                if isinstance(size, str):
-                    result.skipped[size] += 1
-                    continue
-                pts68 = values.reshape(68, 2)
-                sample = make_sample(path, four_points_from_68(pts68), box_from_points(pts68),
-                                     identity_of(row[0]), FORMAT, size)
-                if isinstance(sample, str):
-                    result.skipped[sample] += 1
-                else:
-                    result.samples.append(sample)
+        try:
+            _read_csv(csv_path, result)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DatasetError(f"{csv_path}: not a readable keypoints CSV ({str(exc)[:120]})") from None
+        except OSError as exc:
+            raise DatasetError(f"{csv_path}: cannot read ({exc.strerror})") from None
     return result
+
+
+def _read_csv(csv_path: Path, result: LoadResult) -> None:
+    image_dir = _image_dir(csv_path)
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)  # header: ,0,1,...,135
+        for row in reader:
+            if not row or not row[0].strip():
+                continue
+            if len(row) != 1 + 136:
+                result.skipped[SKIP_BAD_VALUES] += 1
+                continue
+            try:
+                values = np.array([float(v) for v in row[1:]], dtype=np.float32)
+            except ValueError:  # not a number at all ("nan" parses, and is counted below)
+                result.skipped[SKIP_BAD_VALUES] += 1
+                continue
+            if not np.isfinite(values).all():
+                result.skipped[SKIP_NAN] += 1
+                continue
+            path = image_dir / row[0]
+            size = image_size(path)
+            if isinstance(size, str):
+                result.skipped[size] += 1
+                continue
+            pts68 = values.reshape(68, 2)
+            sample = make_sample(path, four_points_from_68(pts68), box_from_points(pts68),
+                                 identity_of(row[0]), FORMAT, size)
+            if isinstance(sample, str):
+                result.skipped[sample] += 1
+            else:
+                result.samples.append(sample)

@@ -1,0 +1,93 @@
+"""`facetrack bench [SOURCE]`: frames per second of every backend, device and pipeline stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tracker.cli import app
+from tracker.cli.common import handle_errors
+from tracker.errors import InputError
+
+CHOICES = {"backend": ("all", "onnx", "torch"), "device": ("all", "cpu", "cuda")}
+
+
+def say(line: str) -> None:
+    """Progress on stderr (stdout holds the table)."""
+    typer.echo(f"facetrack: {line}", err=True)
+
+
+def _choice(option: str, value: str) -> tuple[str, ...]:
+    value = value.strip().lower()
+    choices = CHOICES[option]
+    if value not in choices:
+        raise InputError(f"--{option} {value}: expected one of {', '.join(choices)}")
+    return choices[1:] if value == "all" else (value,)
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--batch {text}: expected batch sizes like 1,8,32") from None
+    if not values or min(values) < 1:
+        raise InputError(f"--batch {text}: expected batch sizes of at least 1, like 1,8,32")
+    return tuple(sorted(set(values)))
+
+
+@app.command("bench")
+@handle_errors
+def bench_command(
+    source: str | None = typer.Argument(None, help="Video file, stream URL, or 'synthetic' (640x480, no file). "
+                                                   "Default: the shipped demo clip demo/demo.mp4."),
+    backend: str = typer.Option("all", "--backend", help="all, onnx or torch."),
+    device: str = typer.Option("all", "--device", help="all, cpu or cuda (cuda is skipped, with the reason, "
+                                                       "when no usable GPU exists)."),
+    frames: int = typer.Option(300, "--frames", help="Frames per end-to-end run (a shorter file ends sooner); "
+                                                     "also the batch-1 iterations of the model timings."),
+    warmup: int = typer.Option(20, "--warmup", help="Unmeasured model calls and pipeline frames first."),
+    batch: str = typer.Option("1,8,32", "--batch", help="Batch sizes for model throughput."),
+    repeat: int = typer.Option(3, "--repeat", help="Runs of every end-to-end measurement (median, min-max)."),
+    live_frames: int = typer.Option(150, "--live-frames", help="Frames of the live-latency run (synthetic "
+                                                               "640x480 at 30 fps); 0 skips it."),
+    weights: Path | None = typer.Option(None, "--weights",
+                                        help="Weights folder with manifest.json (default: the shipped weights/)."),
+    landmark_model: str | None = typer.Option(None, "--landmark-model",
+                                              help="Landmark model named in the manifest (default: its default)."),
+    threads: int | None = typer.Option(None, "--threads", help="Model intra-op threads (ONNX Runtime, torch); "
+                                                               "default: what `facetrack video` uses."),
+    cv_threads: int | None = typer.Option(None, "--cv-threads", help="cv2.setNumThreads for the benchmark "
+                                                                     "(default: OpenCV's own setting)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the full report as JSON here."),
+    compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two --json reports "
+                                                                            "(A B) instead of measuring."),
+) -> None:
+    """Measure model latency and throughput, per-stage ms and end-to-end FPS of the real video pipeline."""
+    from tracker.bench import BenchConfig, compare_reports, format_report, load_report, run_bench
+    from tracker.weights import default_weights_dir
+
+    if compare:
+        a, b = compare
+        typer.echo(compare_reports(load_report(a), load_report(b), str(a), str(b)))
+        return
+    backends, devices = _choice("backend", backend), _choice("device", device)
+    batches = _batches(batch)
+    if frames < 1 or repeat < 1:
+        raise InputError("--frames and --repeat must be at least 1")
+    if warmup < 0 or live_frames < 0:
+        raise InputError("--warmup and --live-frames must be at least 0")
+    if json_path is not None:
+        from tracker.sinks import check_output_path
+
+        check_output_path(json_path, "--json")
+    cfg = BenchConfig(source=source, weights=weights or default_weights_dir(), backends=backends, devices=devices,
+                      frames=frames, warmup=warmup, batches=batches, repeat=repeat, live_frames=live_frames,
+                      landmark_model=landmark_model, threads=threads, cv_threads=cv_threads)
+    report = run_bench(cfg, log=say)
+    if json_path is not None:
+        import json
+
+        json_path.write_text(json.dumps(report, indent=1) + "\n")
+        say(f"wrote {json_path}")
+    typer.echo(format_report(report))
