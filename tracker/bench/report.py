@@ -107,7 +107,7 @@ def format_run(run: dict) -> list[str]:
         lines.append(f"  live 640x480 @ 30 fps (threaded, tracking, draw+mp4): capture->output p50 "
                      f"{p50['median']:.1f} ms ({p50['min']:.1f}-{p50['max']:.1f}) = {live['frame_intervals_p50']:.2f} "
                      f"frame intervals, p95 {p95['median']:.1f} ms; {live['fps']['median']:.1f} fps, "
-                     f"dropped {'/'.join(str(d) for d in live['dropped'])} of {'/'.join(str(c) for c in live['captured'])}")
+                     f"dropped {'/'.join(map(str, live['dropped']))} of {'/'.join(map(str, live['captured']))}")
     mem = run.get("memory", {})
     lines.append(f"  memory: peak RSS {_fmt(mem.get('peak_rss_mib'), 1)} MiB while this backend ran "
                  f"(process peak so far {_fmt(mem.get('process_peak_rss_mib'), 1)} MiB)")
@@ -133,7 +133,8 @@ def _ratio(a, b, higher_is_better: bool) -> str:
 
 def _row(label: str, a, b, higher_is_better: bool, unit: str, digits: int = 2) -> str:
     rule = "b/a" if higher_is_better else "a/b"
-    return f"  {label:<46}{_fmt(a, digits):>10}{_fmt(b, digits):>10}  {rule} {_ratio(a, b, higher_is_better):>7}  {unit}"
+    ratio = _ratio(a, b, higher_is_better)
+    return f"  {label:<46}{_fmt(a, digits):>10}{_fmt(b, digits):>10}  {rule} {ratio:>7}  {unit}"
 
 
 def compare_reports(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> str:

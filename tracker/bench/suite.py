@@ -10,7 +10,7 @@ import importlib.util
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -242,13 +242,14 @@ def _bench_backend(cfg: BenchConfig, spec: str, live: bool, backend: str, device
                      for _ in range(cfg.repeat)]
             interval = 1000.0 / LIVE_FPS
             p50 = measure.spread([r["output_p50_ms"] for r in lives])
-            entry["live"] = {"source": live_spec, "threaded": True, "tracking": True, "output": "mp4",
-                             "capture_to_output_ms": {"p50": p50,
-                                                      "p95": measure.spread([r["output_p95_ms"] for r in lives])},
-                             "capture_to_render_start_p50_ms": measure.spread([r["render_start_p50_ms"] for r in lives]),
-                             "frame_intervals_p50": round(p50["median"] / interval, 2),
-                             "fps": measure.spread([r["fps"] for r in lives], 2),
-                             "dropped": [r["dropped"] for r in lives], "captured": [r["captured"] for r in lives]}
+            entry["live"] = {
+                "source": live_spec, "threaded": True, "tracking": True, "output": "mp4",
+                "capture_to_output_ms": {"p50": p50, "p95": measure.spread([r["output_p95_ms"] for r in lives])},
+                "capture_to_render_start_p50_ms": measure.spread([r["render_start_p50_ms"] for r in lives]),
+                "frame_intervals_p50": round(p50["median"] / interval, 2),
+                "fps": measure.spread([r["fps"] for r in lives], 2),
+                "dropped": [r["dropped"] for r in lives], "captured": [r["captured"] for r in lives],
+            }
     entry["memory"] = system.memory_mib()
     return entry
 
@@ -275,9 +276,3 @@ def _variant(v: tuple, results: list[dict], modes: dict, stages: dict) -> dict:
         "efficiency": round(fps["median"] / bound, 3) if bound else None,
     }
 
-
-def config_dict(cfg: BenchConfig) -> dict:
-    """The config as plain JSON values."""
-    d = asdict(cfg)
-    d["weights"] = str(cfg.weights)
-    return d
