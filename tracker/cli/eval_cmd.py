@@ -15,7 +15,8 @@ from tracker.errors import InputError
 @app.command("eval")
 @handle_errors
 def eval_command(
-    data: Path = typer.Option(..., "--data", help="Dataset folder or file to evaluate on."),
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder or file; repeat as in training, so "
+                                    "--split picks the same identities training held out."),
     format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml."),
     weights: Path = typer.Option(None, "--weights", help="Weights folder with manifest.json (default: shipped)."),
     landmark_model: str = typer.Option(None, "--landmark-model", help="Landmark model name (default: manifest's)."),
@@ -45,12 +46,13 @@ def eval_command(
     weights_dir = weights or default_weights_dir()
     manifest = read_manifest(weights_dir)
     try:
-        samples = select_split(load_dataset(data, format).samples, split, seed)
+        pooled = [s for path in data for s in load_dataset(path, format).samples]
+        samples = select_split(pooled, split, seed)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if not samples:
-        raise InputError(f"{data}: no faces in split {split!r}")
-    report: dict = {"data": str(data), "split": split}
+        raise InputError(f"{', '.join(map(str, data))}: no faces in split {split!r}")
+    report: dict = {"data": [str(p) for p in data], "split": split, "seed": seed}
     if what in ("landmarks", "both"):
         name = landmark_model_name(manifest, landmark_model)
         model, _ = load_model(model_file(weights_dir, name, "checkpoints"), expect_kind="landmarks")
