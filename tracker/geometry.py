@@ -82,7 +82,7 @@ def crop_affine(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
 
 
 def _pre_shrink(image: np.ndarray, m: np.ndarray, out_size: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cut the region the crop covers and area-resize it so the remaining warp scales by about 0.75."""
+    """Cut the region the crop covers and area-shrink it by a whole factor (remaining warp scale ~0.75)."""
     h, w = image.shape[:2]
     corners = apply_affine(np.array([[0, 0], [out_size, 0], [0, out_size], [out_size, out_size]]), invert_affine(m))
     x1, y1 = np.floor(corners.min(axis=0)).astype(int) - 1
@@ -90,13 +90,14 @@ def _pre_shrink(image: np.ndarray, m: np.ndarray, out_size: int, scale: float) -
     x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
     if x2 - x1 < 2 or y2 - y1 < 2:
         return image, m
-    f = min(1.0, scale / 0.75)
+    k = max(2, round(0.75 / scale))  # a whole factor: OpenCV's area resize is fastest for those
+    x2, y2 = x1 + (x2 - x1) // k * k, y1 + (y2 - y1) // k * k
+    if x2 - x1 < k or y2 - y1 < k:
+        return image, m
     roi = image[y1:y2, x1:x2]
-    small = cv2.resize(roi, (max(1, round(roi.shape[1] * f)), max(1, round(roi.shape[0] * f))),
-                       interpolation=cv2.INTER_AREA)
-    fx, fy = small.shape[1] / roi.shape[1], small.shape[0] / roi.shape[0]
-    # small pixel centre (u, v) <- source pixel ((u + 0.5) / fx - 0.5 + x1, ...)
-    to_src = np.array([[1 / fx, 0, 0.5 / fx - 0.5 + x1], [0, 1 / fy, 0.5 / fy - 0.5 + y1], [0, 0, 1]])
+    small = cv2.resize(roi, ((x2 - x1) // k, (y2 - y1) // k), interpolation=cv2.INTER_AREA)
+    # small pixel centre u <- source pixel k * u + (k - 1) / 2 + x1
+    to_src = np.array([[k, 0, (k - 1) / 2 + x1], [0, k, (k - 1) / 2 + y1], [0, 0, 1]], dtype=np.float64)
     return small, np.asarray(m, dtype=np.float64) @ to_src
 
 
