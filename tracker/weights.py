@@ -50,7 +50,7 @@ def write_manifest(weights_dir: str | Path, manifest: dict) -> Path:
 
 def landmark_models(manifest: dict, fmt: str | None = None) -> list[str]:
     """Names of the landmark models a manifest lists (in format `fmt`, or in any): never the box model."""
-    tables = [fmt] if fmt else ["onnx", "checkpoints"]
+    tables = ([fmt] if fmt else ["onnx", "checkpoints"]) + (["onnx_fp16"] if fmt in (None, "onnx") else [])
     names = {name for table in tables for name in manifest.get(table, {}) or {}}
     return sorted(names - {BOX_MODEL})
 
@@ -72,10 +72,16 @@ def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None =
 
 
 def model_file(weights_dir: str | Path, model: str, fmt: str) -> Path:
-    """Path of a model's file in format 'onnx' or 'checkpoints', checked to exist."""
+    """Path of a model's file in format 'onnx' or 'checkpoints', checked to exist.
+
+    A model shipped only as an fp16 graph (`onnx_fp16`; float32 in and out) serves for 'onnx'.
+    """
     folder = Path(weights_dir)
     manifest = read_manifest(folder)
-    table = manifest.get(fmt, {})
+    table = dict(manifest.get(fmt, {}))
+    if fmt == "onnx":
+        for name, file in manifest.get("onnx_fp16", {}).items():
+            table.setdefault(name, file)
     if model not in table:
         names = sorted(table) if model == BOX_MODEL else landmark_models(manifest, fmt)
         kind = "" if model == BOX_MODEL else "landmark models "
