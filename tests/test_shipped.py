@@ -1,0 +1,69 @@
+"""The shipped weights and demo clip: loadable, ONNX agrees with PyTorch, the README's main command runs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tracker.cli import app
+from tracker.weights import default_weights_dir, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = default_weights_dir()
+DEMO = ROOT / "demo" / "demo.mp4"
+
+
+def _shipped() -> dict:
+    try:
+        manifest = read_manifest(WEIGHTS)
+    except Exception as exc:  # noqa: BLE001 - any reason means: nothing shipped yet
+        pytest.skip(f"no shipped weights ({exc})")
+    if not manifest.get("default_landmarks") or "box" not in manifest.get("onnx", {}):
+        pytest.skip("shipped weights are incomplete (no default landmark model or no box.onnx yet)")
+    return manifest
+
+
+def test_every_listed_file_exists_and_loads():
+    from export.verify import load_onnx_meta
+    from training.models import load_model
+
+    manifest = _shipped()
+    for name, file in manifest["checkpoints"].items():
+        model, ckpt = load_model(WEIGHTS / file)
+        assert ckpt["model"] == name
+    for table in ("onnx", "onnx_fp16"):
+        for name, file in manifest.get(table, {}).items():
+            meta = load_onnx_meta(WEIGHTS / file)
+            assert meta.model == name and meta.kind == ("box" if name == "box" else "landmarks")
+
+
+def test_onnx_matches_pytorch_on_the_shipped_models():
+    import onnxruntime as ort
+    import torch
+
+    from training.models import load_model
+
+    manifest = _shipped()
+    rng = np.random.default_rng(0)
+    for name, file in manifest["onnx"].items():
+        model, _ = load_model(WEIGHTS / manifest["checkpoints"][name])
+        size = model.config.input_size
+        x = rng.standard_normal((3, 3, size, size)).astype(np.float32)
+        session = ort.InferenceSession(str(WEIGHTS / file), providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        assert np.abs(got - want).max() < 1e-4, name
+
+
+@pytest.mark.slow
+def test_readme_main_command_on_the_demo_clip(tmp_path):
+    _shipped()
+    out, rows = tmp_path / "demo-out.mp4", tmp_path / "demo-out.jsonl"
+    result = CliRunner().invoke(app, ["video", str(DEMO), "--out", str(out), "--json", str(rows)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert len(lines) == 180
+    assert sum(1 for r in lines if r["faces"]) >= 170  # a face in nearly every frame of the demo
