@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_runtime_support import face_weights  # noqa: F401 (fixture)
+
 from tracker.bench import STAGE_NAMES
 from tracker.cli import app
 

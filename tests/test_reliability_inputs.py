@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_runtime_support import CountingBackend, count_frames, face_weights, write_clip  # noqa: F401
+from tests.helpers import one_error_line, CountingBackend, count_frames, write_clip
 from tracker.cli import app
 
 runner = CliRunner()
@@ -27,17 +27,6 @@ def _invoke(args: list[str]):
 
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _one_error_line(result, code: int, *needles: str) -> str:
-    """The single `facetrack: error:` line of a failed run, checked for code, needles and no traceback."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("facetrack: error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-    return errors[0]
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +69,7 @@ def test_bad_video_input_is_exit_2_one_line(face_weights, tmp_path, kind):
     out = tmp_path / "out.mp4"
     result = _invoke(["video", path, "--out", out, "--json", tmp_path / "o.jsonl", "--weights", face_weights,
                       "--device", "cpu"])
-    line = _one_error_line(result, 2, str(path))
+    line = one_error_line(result, 2, str(path))
     assert len(result.output.strip().splitlines()) == 1, result.output  # nothing else: no decoder chatter
     assert {"missing": "no such file", "folder": "is a folder", "zero_bytes": "empty file"}.get(
         kind, "not a video file") in line
@@ -93,7 +82,7 @@ def test_video_that_stops_decoding_keeps_frames_and_exits_1(face_weights, tmp_pa
     out, rows = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     args = ["video", cut, "--out", out, "--json", rows, "--weights", face_weights, "--device", "cpu"]
     result = _invoke(args + (["--sequential"] if sequential else []))
-    _one_error_line(result, 1, str(cut), f"frame {good} of 40", "truncated or corrupt",
+    one_error_line(result, 1, str(cut), f"frame {good} of 40", "truncated or corrupt",
                     f"kept {good} frames", str(out), str(rows))
     assert [r["frame"] for r in _rows(rows)] == list(range(good))
     assert count_frames(out)[:3] == (good, 160, 120)  # finalised: plays to the last kept frame
@@ -148,7 +137,7 @@ def test_image_folder_with_nothing_readable_is_exit_2(face_weights, tmp_path):
     (folder / "b.jpg").write_bytes(b"")
     rows = tmp_path / "rows.jsonl"
     result = _invoke(["images", folder, "--weights", face_weights, "--json", rows])
-    _one_error_line(result, 2, "none of the 2 image file(s)", "2 unreadable")
+    one_error_line(result, 2, "none of the 2 image file(s)", "2 unreadable")
     assert not rows.exists()
 
 
@@ -193,7 +182,7 @@ def test_unwritable_output_fails_before_any_work(face_weights, tmp_path, monkeyp
         args[-1] = tmp_path / "no" / "such" / "annotated"
     result = _invoke(args + ["--weights", face_weights])
     what = {"missing_folder": "does not exist", "not_writable": "not writable", "probe_fails": "cannot create"}
-    _one_error_line(result, 2, what[problem])
+    one_error_line(result, 2, what[problem])
     assert not opened
     assert "models:" not in result.output
 
@@ -203,14 +192,14 @@ def test_output_equal_to_input_is_refused(face_weights, tmp_path):
     before = clip.read_bytes()
     for extra in (["--out", clip], ["--out", tmp_path / "o.mp4", "--json", clip]):
         result = _invoke(["video", clip, "--weights", face_weights, *extra])
-        _one_error_line(result, 2, "is the input")
+        one_error_line(result, 2, "is the input")
     link = tmp_path / "link.mp4"
     link.symlink_to(clip)
-    _one_error_line(_invoke(["video", clip, "--weights", face_weights, "--out", link]), 2, "is the input")
+    one_error_line(_invoke(["video", clip, "--weights", face_weights, "--out", link]), 2, "is the input")
     image = _write(tmp_path / "imgs" / "a.png", np.zeros((20, 20, 3), np.uint8))
-    _one_error_line(_invoke(["images", image.parent, "--weights", face_weights, "--json", image]), 2,
+    one_error_line(_invoke(["images", image.parent, "--weights", face_weights, "--json", image]), 2,
                     "is the input")
-    _one_error_line(_invoke(["images", image.parent, "--weights", face_weights, "--out-dir", image.parent]), 2,
+    one_error_line(_invoke(["images", image.parent, "--weights", face_weights, "--out-dir", image.parent]), 2,
                     "would overwrite")
     assert clip.read_bytes() == before
 
@@ -219,7 +208,7 @@ def test_output_equal_to_input_is_refused(face_weights, tmp_path):
 @pytest.mark.parametrize("camera", ["9", "/dev/video-facetrack-missing"])
 def test_missing_camera_is_exit_2(face_weights, camera):
     result = _invoke(["webcam", "--camera", camera, "--weights", face_weights, "--no-show"])
-    _one_error_line(result, 2, camera)
+    one_error_line(result, 2, camera)
     assert "cannot open" in result.output or "no such camera" in result.output
 
 
@@ -230,7 +219,7 @@ def test_camera_that_stops_mid_run_finalises_the_recording(face_weights, tmp_pat
     out, rows = tmp_path / "rec.mp4", tmp_path / "rec.jsonl"
     result = _invoke(["webcam", "--camera", spec, "--out", out, "--json", rows, "--weights", face_weights,
                       "--device", "cpu", "--stall-timeout", "0.3"])
-    _one_error_line(result, 1, "synthetic", "no frame for", "after 25 frames", "kept", str(out), str(rows))
+    one_error_line(result, 1, "synthetic", "no frame for", "after 25 frames", "kept", str(out), str(rows))
     data = _rows(rows)
     assert 1 <= len(data) <= 25 and data[-1]["frame"] <= 24
     n, width, height, fps = count_frames(out)
@@ -290,7 +279,7 @@ def test_cuda_without_gpu_is_exit_2(face_weights, tmp_path, monkeypatch, backend
     out = tmp_path / "o.mp4"
     result = _invoke(["video", _clip(tmp_path), "--out", out, "--weights", face_weights, "--device", "cuda",
                       "--backend", backend])
-    _one_error_line(result, 2, "--device cuda", "no usable CUDA GPU", "--device cpu")
+    one_error_line(result, 2, "--device cuda", "no usable CUDA GPU", "--device cpu")
     assert not out.exists()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests import datagen
-from tests.test_runtime_support import count_frames, face_weights  # noqa: F401
+from tests.helpers import count_frames
 
 FACETRACK = [sys.executable, "-m", "tracker.cli"]
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]

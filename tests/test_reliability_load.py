@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_runtime_support import face_weights  # noqa: F401
+
 
 SOAK = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
 

@@ -9,22 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_runtime_support import face_weights, write_clip  # noqa: F401
+from tests.helpers import one_error_line, write_clip
 from tracker.cli import app
 from tracker.errors import InputError
 from tracker.meta import MetadataError
 
 runner = CliRunner()
-
-
-def _one_error_line(result, code: int, *needles: str) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("facetrack: error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-    return errors[0]
 
 
 @pytest.fixture
@@ -64,16 +54,16 @@ def test_broken_weights_folder(weights, clip, tmp_path, problem):
         (weights / "manifest.json").write_text("{not json")
     else:
         (weights / "landmarks.onnx").unlink()
-    _one_error_line(_video(clip, weights, tmp_path), 2, needle, str(weights))
+    one_error_line(_video(clip, weights, tmp_path), 2, needle, str(weights))
     assert not (tmp_path / "o.mp4").exists()
 
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_unknown_landmark_model_lists_only_landmark_models(weights, clip, tmp_path, backend):
-    line = _one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "nope"), 2,
+    line = one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "nope"), 2,
                            "--landmark-model nope", "resnet")
     assert "box" not in line.split("(", 1)[1]
-    line = _one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "box"), 2,
+    line = one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "box"), 2,
                            "face-box model, not a landmark model")
 
 
@@ -84,7 +74,7 @@ def test_checkpoint_of_another_kind(weights, clip, tmp_path, backend):
     table = manifest["onnx" if backend == "onnx" else "checkpoints"]
     table["box"], table["resnet"] = table["resnet"], table["box"]
     _set_manifest(weights, manifest)
-    _one_error_line(_video(clip, weights, tmp_path, "--backend", backend), 2, "expected a box model",
+    one_error_line(_video(clip, weights, tmp_path, "--backend", backend), 2, "expected a box model",
                     "holds a landmarks model")
 
 
@@ -104,7 +94,7 @@ def _break_onnx(path: Path, how: str) -> None:
 @pytest.mark.parametrize("how", ["truncated", "empty", "text", "checkpoint"])
 def test_broken_onnx_file(weights, clip, tmp_path, how):
     _break_onnx(weights / "landmarks.onnx", how)
-    _one_error_line(_video(clip, weights, tmp_path), 2, str(weights / "landmarks.onnx"), "not a loadable ONNX model")
+    one_error_line(_video(clip, weights, tmp_path), 2, str(weights / "landmarks.onnx"), "not a loadable ONNX model")
     from export.verify import load_onnx_meta
 
     with pytest.raises(InputError) as err:
@@ -128,7 +118,7 @@ def _strip_metadata(path: Path, keep: tuple[str, ...] = ()) -> None:
 @pytest.mark.parametrize("keep", [(), ("kind", "model", "input_size")])
 def test_onnx_without_facetrack_metadata(weights, clip, tmp_path, keep):
     _strip_metadata(weights / "box.onnx", keep)
-    _one_error_line(_video(clip, weights, tmp_path), 2, str(weights / "box.onnx"), "lacks facetrack metadata",
+    one_error_line(_video(clip, weights, tmp_path), 2, str(weights / "box.onnx"), "lacks facetrack metadata",
                     "facetrack export")
     from export.verify import load_onnx_meta
 
@@ -175,7 +165,7 @@ def test_pickle_bearing_checkpoint_is_refused(weights, clip, tmp_path):
     torch.save(ckpt, weights / "box.pt")
     with pytest.raises(InputError, match="pickled Python objects"):
         read_checkpoint(weights / "box.pt")
-    _one_error_line(_video(clip, weights, tmp_path, "--backend", "torch"), 2, str(weights / "box.pt"),
+    one_error_line(_video(clip, weights, tmp_path, "--backend", "torch"), 2, str(weights / "box.pt"),
                     "never loaded")
     assert not marker.exists()
 
@@ -201,7 +191,7 @@ def test_broken_checkpoint(weights, clip, tmp_path, how):
         ckpt = torch.load(path, weights_only=True)
         ckpt["state_dict"] = {k: torch.zeros(1) for k in ckpt["state_dict"]}
         torch.save(ckpt, path)
-    _one_error_line(_video(clip, weights, tmp_path, "--backend", "torch"), 2, str(path))
+    one_error_line(_video(clip, weights, tmp_path, "--backend", "torch"), 2, str(path))
 
 
 def test_create_backend_reports_missing_model_file(tmp_path):

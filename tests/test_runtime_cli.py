@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_runtime_support import count_frames, face_weights, noface_weights, write_clip  # noqa: F401
+from tests.helpers import count_frames, write_clip
 from tracker.cli import app
 from tracker.meta import POINT_NAMES
 

@@ -9,7 +9,7 @@ import signal
 import numpy as np
 import pytest
 
-from tests.test_runtime_support import CountingBackend, count_frames, face_weights, write_clip  # noqa: F401
+from tests.helpers import CountingBackend, count_frames, write_clip
 from tracker.backends import open_models
 from tracker.errors import FacetrackError, InputError
 from tracker.pipeline import Tracker

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_runtime_support import CountingBackend, face_weights, noface_weights  # noqa: F401 (fixtures)
+from tests.helpers import CountingBackend
 from tracker.backends import create_backend, open_models
 from tracker.errors import InputError
 from tracker.meta import MetadataError

@@ -81,7 +81,7 @@ def box_batch(cache: FrameCache, idx: np.ndarray, input_size: int, rng: np.rando
                     break
         if window is not None:
             aspect = float(rng.choice([4 / 3, 16 / 9, 1.0]))
-            cw, ch = input_size, input_size / aspect
+            ch = input_size / aspect
             m = crop_matrix(window[:2], window[2], input_size, float(rng.uniform(-8, 8)), bool(rng.random() < 0.5))
             y0 = (input_size - ch) / 2
             content = (0, int(round(y0)), input_size, int(round(y0 + ch)))

@@ -1,4 +1,4 @@
-"""What every command shares: turning known errors into one line and an exit code."""
+"""What every command shares: errors as one line and an exit code, messages, the tracker's options."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import functools
 import signal
 import sys
 import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -79,3 +82,38 @@ def handle_errors(fn):
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+class BackendKind(str, Enum):
+    """Model backends."""
+
+    onnx = "onnx"
+    torch = "torch"
+
+
+class DeviceKind(str, Enum):
+    """Devices."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def say(line: str) -> None:
+    """An informational line on stderr (stdout stays free for data)."""
+    typer.echo(f"facetrack: {line}", err=True)
+
+
+# Options shared by the commands that run the tracker (video, webcam, images).
+BackendOption = Annotated[BackendKind, typer.Option("--backend",
+                                                    help="onnx (ONNX Runtime, default) or torch (checkpoints).")]
+DeviceOption = Annotated[DeviceKind, typer.Option("--device",
+                                                  help="auto (CUDA when a usable GPU exists), cpu or cuda.")]
+WeightsOption = Annotated[Path | None, typer.Option(
+    "--weights", help="Weights folder with manifest.json (default: the shipped weights/).")]
+LandmarkModelOption = Annotated[str | None, typer.Option(
+    "--landmark-model", help="Landmark model named in the manifest (default: its default).")]
+DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,
+                                                help="While tracking, run the box model every N frames.")]
+ThresholdOption = Annotated[float, typer.Option("--threshold", min=0.0, max=1.0,
+                                                help="Face presence score needed on box-model frames.")]

@@ -10,8 +10,10 @@ import cv2
 import typer
 
 from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.cli.video_cmd import BackendKind, DeviceKind, say
+from tracker.cli.common import (
+    BackendKind, BackendOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
+    WeightsOption, handle_errors, say,
+)
 from tracker.errors import FacetrackError, InputError, Interrupted
 
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -23,15 +25,11 @@ def images_command(
     paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
     out_dir: Path | None = typer.Option(None, "--out-dir", help="Write annotated copies here (same file names)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per readable image here."),
-    backend: BackendKind = typer.Option(BackendKind.onnx, "--backend",
-                                        help="onnx (ONNX Runtime, default) or torch (checkpoints)."),
-    device: DeviceKind = typer.Option(DeviceKind.auto, "--device",
-                                      help="auto (CUDA when a usable GPU exists), cpu or cuda."),
-    weights: Path | None = typer.Option(None, "--weights",
-                                        help="Weights folder with manifest.json (default: the shipped weights/)."),
-    landmark_model: str | None = typer.Option(None, "--landmark-model",
-                                              help="Landmark model named in the manifest (default: its default)."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Face presence score needed."),
+    backend: BackendOption = BackendKind.onnx,
+    device: DeviceOption = DeviceKind.auto,
+    weights: WeightsOption = None,
+    landmark_model: LandmarkModelOption = None,
+    threshold: ThresholdOption = 0.5,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from tracker.cli import app
-from tracker.cli.common import handle_errors
+from tracker.cli.common import (
+    BackendKind, BackendOption, DetectEveryOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
+    WeightsOption, handle_errors, say,
+)
 from tracker.errors import FacetrackError, Interrupted
-
-
-class BackendKind(str, Enum):
-    """Model backends."""
-
-    onnx = "onnx"
-    torch = "torch"
-
-
-class DeviceKind(str, Enum):
-    """Devices."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-def say(line: str) -> None:
-    """An informational line on stderr (stdout stays free for data)."""
-    typer.echo(f"facetrack: {line}", err=True)
 
 
 @app.command("video")
@@ -43,22 +25,16 @@ def video_command(
     json_path: Path | None = typer.Option(None, "--json", help="Also write one JSON line per frame here."),
     show: bool = typer.Option(False, "--show", help="Also show a window while processing (needs a display; "
                                                     "q or Esc stops)."),
-    backend: BackendKind = typer.Option(BackendKind.onnx, "--backend",
-                                        help="onnx (ONNX Runtime, default) or torch (checkpoints)."),
-    device: DeviceKind = typer.Option(DeviceKind.auto, "--device",
-                                      help="auto (CUDA when a usable GPU exists), cpu or cuda."),
-    weights: Path | None = typer.Option(None, "--weights",
-                                        help="Weights folder with manifest.json (default: the shipped weights/)."),
-    landmark_model: str | None = typer.Option(None, "--landmark-model",
-                                              help="Landmark model named in the manifest (default: its default)."),
-    detect_every: int = typer.Option(10, "--detect-every", min=1,
-                                     help="While tracking, run the box model every N frames."),
+    backend: BackendOption = BackendKind.onnx,
+    device: DeviceOption = DeviceKind.auto,
+    weights: WeightsOption = None,
+    landmark_model: LandmarkModelOption = None,
+    detect_every: DetectEveryOption = 10,
     smooth: bool | None = typer.Option(None, "--smooth/--no-smooth",
                                        help="One-Euro smoothing of points and box (default: off for files, "
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
-                                    help="Face presence score needed on box-model frames."),
+    threshold: ThresholdOption = 0.5,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:

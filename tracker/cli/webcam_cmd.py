@@ -8,8 +8,11 @@ from pathlib import Path
 import typer
 
 from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.cli.video_cmd import BackendKind, DeviceKind, kept_outputs, say
+from tracker.cli.common import (
+    BackendKind, BackendOption, DetectEveryOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
+    WeightsOption, handle_errors, say,
+)
+from tracker.cli.video_cmd import kept_outputs
 from tracker.errors import FacetrackError, Interrupted
 
 
@@ -24,20 +27,14 @@ def webcam_command(
     out: Path | None = typer.Option(None, "--out", help="Record the annotated frames to this .mp4 (mp4v)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per processed frame here."),
     no_show: bool = typer.Option(False, "--no-show", help="No window (implied when there is no display)."),
-    backend: BackendKind = typer.Option(BackendKind.onnx, "--backend",
-                                        help="onnx (ONNX Runtime, default) or torch (checkpoints)."),
-    device: DeviceKind = typer.Option(DeviceKind.auto, "--device",
-                                      help="auto (CUDA when a usable GPU exists), cpu or cuda."),
-    weights: Path | None = typer.Option(None, "--weights",
-                                        help="Weights folder with manifest.json (default: the shipped weights/)."),
-    landmark_model: str | None = typer.Option(None, "--landmark-model",
-                                              help="Landmark model named in the manifest (default: its default)."),
-    detect_every: int = typer.Option(10, "--detect-every", min=1,
-                                     help="While tracking, run the box model every N frames."),
+    backend: BackendOption = BackendKind.onnx,
+    device: DeviceOption = DeviceKind.auto,
+    weights: WeightsOption = None,
+    landmark_model: LandmarkModelOption = None,
+    detect_every: DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0,
-                                    help="Face presence score needed on box-model frames."),
+    threshold: ThresholdOption = 0.5,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "

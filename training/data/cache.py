@@ -107,7 +107,6 @@ def build_frame_cache(samples: list[FaceSample], cache_size: int, workers: int =
             return None
         h, w = image.shape[:2]
         small = cv2.resize(image, (cache_size, cache_size), interpolation=cv2.INTER_AREA)
-        sx, sy = cache_size / w, cache_size / h
         boxes = np.stack([s.box_xyxy for s in by_image[path]]).astype(np.float32)
         return cv2.cvtColor(small, cv2.COLOR_BGR2RGB), boxes, (cache_size / w, cache_size / h)
 
