@@ -29,20 +29,24 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
             continue
         label = labels[k] if labels else Path(run).name
         ep = [r["epoch"] for r in rows]
-        line, = ax_loss.plot(ep, [r["train_loss"] for r in rows], "--", label=f"{label} train")
-        ax_loss.plot(ep, [r["val_loss"] for r in rows], "-", color=line.get_color(), label=f"{label} val")
+        minutes = [r.get("elapsed_min", r["epoch"]) for r in rows]
+        line, = ax_loss.plot(ep, [r["train_loss"] for r in rows], "--", marker=".", label=f"{label} train")
+        ax_loss.plot(ep, [r["val_loss"] for r in rows], "-", marker="o", ms=3, color=line.get_color(),
+                     label=f"{label} val")
         if "val_nme" in rows[0]:
-            ax_metric.plot(ep, [r["val_nme"] for r in rows], color=line.get_color(), label=label)
+            ax_metric.plot(minutes, [r["val_nme"] for r in rows], marker="o", ms=3, color=line.get_color(),
+                           label=label)
             ax_metric.set_ylabel("val NME (% inter-ocular)")
         elif "iou_mean" in rows[0]:
-            ax_metric.plot(ep, [r["iou_mean"] for r in rows], color=line.get_color(), label=f"{label} IoU")
-            ax_metric.plot(ep, [r["presence_accuracy"] for r in rows], ":", color=line.get_color(),
+            ax_metric.plot(minutes, [r["iou_mean"] for r in rows], marker="o", ms=3, color=line.get_color(),
+                           label=f"{label} IoU")
+            ax_metric.plot(minutes, [r["presence_accuracy"] for r in rows], ":", color=line.get_color(),
                            label=f"{label} presence acc.")
             ax_metric.set_ylabel("val IoU / presence accuracy")
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
-    ax_metric.set_xlabel("epoch")
+    ax_metric.set_xlabel("training minutes")
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
