@@ -27,7 +27,7 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
         matrices.append(m)
         points.append(pts / input_size)
         boxes.append(b / input_size)
-    images = cache.images[torch.as_tensor(idx)].to(device, non_blocking=True)
+    images = cache.images[torch.as_tensor(idx, device=cache.images.device)].to(device, non_blocking=True)
     x = warp_batch(images, matrices, input_size)
     if train:
         x = photometric(x, gen)
@@ -103,7 +103,7 @@ def box_batch(cache: FrameCache, idx: np.ndarray, input_size: int, rng: np.rando
         matrices.append(_cache_map(m, cache.stretch[i]))
         contents.append(content)
         sources.append(i)
-    images = cache.images[torch.as_tensor(sources)].to(device, non_blocking=True)
+    images = cache.images[torch.as_tensor(sources, device=cache.images.device)].to(device, non_blocking=True)
     x = warp_batch(images, matrices, input_size, padding_mode="border")
     if train:
         x = photometric(x, gen, strength=0.8)

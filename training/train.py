@@ -259,6 +259,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
     except KeyboardInterrupt:
         kept = f"; {last_path} is unchanged: continue with --resume" if state is not None else "; nothing saved yet"
         raise Interrupted(f"interrupted while preparing the training data{kept}") from None
+    if device.type == "cuda":
+        # the decoded cache lives on the GPU: batches are gathered, warped and jittered there
+        for cache in caches.values():
+            cache.images = cache.images.to(device)
     config = make_config(cfg.model, input_size=cfg.input_size, **cfg.model_options)
     model = build_model(cfg.model, config).to(device)
     if cfg.task == "landmarks" and state is None:
