@@ -115,5 +115,6 @@ LandmarkModelOption = Annotated[str | None, typer.Option(
     "--landmark-model", help="Landmark model named in the manifest (default: its default).")]
 DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,
                                                 help="While tracking, run the box model every N frames.")]
-ThresholdOption = Annotated[float, typer.Option("--threshold", min=0.0, max=1.0,
-                                                help="Face presence score needed on box-model frames.")]
+ThresholdOption = Annotated[float, typer.Option(
+    "--threshold", min=0.0, max=1.0,
+    help="Face presence score the box model must give for a face (checked on every box-model frame).")]

@@ -15,6 +15,7 @@ from tracker.cli.common import (
     WeightsOption, handle_errors, say,
 )
 from tracker.errors import FacetrackError, InputError, Interrupted
+from tracker.pipeline import DEFAULT_THRESHOLD
 
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -29,7 +30,7 @@ def images_command(
     device: DeviceOption = DeviceKind.auto,
     weights: WeightsOption = None,
     landmark_model: LandmarkModelOption = None,
-    threshold: ThresholdOption = 0.5,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""

@@ -13,6 +13,7 @@ from tracker.cli.common import (
     WeightsOption, handle_errors, say,
 )
 from tracker.errors import FacetrackError, Interrupted
+from tracker.pipeline import DEFAULT_THRESHOLD
 
 
 @app.command("video")
@@ -34,7 +35,7 @@ def video_command(
                                        help="One-Euro smoothing of points and box (default: off for files, "
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
-    threshold: ThresholdOption = 0.5,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:

@@ -14,6 +14,7 @@ from tracker.cli.common import (
 )
 from tracker.cli.video_cmd import kept_outputs
 from tracker.errors import FacetrackError, Interrupted
+from tracker.pipeline import DEFAULT_THRESHOLD
 
 
 @app.command("webcam")
@@ -34,7 +35,7 @@ def webcam_command(
     detect_every: DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
-    threshold: ThresholdOption = 0.5,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "
