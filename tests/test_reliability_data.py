@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests import datagen
+from tests.helpers import one_error_line
 from tracker.cli import app
 from training.data import DatasetError, aflw, load_dataset
 from training.data.cache import build_frame_cache, build_landmark_cache
@@ -19,22 +20,12 @@ from training.data.cache import build_frame_cache, build_landmark_cache
 runner = CliRunner()
 
 
-def _one_error_line(result, code: int, *needles: str) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("facetrack: error:")]
-    assert len(errors) == 1, result.output
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-    return errors[0]
-
-
 # ---------------------------------------------------------------- AFLW
 @pytest.mark.parametrize("table", aflw.REQUIRED_TABLES)
 def test_aflw_missing_table_is_one_line_exit_2(tmp_path, table):
     db = datagen.make_aflw(tmp_path / "aflw", without_table=table)
     result = runner.invoke(app, ["data", "inspect", str(db.parent)])
-    _one_error_line(result, 2, str(db), table, "not an AFLW database")
+    one_error_line(result, 2, str(db), table, "not an AFLW database")
 
 
 def test_aflw_missing_column_is_one_line_exit_2(tmp_path):
@@ -43,7 +34,7 @@ def test_aflw_missing_column_is_one_line_exit_2(tmp_path):
     con.execute("ALTER TABLE FaceRect RENAME COLUMN w TO width")
     con.commit()
     con.close()
-    _one_error_line(runner.invoke(app, ["data", "inspect", str(db)]), 2, str(db), "unreadable AFLW database")
+    one_error_line(runner.invoke(app, ["data", "inspect", str(db)]), 2, str(db), "unreadable AFLW database")
 
 
 def test_aflw_non_numeric_cells_are_skipped(tmp_path):
@@ -98,7 +89,7 @@ def test_ytf_csv_unreadable_file_is_dataset_error(tmp_path, content):
     csv_path = root / "training_frames_keypoints.csv"
     csv_path.write_bytes(content)
     result = runner.invoke(app, ["data", "inspect", str(root)])
-    _one_error_line(result, 2, str(csv_path), "not a readable keypoints CSV")
+    one_error_line(result, 2, str(csv_path), "not a readable keypoints CSV")
 
 
 def test_ytf_csv_header_only_has_no_faces(tmp_path):

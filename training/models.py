@@ -83,50 +83,41 @@ class NalbertNet(nn.Module):
         return self.head(self.features(x))
 
 
-class Net(nn.Module):
+class _ConvWithBoxHead(nn.Module):
+    """A conv stack, a shared FC 1024 trunk, and two heads: points (2P) and a box (4)."""
+
+    has_box_head = True
+
+    def __init__(self, config: LandmarkConfig, features: nn.Sequential):
+        super().__init__()
+        self.config = config
+        self.features = features
+        flat = _flat_size(self.features, config.input_size)
+        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
+                                   nn.Dropout(config.dropout))
+        self.points_head = nn.Linear(1024, 2 * config.num_points)
+        self.box_head = nn.Linear(1024, 4)
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(self.features(x))
+        return self.points_head(h), self.box_head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[0]
+
+
+class Net(_ConvWithBoxHead):
     """The course project's first net: conv 32..512 (k 5,3,3,3,1) with max-pool, FC heads for box and points."""
 
-    has_box_head = True
-
     def __init__(self, config: LandmarkConfig):
-        super().__init__()
-        self.config = config
-        self.features = _conv_stack([3, 32, 64, 128, 256, 512], [5, 3, 3, 3, 1], padding=0)
-        flat = _flat_size(self.features, config.input_size)
-        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
-                                   nn.Dropout(config.dropout))
-        self.points_head = nn.Linear(1024, 2 * config.num_points)
-        self.box_head = nn.Linear(1024, 4)
-
-    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(self.features(x))
-        return self.points_head(h), self.box_head(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_all(x)[0]
+        super().__init__(config, _conv_stack([3, 32, 64, 128, 256, 512], [5, 3, 3, 3, 1], padding=0))
 
 
-class FacialLandmarkAndBBoxModel(nn.Module):
+class FacialLandmarkAndBBoxModel(_ConvWithBoxHead):
     """The course project's joint model: four 3x3 conv blocks 64..512 (pad 1), FC 1024, heads 2P and 4."""
 
-    has_box_head = True
-
     def __init__(self, config: LandmarkConfig):
-        super().__init__()
-        self.config = config
-        self.features = _conv_stack([3, 64, 128, 256, 512], [3, 3, 3, 3], padding=1)
-        flat = _flat_size(self.features, config.input_size)
-        self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
-                                   nn.Dropout(config.dropout))
-        self.points_head = nn.Linear(1024, 2 * config.num_points)
-        self.box_head = nn.Linear(1024, 4)
-
-    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(self.features(x))
-        return self.points_head(h), self.box_head(h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_all(x)[0]
+        super().__init__(config, _conv_stack([3, 64, 128, 256, 512], [3, 3, 3, 3], padding=1))
 
 
 # ---------------------------------------------------------------- modern models
