@@ -1,8 +1,7 @@
 """Real faces for checking exports: where to find them and model inputs made from them.
 
-Landmark inputs are face crops made as in training's evaluation (square around the face box,
-`meta.crop_scale` x its longer side, affine warp, RGB, /255, mean/std, NCHW float32); box inputs
-are whole images letterboxed to the model's square, as the runtime feeds them.
+Inputs are made by the runtime's own preprocessing (`tracker.preprocess`): landmark crops around the
+face box (`meta.crop_scale` x its longer side) and whole images letterboxed to the model's square.
 """
 
 from __future__ import annotations
@@ -11,17 +10,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from tracker.geometry import apply_affine, crop_affine, crop_matrix, letterbox, map_box, square_from_box
+from tracker.geometry import apply_affine, map_box
 from tracker.imageio import read_image_bgr
 from tracker.meta import ModelMeta
+from tracker.preprocess import box_input, landmark_input_from_box
 
 SHARED_DATA_ENV = "FACETRACK_SHARED_DATA"
 DEFAULT_SET = "ytf-keypoints"
-# as training/data/cache.py: area-average first when a crop shrinks the image more than this
-_AREA_SHRINK = 2.0
 
 
 def default_data_path() -> Path | None:
@@ -56,27 +53,6 @@ class ImageCache:
         return self._images[path]
 
 
-def _normalize(rgb_u8: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    x = rgb_u8.astype(np.float32) / 255.0
-    x = (x - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-
-def landmark_crop(image_bgr: np.ndarray, box_xyxy: np.ndarray, meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
-    """One normalised CHW crop and the 2x3 map from image pixels to crop pixels."""
-    size = meta.input_size
-    center, side = square_from_box(box_xyxy, meta.crop_scale)
-    m = crop_matrix(center, side, size)
-    shrink = side / size
-    if shrink > _AREA_SHRINK:
-        f = 1.0 / (shrink / 1.5)
-        small = cv2.resize(image_bgr, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        crop = crop_affine(small, crop_matrix(center * f, side * f, size), size)
-    else:
-        crop = crop_affine(image_bgr, m, size)
-    return _normalize(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), meta), m
-
-
 @dataclass
 class RealInputs:
     """Model inputs (N,3,S,S) float32 and their targets in the model's output coordinates."""
@@ -95,7 +71,7 @@ def landmark_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealI
         image = images.get(s.image_path)
         if image is None:
             continue
-        x, m = landmark_crop(image, s.box_xyxy, meta)
+        x, m = landmark_input_from_box(image, s.box_xyxy, meta)
         xs.append(x)
         targets.append(apply_affine(s.points_px, m).reshape(-1) / meta.input_size)
     return _stack(xs, targets, meta, 2 * len(meta.point_names))
@@ -115,8 +91,8 @@ def box_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs
         image = images.get(path)
         if image is None:
             continue
-        square, m = letterbox(image, meta.input_size)
-        xs.append(_normalize(cv2.cvtColor(square, cv2.COLOR_BGR2RGB), meta))
+        x, m = box_input(image, meta)
+        xs.append(x)
         targets.append(map_box(box, m) / meta.input_size)
     return _stack(xs, targets, meta, 4)
 

@@ -122,7 +122,7 @@ def test_parity_dynamic_batch(exported, faces):
                 assert np.abs(got - want).max() <= FP32_TOLERANCE
 
 
-def test_landmark_crops_follow_training_geometry(faces):
+def test_landmark_crops_are_the_runtime_crops(faces):
     sample = load_dataset(faces).samples[0]
     meta = ModelMeta.for_kind("landmarks", "resnet", 48)
     real = landmark_inputs([sample], meta, ImageCache())
