@@ -20,6 +20,16 @@ from training.data.cache import build_frame_cache, build_landmark_cache
 runner = CliRunner()
 
 
+def _edit(db, *statements) -> None:
+    """Run SQL statements (text, or (text, params)) on a generated AFLW database and commit."""
+    con = sqlite3.connect(db)
+    for statement in statements:
+        sql, params = (statement, ()) if isinstance(statement, str) else statement
+        con.execute(sql, params)
+    con.commit()
+    con.close()
+
+
 # ---------------------------------------------------------------- AFLW
 @pytest.mark.parametrize("table", aflw.REQUIRED_TABLES)
 def test_aflw_missing_table_is_one_line_exit_2(tmp_path, table):
@@ -30,10 +40,7 @@ def test_aflw_missing_table_is_one_line_exit_2(tmp_path, table):
 
 def test_aflw_missing_column_is_one_line_exit_2(tmp_path):
     db = datagen.make_aflw(tmp_path / "aflw")
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE FaceRect RENAME COLUMN w TO width")
-    con.commit()
-    con.close()
+    _edit(db, "ALTER TABLE FaceRect RENAME COLUMN w TO width")
     one_error_line(runner.invoke(app, ["data", "inspect", str(db)]), 2, str(db), "unreadable AFLW database")
 
 
@@ -41,11 +48,10 @@ def test_aflw_non_numeric_cells_are_skipped(tmp_path):
     db = datagen.make_aflw(tmp_path / "aflw")
     con = sqlite3.connect(db)
     first = con.execute("SELECT MIN(face_id) FROM Faces").fetchone()[0]
-    con.execute("UPDATE FeatureCoords SET x = 'left of the nose' WHERE face_id = ? AND feature_id = ?",
-                (first, datagen.AFLW_FEATURE_ID["MouthCenter"]))
-    con.execute("UPDATE FacePose SET yaw = 'frontal' WHERE face_id = ?", (first,))
-    con.commit()
     con.close()
+    _edit(db, ("UPDATE FeatureCoords SET x = 'left of the nose' WHERE face_id = ? AND feature_id = ?",
+               (first, datagen.AFLW_FEATURE_ID["MouthCenter"])),
+          ("UPDATE FacePose SET yaw = 'frontal' WHERE face_id = ?", (first,)))
     result = load_dataset(db)
     assert len(result.samples) == datagen.AFLW_EXPECTED_FACES - 1
     assert result.skipped["required_point_missing"] == datagen.AFLW_EXPECTED_SKIPPED["required_point_missing"] + 1
@@ -53,10 +59,7 @@ def test_aflw_non_numeric_cells_are_skipped(tmp_path):
 
 def test_aflw_bad_feature_id_is_dataset_error(tmp_path):
     db = datagen.make_aflw(tmp_path / "aflw")
-    con = sqlite3.connect(db)
-    con.execute("UPDATE FeatureCoordTypes SET x = 'left' WHERE descr = 'LeftEyeCenter'")
-    con.commit()
-    con.close()
+    _edit(db, "UPDATE FeatureCoordTypes SET x = 'left' WHERE descr = 'LeftEyeCenter'")
     with pytest.raises(DatasetError, match="malformed AFLW database"):
         load_dataset(db)
 
