@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from tracker.geometry import apply_affine, crop_matrix, square_from_box
+from tracker.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
 from tracker.imageio import read_image_bgr
 from tracker.meta import LANDMARK_CROP_SCALE
 from training.data.samples import SKIP_UNREADABLE_IMAGE, FaceSample
@@ -68,19 +68,9 @@ def build_landmark_cache(samples: list[FaceSample], input_size: int, workers: in
             return None
         center, side = square_from_box(sample.box_xyxy, LANDMARK_CROP_SCALE)
         m = crop_matrix(center, side * PATCH_MARGIN, patch)
-        # area-average when shrinking a lot, so patches look like the runtime's resized crops
-        shrink = side * PATCH_MARGIN / patch
-        src = image
-        if shrink > 2.0:
-            f = 1.0 / (shrink / 1.5)
-            src = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-            m = crop_matrix(center * f, side * PATCH_MARGIN * f, patch)
-            scale_pts = f
-        else:
-            scale_pts = 1.0
-        out = cv2.warpAffine(src, m, (patch, patch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        pts = apply_affine(sample.points_px * scale_pts, m)
-        box = apply_affine(sample.box_xyxy.reshape(2, 2) * scale_pts, m).reshape(4)
+        out = crop_affine(image, m, patch)  # the runtime's crop, large faces area-averaged the same way
+        pts = apply_affine(sample.points_px, m)
+        box = apply_affine(sample.box_xyxy.reshape(2, 2), m).reshape(4)
         return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), pts, box
 
     results = _map_threads(one, samples, workers)
