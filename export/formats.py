@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tracker.errors import InputError
+from core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from tracker.errors import FacetrackError
+from core.errors import FacetrackError
 
 FP16_MAX = float(np.finfo(np.float16).max)
 _SUFFIX = "_fp16"

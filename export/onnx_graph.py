@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from tracker.meta import ModelMeta
+from core.meta import ModelMeta
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"

@@ -21,15 +21,23 @@ import numpy as np
 import onnx
 import torch
 
+from core.errors import FacetrackError, InputError
+from core.manifest import BOX_MODEL, MANIFEST, landmark_model_name, read_manifest, write_manifest
+from core.meta import ModelMeta
 from export.formats import ExportFormat, get_format
 from export.realdata import ImageCache, RealInputs, default_data_path, model_inputs, pick
 from export.verify import (
-    FP32_TOLERANCE, VerificationError, check_graph, latency_ms, max_abs_diff, meta_of, opset_of, ort_session,
-    read_onnx, run,
+    FP32_TOLERANCE,
+    VerificationError,
+    check_graph,
+    latency_ms,
+    max_abs_diff,
+    meta_of,
+    opset_of,
+    ort_session,
+    read_onnx,
+    run,
 )
-from tracker.errors import FacetrackError, InputError
-from tracker.meta import ModelMeta
-from tracker.weights import BOX_MODEL, MANIFEST, landmark_model_name, read_manifest, write_manifest
 
 VERIFY_FACES = 64  # real faces every graph is checked on
 CALIB_FACES = 128  # real faces int8 graphs are calibrated on
@@ -164,7 +172,7 @@ def torch_outputs(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def score(meta: ModelMeta, pred: np.ndarray, target: np.ndarray) -> float:
     """Mean NME in % of inter-ocular distance (landmarks) or mean IoU (box) on real inputs."""
-    from training.metrics import box_metrics, nme_per_face
+    from core.metrics import box_metrics, nme_per_face
 
     if meta.kind == "box":
         return box_metrics(pred, target, np.ones(len(pred)))["iou_mean"]
@@ -327,7 +335,7 @@ def plan(weights_dir: Path, manifest: dict) -> tuple[list[Planned], list[str]]:
 
 def checkpoint_meta(ckpt: dict, model: torch.nn.Module, kind: str, path: Path) -> ModelMeta:
     """The checkpoint's stored metadata (or the model's standard one), checked against the model."""
-    from training.models import model_meta
+    from core.models import model_meta
 
     meta = model_meta(ckpt["model"], model.config)
     stored = ckpt.get("meta")
@@ -387,7 +395,7 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
                    int8_max_iou_loss: float = INT8_MAX_IOU_LOSS, verify_faces: int = VERIFY_FACES,
                    calib_faces: int = CALIB_FACES) -> ExportResult:
     """Export every checkpoint of a weights folder, verify each graph, then install files and manifest."""
-    from training.models import load_model
+    from core.models import load_model
 
     form: ExportFormat = get_format(fmt)
     for variant, wanted in (("fp16", fp16), ("int8", int8)):

@@ -1,6 +1,6 @@
 """Real faces for checking exports: where to find them and model inputs made from them.
 
-Inputs are made by the runtime's own preprocessing (`tracker.preprocess`): landmark crops around the
+Inputs are made by the runtime's own preprocessing (`core.preprocess`): landmark crops around the
 face box (`meta.crop_scale` x its longer side) and whole images letterboxed to the model's square.
 """
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.geometry import apply_affine, map_box
-from tracker.imageio import read_image_bgr
-from tracker.meta import ModelMeta
-from tracker.preprocess import box_input, landmark_input_from_box
+from core.geometry import apply_affine, map_box
+from core.imageio import read_image_bgr
+from core.meta import ModelMeta
+from core.preprocess import box_input, landmark_input_from_box
 
 SHARED_DATA_ENV = "FACETRACK_SHARED_DATA"
 DEFAULT_SET = "ytf-keypoints"

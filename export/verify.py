@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from tracker.errors import FacetrackError, InputError
-from tracker.meta import MetadataError, ModelMeta
+from core.errors import FacetrackError, InputError
+from core.meta import MetadataError, ModelMeta
 
 CPU = "CPUExecutionProvider"
 FP32_TOLERANCE = 1e-4  # max |ONNX - PyTorch| an fp32 graph may differ by

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from core.models import count_parameters, load_model
 from training.data import load_dataset
 from training.data.splits import select_split
 from training.evaluate import evaluate_landmarks
-from training.models import count_parameters, load_model
 
 
 def main() -> None:

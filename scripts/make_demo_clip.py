@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.geometry import apply_affine, crop_matrix
-from tracker.imageio import read_image_bgr
-from tracker.meta import POINT_NAMES
+from core.geometry import apply_affine, crop_matrix
+from core.imageio import read_image_bgr
+from core.meta import POINT_NAMES
 from training.data import load_dataset
 from training.data.splits import split_by_identity
 

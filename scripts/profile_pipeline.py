@@ -38,7 +38,7 @@ def _fixed_point_points(crop_scale: float, iod: float = 0.32):
     """Crop-normalised points whose implied crop is the same crop: tracking stays put on them."""
     import numpy as np
 
-    from tracker.geometry import FACE_CENTER_SHIFT, FACE_SIDE_PER_EYE_MOUTH
+    from core.geometry import FACE_CENTER_SHIFT, FACE_SIDE_PER_EYE_MOUTH
 
     d = 1.0 / (FACE_SIDE_PER_EYE_MOUTH * crop_scale)
     eye_y = 0.5 - (0.5 + FACE_CENTER_SHIFT) * d
@@ -50,10 +50,10 @@ def make_weights(folder: Path, size: str = "default", landmark_model: str = "res
     """A weights folder of random models (real architectures for 'default'), ONNX + checkpoints + manifest."""
     import torch
 
+    from core.manifest import write_manifest
+    from core.meta import LANDMARK_CROP_SCALE
+    from core.models import build_model, make_checkpoint, make_config, model_meta, points_layer, save_checkpoint
     from export.onnx_graph import export_onnx
-    from tracker.meta import LANDMARK_CROP_SCALE
-    from tracker.weights import write_manifest
-    from training.models import build_model, make_checkpoint, make_config, model_meta, points_layer, save_checkpoint
 
     torch.manual_seed(seed)
     if size == "tiny":

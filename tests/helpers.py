@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.geometry import FACE_CENTER_SHIFT, FACE_SIDE_PER_EYE_MOUTH
-from tracker.meta import LANDMARK_CROP_SCALE
-from tracker.weights import write_manifest
+from core.geometry import FACE_CENTER_SHIFT, FACE_SIDE_PER_EYE_MOUTH
+from core.manifest import write_manifest
+from core.meta import LANDMARK_CROP_SCALE
 
 LANDMARK_SIZE = 48
 BOX_SIZE = 64
@@ -41,7 +41,7 @@ def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02
     """
     import torch
 
-    from training.models import build_model, make_config
+    from core.models import build_model, make_config
 
     torch.manual_seed(seed)
     box = build_model("box", make_config("box", input_size=BOX_SIZE, widths=(8, 16), hidden=32)).eval()
@@ -60,8 +60,8 @@ def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02
 
 def write_weights(folder: Path, presence_logit: float = 8.0, checkpoints: bool = True) -> Path:
     """A weights folder: box.onnx + landmarks.onnx (+ .pt checkpoints) and a manifest."""
+    from core.models import make_checkpoint, model_meta, save_checkpoint
     from export.onnx_graph import export_onnx
-    from training.models import make_checkpoint, model_meta, save_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     box, landmarks = tiny_models(presence_logit)

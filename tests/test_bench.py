@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-
+from facetrack.cli import app
 from tracker.bench import STAGE_NAMES
-from tracker.cli import app
 
 runner = CliRunner()
 QUICK = ["--frames", "6", "--warmup", "1", "--repeat", "1", "--batch", "1,2", "--live-frames", "4"]
@@ -99,7 +98,7 @@ def test_compare_prints_ratios(report, tmp_path):
 
 def test_unavailable_cuda_is_skipped_with_a_reason(monkeypatch, face_weights):
     import tracker.bench.suite as suite
-    from tracker.weights import read_manifest
+    from core.manifest import read_manifest
 
     monkeypatch.setattr(suite, "cuda_gpu_usable", lambda: False)
     manifest = read_manifest(face_weights)

@@ -7,8 +7,8 @@ import json
 import cv2
 from typer.testing import CliRunner
 
+from facetrack.cli import app
 from tests import datagen
-from tracker.cli import app
 
 runner = CliRunner()
 
@@ -80,5 +80,5 @@ def test_data_cmd_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, tracker.cli.data_cmd; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, facetrack.cli.data_cmd; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "importing the CLI pulled in torch"

@@ -7,14 +7,12 @@ import sqlite3
 import numpy as np
 import pytest
 
+from core.colors import POINT_COLORS_BGR
+from core.meta import POINT_NAMES
 from tests import datagen
-from tracker.colors import POINT_COLORS_BGR
-from tracker.meta import POINT_NAMES
-from training.data import DatasetError, detect_format, load_dataset
-from training.data import aflw, dlib_xml
+from training.data import DatasetError, aflw, detect_format, dlib_xml, load_dataset
 from training.data.inspect import inspect_dataset
 from training.data.splits import split_by_identity
-
 
 # --- AFLW -------------------------------------------------------------------------------------
 

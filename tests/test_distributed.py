@@ -16,7 +16,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-           "-m", "tracker.cli", "train", "landmarks", "--data", str(data), "--model", "nalbert",
+           "-m", "facetrack", "train", "landmarks", "--data", str(data), "--model", "nalbert",
            "--input-size", "64", "--batch-size", "4", "--epochs", "2", "--device", "cpu", "--workers", "0",
            "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

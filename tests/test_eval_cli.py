@@ -5,10 +5,10 @@ import json
 import torch
 from typer.testing import CliRunner
 
+from core.manifest import write_manifest
+from core.models import build_model, make_checkpoint, make_config, save_checkpoint
+from facetrack.cli import app
 from tests.datagen import make_300w, make_ytf_csv
-from tracker.cli import app
-from tracker.weights import write_manifest
-from training.models import build_model, make_checkpoint, make_config, save_checkpoint
 
 runner = CliRunner()
 

@@ -14,16 +14,16 @@ import torch
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
+from core.errors import EXIT_USAGE, InputError
+from core.meta import MetadataError, ModelMeta
+from core.models import build_model, load_model, make_checkpoint, make_config, save_checkpoint
 from export import pipeline
 from export.onnx_graph import add_metadata
 from export.realdata import ImageCache, landmark_inputs
 from export.verify import FP32_TOLERANCE, VerificationError, load_onnx_meta, ort_session, run
+from facetrack.cli import app
 from tests import datagen
-from tracker.cli import app
-from tracker.errors import EXIT_USAGE, InputError
-from tracker.meta import MetadataError, ModelMeta
 from training.data import load_dataset
-from training.models import build_model, load_model, make_checkpoint, make_config, save_checkpoint
 
 runner = CliRunner()
 
@@ -253,7 +253,7 @@ def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
 
 
 def test_export_cmd_imports_no_torch():
-    code = "import sys, tracker.cli.export_cmd; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, facetrack.cli.export_cmd; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "importing the CLI pulled in torch"
 
 

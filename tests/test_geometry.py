@@ -3,8 +3,14 @@
 import cv2
 import numpy as np
 
-from tracker.geometry import (
-    apply_affine, box_from_points, crop_affine, crop_matrix, face_square_from_points, invert_affine, letterbox,
+from core.geometry import (
+    apply_affine,
+    box_from_points,
+    crop_affine,
+    crop_matrix,
+    face_square_from_points,
+    invert_affine,
+    letterbox,
     square_from_box,
 )
 

@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from tracker.errors import InputError
-from training.models import (
-    MODELS, build_model, count_parameters, load_model, make_checkpoint, make_config, read_checkpoint,
+from core.errors import InputError
+from core.models import (
+    MODELS,
+    build_model,
+    count_parameters,
+    load_model,
+    make_checkpoint,
+    make_config,
+    read_checkpoint,
     save_checkpoint,
 )
 

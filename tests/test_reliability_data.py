@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from facetrack.cli import app
 from tests import datagen
 from tests.helpers import one_error_line
-from tracker.cli import app
 from training.data import DatasetError, aflw, load_dataset
 from training.data.cache import build_frame_cache, build_landmark_cache
 

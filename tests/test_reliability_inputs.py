@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import one_error_line, CountingBackend, count_frames, write_clip
-from tracker.cli import app
+from facetrack.cli import app
+from tests.helpers import CountingBackend, count_frames, one_error_line, write_clip
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ import pytest
 from tests import datagen
 from tests.helpers import count_frames
 
-FACETRACK = [sys.executable, "-m", "tracker.cli"]
+FACETRACK = [sys.executable, "-m", "facetrack"]
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
 
 
@@ -167,7 +167,7 @@ def test_train_interrupted_then_resumed(tmp_path, sig):
     last = _check_interrupted(proc, proc.interrupt(sig))
     assert f"epochs of training; {run / 'last.pt'} saved at epoch" in last and "--resume" in last
 
-    from training.models import read_checkpoint
+    from core.models import read_checkpoint
 
     ckpt = read_checkpoint(run / "last.pt")
     epoch = int(ckpt["epoch"])
@@ -184,7 +184,7 @@ def test_train_interrupted_then_resumed(tmp_path, sig):
 def test_train_resume_refuses_a_broken_last_pt(tmp_path):
     from typer.testing import CliRunner
 
-    from tracker.cli import app
+    from facetrack.cli import app
 
     data = datagen.make_ytf_csv(tmp_path / "ytf")
     run = tmp_path / "run"

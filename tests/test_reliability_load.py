@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-
-
 SOAK = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.errors import InputError
+from core.meta import MetadataError
+from facetrack.cli import app
 from tests.helpers import one_error_line, write_clip
-from tracker.cli import app
-from tracker.errors import InputError
-from tracker.meta import MetadataError
 
 runner = CliRunner()
 
@@ -140,7 +140,7 @@ class _Payload:
 def test_checkpoints_are_read_weights_only(weights, monkeypatch):
     import torch
 
-    from training import models
+    from core import models
 
     calls = []
     real_load = torch.load
@@ -157,7 +157,7 @@ def test_checkpoints_are_read_weights_only(weights, monkeypatch):
 def test_pickle_bearing_checkpoint_is_refused(weights, clip, tmp_path):
     import torch
 
-    from training.models import read_checkpoint
+    from core.models import read_checkpoint
 
     marker = tmp_path / "unpickled"
     ckpt = torch.load(weights / "box.pt", weights_only=True)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from core.meta import POINT_NAMES
+from facetrack.cli import app
 from tests.helpers import count_frames, write_clip
-from tracker.cli import app
-from tracker.meta import POINT_NAMES
 
 runner = CliRunner()
 FACETRACK = Path(sys.executable).with_name("facetrack")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.meta import LANDMARK_CROP_SCALE, ModelMeta
 from tests.helpers import canonical_points_norm
-from tracker.meta import LANDMARK_CROP_SCALE, ModelMeta
+
 
 def test_canonical_points_are_a_tracking_fixed_point():
-    from tracker.geometry import face_square_from_points
+    from core.geometry import face_square_from_points
 
     pts = canonical_points_norm() * 100.0
     center, side = face_square_from_points(pts)
@@ -40,8 +41,8 @@ def test_one_euro_follows_fast_motion():
 
 
 def test_crop_and_back_round_trip():
-    from tracker.postprocess import landmark_points
-    from tracker.preprocess import landmark_input, normalize
+    from core.postprocess import landmark_points
+    from core.preprocess import landmark_input, normalize
 
     meta = ModelMeta.for_kind("landmarks", "resnet", 48)
     image = np.zeros((120, 160, 3), np.uint8)
@@ -54,8 +55,8 @@ def test_crop_and_back_round_trip():
 
 
 def test_box_output_maps_out_of_letterbox():
-    from tracker.postprocess import box_detection
-    from tracker.preprocess import box_input
+    from core.postprocess import box_detection
+    from core.preprocess import box_input
 
     meta = ModelMeta.for_kind("box", "box", 64)
     x, m = box_input(np.zeros((120, 160, 3), np.uint8), meta)
@@ -65,9 +66,9 @@ def test_box_output_maps_out_of_letterbox():
 
 
 def test_draw_is_pure_and_marks_points():
-    from tracker.colors import POINT_COLORS_BGR
+    from core.colors import POINT_COLORS_BGR
+    from core.frame import Detection
     from tracker.draw import draw_result
-    from tracker.postprocess import Detection
 
     image = np.zeros((240, 320, 3), np.uint8)
     pts = np.array([[100, 100], [160, 100], [130, 130], [130, 160]], np.float32)
@@ -87,7 +88,7 @@ def test_synthetic_source_is_deterministic():
 
 
 def test_bad_sources_fail_fast(tmp_path):
-    from tracker.errors import InputError
+    from core.errors import InputError
     from tracker.sources import open_camera, open_video
 
     junk = tmp_path / "junk.mp4"
@@ -106,7 +107,7 @@ def test_onnx_runtime_path_does_not_import_torch(face_weights, tmp_path):
 
     code = (
         "import sys\n"
-        "from tracker.cli import app\n"
+        "from facetrack.cli import app\n"
         "from tracker.runtime import run\n"
         "from tracker.pipeline import build_tracker\n"
         "from tracker.sources import SyntheticSource\n"

@@ -9,9 +9,9 @@ import signal
 import numpy as np
 import pytest
 
+from core.errors import FacetrackError, InputError
 from tests.helpers import CountingBackend, count_frames, write_clip
 from tracker.backends import open_models
-from tracker.errors import FacetrackError, InputError
 from tracker.pipeline import Tracker
 from tracker.runtime import LatestSlot, run
 from tracker.sinks import JsonlSink, VideoSink, WindowSink
@@ -120,9 +120,8 @@ def test_window_needs_a_display(monkeypatch):
 
 
 def test_no_face_rows_have_empty_faces(tmp_path):
-    from tracker.pipeline import FrameResult
+    from core.frame import Frame, FrameResult
     from tracker.sinks import result_row
-    from tracker.sources import Frame
 
     frame = Frame(np.zeros((12, 16, 3), np.uint8), 3, 0.0, 100.0)
     assert result_row(FrameResult(frame, None, None)) == {"frame": 3, "t_ms": 100.0, "width": 16, "height": 12,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tracker.cli import app
+from facetrack.cli import app
 
 
 def shared_data_dir() -> Path | None:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tracker.cli import app
-from tracker.weights import default_weights_dir, read_manifest
+from core.manifest import default_weights_dir, read_manifest
+from facetrack.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = default_weights_dir()
@@ -26,8 +26,8 @@ def _shipped() -> dict:
 
 
 def test_every_listed_file_exists_and_loads():
+    from core.models import load_model
     from export.verify import load_onnx_meta
-    from training.models import load_model
 
     manifest = _shipped()
     for name, file in manifest["checkpoints"].items():
@@ -43,7 +43,7 @@ def test_onnx_matches_pytorch_on_the_shipped_models():
     import onnxruntime as ort
     import torch
 
-    from training.models import load_model
+    from core.models import load_model
 
     manifest = _shipped()
     rng = np.random.default_rng(0)

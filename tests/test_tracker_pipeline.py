@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import InputError
+from core.meta import MetadataError
 from tests.helpers import CountingBackend
 from tracker.backends import create_backend, open_models
-from tracker.errors import InputError
-from tracker.meta import MetadataError
 from tracker.pipeline import Tracker
 from tracker.sources import SyntheticSource
 

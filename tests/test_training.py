@@ -8,9 +8,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from core.geometry import apply_affine, crop_affine, crop_matrix
+from facetrack.cli import app
 from tests.datagen import make_300w, make_ytf_csv
-from tracker.cli import app
-from tracker.geometry import apply_affine, crop_affine, crop_matrix
 from training.augment import affine_theta, flip_points, landmark_crop_params, warp_batch
 from training.evaluate import predict_points
 from training.train import TrainConfig, get_lr, train

@@ -1,3 +1,8 @@
-"""facetrack runtime: sources, backends, tracking, drawing and sinks (no torch needed for ONNX)."""
+"""facetrack runtime: sources, backends, tracking, drawing and sinks (no torch needed for ONNX).
 
-__version__ = "0.1.0"
+Imports only the base layer (`core`); the command line (`facetrack`) sits on top of it.
+"""
+
+from core import __version__
+
+__all__ = ["__version__"]

@@ -14,9 +14,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from tracker.errors import InputError
-from tracker.meta import MetadataError, ModelMeta
-from tracker.weights import BOX_MODEL, landmark_model_name, model_file, read_manifest
+from core.errors import InputError
+from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
+from core.meta import MetadataError, ModelMeta
 
 BACKENDS = ("onnx", "torch")
 DEVICES = ("auto", "cpu", "cuda")
@@ -198,7 +198,7 @@ def _create_torch(path: Path, device: str, threads: int, log: Log | None,
     try:
         import torch
 
-        from training.models import load_model, model_meta
+        from core.models import load_model, model_meta
     except ImportError as exc:
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from exc  # Ctrl+C while torch was loading

@@ -8,8 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tracker.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
-from tracker.meta import POINT_NAMES
+from core.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
+from core.meta import POINT_NAMES
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TEXT_COLOR = (255, 255, 255)

@@ -9,19 +9,18 @@ score below the threshold means no face.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.errors import InputError
+from core.frame import Detection, Frame, FrameResult
+from core.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, square_from_box
+from core.meta import POINT_NAMES, MetadataError
+from core.postprocess import box_detection, landmark_points, points_inside
+from core.preprocess import box_input, landmark_input, to_batch
 from tracker.backends import Backend, Log, open_models
-from tracker.errors import InputError
-from tracker.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, square_from_box
-from tracker.meta import POINT_NAMES, MetadataError
-from tracker.postprocess import Detection, box_detection, landmark_points, points_inside
-from tracker.preprocess import box_input, landmark_input, to_batch
 from tracker.smoothing import FaceSmoother
-from tracker.sources import Frame
 
 STAGES = ("preprocess", "box_model", "landmark_model", "postprocess")
 MODES = ("image", "video", "live")  # image: every frame on its own; video/live: track between frames
@@ -32,22 +31,6 @@ DEFAULT_THRESHOLD = 0.95
 MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
 MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
 REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
-
-
-@dataclass
-class FrameResult:
-    """What the tracker found in one frame; `timings` are milliseconds per stage plus 'total'."""
-
-    frame: Frame
-    detection: Detection | None
-    points_px: np.ndarray | None
-    timings: dict[str, float] = field(default_factory=dict)
-    detected: bool = False  # the box model ran on this frame
-    tracked: bool = False  # the landmark crop came from the previous frame's points
-
-    @property
-    def has_face(self) -> bool:
-        return self.detection is not None and self.points_px is not None
 
 
 class Tracker:

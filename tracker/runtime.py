@@ -24,9 +24,10 @@ from typing import Callable
 
 import numpy as np
 
+from core.errors import FacetrackError
+from core.frame import FrameResult
 from tracker.draw import draw_frame_result
-from tracker.errors import FacetrackError
-from tracker.pipeline import STAGES, FrameResult, Tracker
+from tracker.pipeline import STAGES, Tracker
 from tracker.sinks import JsonlSink, VideoSink, WindowSink, deferred_signals, result_row
 from tracker.sources import Source
 

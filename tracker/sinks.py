@@ -23,8 +23,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tracker.errors import FacetrackError, InputError  # noqa: E402
-from tracker.meta import POINT_NAMES  # noqa: E402
+from core.errors import FacetrackError, InputError  # noqa: E402
+from core.meta import POINT_NAMES  # noqa: E402
 
 FOURCC = "mp4v"
 VIDEO_SUFFIXES = (".mp4",)

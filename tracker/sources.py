@@ -18,7 +18,6 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,8 +28,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tracker.errors import FacetrackError, InputError  # noqa: E402
-from tracker.imageio import is_image_file, read_image_bgr, to_bgr8  # noqa: E402
+from core.errors import FacetrackError, InputError  # noqa: E402
+from core.frame import Frame  # noqa: E402
+from core.imageio import is_image_file, read_image_bgr, to_bgr8  # noqa: E402
 
 DEFAULT_FPS = 30.0
 SYNTHETIC = "synthetic"
@@ -52,25 +52,6 @@ class SourceStalled(SourceError):
 
 
 _NO_FRAME = object()  # a live read that gave nothing this time (retried), unlike None: the end
-
-
-@dataclass
-class Frame:
-    """One captured frame: uint8 HxWx3 BGR pixels, its index, and when it was captured."""
-
-    image: np.ndarray
-    index: int
-    t_capture: float  # time.perf_counter() seconds when the frame was read (latency is measured from it)
-    t_ms: float = 0.0  # media time: position in the video, or ms since a live source started
-    name: str | None = None  # image sources: the path as given
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
 
 
 class Source:

@@ -1,6 +1,6 @@
 """Batched crop/warp and photometric augmentation on torch tensors (the same code on CPU and CUDA).
 
-Crops are affine maps from `tracker.geometry` (the runtime uses the same maps through cv2), applied
+Crops are affine maps from `core.geometry` (the runtime uses the same maps through cv2), applied
 to a whole batch with `grid_sample`, so preprocessing runs on the training device.
 """
 
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tracker.geometry import apply_affine, crop_matrix, invert_affine
-from tracker.meta import IMAGENET_MEAN, IMAGENET_STD
+from core.geometry import apply_affine, crop_matrix, invert_affine
+from core.meta import IMAGENET_MEAN, IMAGENET_STD
 
 
 def affine_theta(m_src_to_dst: np.ndarray, src_wh: tuple[int, int], out_size: int) -> np.ndarray:

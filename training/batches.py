@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tracker.geometry import apply_affine, crop_matrix, letterbox_matrix
+from core.geometry import apply_affine, crop_matrix, letterbox_matrix
 from training.augment import (
-    box_frame_params, box_through, flip_points, landmark_crop_params, normalize, photometric, warp_batch,
+    box_frame_params,
+    box_through,
+    flip_points,
+    landmark_crop_params,
+    normalize,
+    photometric,
+    warp_batch,
 )
 from training.data.cache import FrameCache, LandmarkCache
 

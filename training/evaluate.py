@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.metrics import box_metrics, nme_per_face, nme_per_point
 from training.batches import box_batch, landmark_batch
 from training.data.cache import build_frame_cache, build_landmark_cache
 from training.data.samples import FaceSample
-from training.metrics import box_metrics, nme_per_face, nme_per_point
 from training.train import BOX_CACHE_PER_INPUT
 
 POINT_SWAP = [1, 0, 2, 3]  # mirror: the eyes change places
@@ -41,7 +41,7 @@ def evaluate_landmarks(model: torch.nn.Module, samples: list[FaceSample], flip_t
         preds.append(predict_points(model, batch["x"], flip_test).numpy())
         targets.append(batch["points"].numpy())
         crops.append(batch["x"])
-    from tracker.meta import POINT_NAMES
+    from core.meta import POINT_NAMES
 
     pred, target = np.concatenate(preds), np.concatenate(targets)
     nme = nme_per_face(pred, target)
@@ -86,8 +86,8 @@ def prediction_sheet(crops: torch.Tensor, pred: np.ndarray, target: np.ndarray, 
     """PNG grid of sampled crops: truth as rings, predictions as dots, NME written on each."""
     import cv2
 
-    from tracker.colors import POINT_COLORS_BGR
-    from tracker.meta import IMAGENET_MEAN, IMAGENET_STD
+    from core.colors import POINT_COLORS_BGR
+    from core.meta import IMAGENET_MEAN, IMAGENET_STD
 
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(crops), size=min(n, len(crops)), replace=False)

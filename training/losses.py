@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss
 
-from tracker.errors import InputError
+from core.errors import InputError
 
 POINT_LOSSES = ("mse", "l1", "wing")
 

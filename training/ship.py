@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from tracker.weights import read_manifest, write_manifest
-from training.models import model_kind, read_checkpoint, save_checkpoint
+from core.manifest import read_manifest, write_manifest
+from core.models import model_kind, read_checkpoint, save_checkpoint
 
 KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s")
 

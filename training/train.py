@@ -17,17 +17,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tracker.errors import InputError, Interrupted
+from core.errors import InputError, Interrupted
+from core.metrics import box_metrics, nme_per_face
+from core.models import (
+    LANDMARK_MODELS,
+    build_model,
+    count_parameters,
+    init_points_bias,
+    make_checkpoint,
+    make_config,
+    model_kind,
+    read_checkpoint,
+    save_checkpoint,
+)
 from training.batches import box_batch, landmark_batch
 from training.data import load_dataset
 from training.data.cache import build_frame_cache, build_landmark_cache
 from training.data.splits import split_by_identity
 from training.losses import POINT_LOSSES, box_loss, point_loss
-from training.metrics import box_metrics, nme_per_face
-from training.models import (
-    LANDMARK_MODELS, build_model, count_parameters, init_points_bias, make_checkpoint, make_config, model_kind,
-    read_checkpoint, save_checkpoint,
-)
 
 BOX_CACHE_PER_INPUT = 1.5  # frame cache side per box-model input side
 
@@ -131,7 +138,7 @@ def prepare_data(cfg: TrainConfig, log=print):
 
 def mean_crop_points(cache, input_size: int) -> np.ndarray:
     """Mean crop-normalised points of un-augmented training crops."""
-    from tracker.geometry import apply_affine, crop_matrix
+    from core.geometry import apply_affine, crop_matrix
 
     patch = cache.images.shape[1]
     m = crop_matrix(np.array([(patch - 1) / 2, (patch - 1) / 2]), cache.crop_side, input_size)

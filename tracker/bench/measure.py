@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import Interrupted
 from tracker.backends import Backend
 from tracker.draw import draw_frame_result
-from tracker.errors import Interrupted
 from tracker.pipeline import STAGES, Tracker
 from tracker.runtime import FpsMeter, run
 from tracker.sinks import VideoSink

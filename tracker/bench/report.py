@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tracker.errors import InputError
+from core.errors import InputError
 
 STAGE_LABELS = {"read": "read", "preprocess": "prep", "box_model": "box", "landmark_model": "landm",
                 "postprocess": "post", "draw": "draw", "encode": "encode", "untimed": "other"}

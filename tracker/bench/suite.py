@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from core.errors import FacetrackError, InputError
+from core.manifest import BOX_MODEL, landmark_model_name, read_manifest
 from tracker.backends import BACKENDS, Backend, cuda_gpu_usable, default_threads, open_models
 from tracker.bench import measure, system
-from tracker.errors import FacetrackError, InputError
 from tracker.pipeline import DEFAULT_DETECT_EVERY, Tracker
 from tracker.sources import Source, is_synthetic, open_video, parse_synthetic
-from tracker.weights import BOX_MODEL, landmark_model_name, read_manifest
 
 SCHEMA = "facetrack-bench/1"
 DEVICES = ("cpu", "cuda")

@@ -56,7 +56,7 @@ def library_versions(torch_used: bool) -> dict:
     import numpy
     import onnxruntime
 
-    from tracker import __version__
+    from core import __version__
 
     versions = {"facetrack": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
                 "cv2": cv2.__version__, "onnxruntime": onnxruntime.__version__}

@@ -12,7 +12,12 @@ import numpy as np
 
 from training.data.common import image_size, make_sample
 from training.data.samples import (
-    SKIP_BAD_VALUES, SKIP_MISSING_IMAGE, SKIP_MISSING_POINT, SKIP_MULTI_FACE, DatasetError, LoadResult,
+    SKIP_BAD_VALUES,
+    SKIP_MISSING_IMAGE,
+    SKIP_MISSING_POINT,
+    SKIP_MULTI_FACE,
+    DatasetError,
+    LoadResult,
 )
 
 FORMAT = "aflw"

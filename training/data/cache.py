@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import torch
 
-from tracker.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
-from tracker.imageio import read_image_bgr
-from tracker.meta import LANDMARK_CROP_SCALE
+from core.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
+from core.imageio import read_image_bgr
+from core.meta import LANDMARK_CROP_SCALE
 from training.data.samples import SKIP_UNREADABLE_IMAGE, FaceSample
 
 # cached patches hold this many crop sides, so jittered crops stay inside real pixels

@@ -9,10 +9,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from training.data.samples import (
-    SKIP_BAD_IMAGE_FORMAT, SKIP_MISSING_IMAGE, SKIP_NAN, SKIP_OUTSIDE, SKIP_UNREADABLE_IMAGE, FaceSample,
+    SKIP_BAD_IMAGE_FORMAT,
+    SKIP_MISSING_IMAGE,
+    SKIP_NAN,
+    SKIP_OUTSIDE,
+    SKIP_UNREADABLE_IMAGE,
+    FaceSample,
     points_outside,
 )
-
 
 MIN_IMAGE_SIDE = 8  # smaller images are skipped as unsupported
 

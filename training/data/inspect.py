@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
-from tracker.errors import InputError
-from tracker.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
-from tracker.imageio import read_image_bgr
-from tracker.meta import POINT_NAMES
+from core.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
+from core.errors import InputError
+from core.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
+from core.imageio import read_image_bgr
+from core.meta import POINT_NAMES
 from training.data.samples import FaceSample, LoadResult
 from training.data.splits import split_by_identity
 

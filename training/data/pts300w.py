@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.geometry import box_from_points
-from tracker.imageio import IMAGE_SUFFIXES
+from core.geometry import box_from_points
+from core.imageio import IMAGE_SUFFIXES
 from training.data.common import image_size, make_sample
 from training.data.samples import (
-    SKIP_BAD_VALUES, SKIP_MISSING_IMAGE, SKIP_NAN, DatasetError, LoadResult, four_points_from_68,
+    SKIP_BAD_VALUES,
+    SKIP_MISSING_IMAGE,
+    SKIP_NAN,
+    DatasetError,
+    LoadResult,
+    four_points_from_68,
 )
 
 FORMAT = "300w"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tracker.errors import InputError
-from tracker.meta import POINT_NAMES
+from core.errors import InputError
+from core.meta import POINT_NAMES
 
 # iBUG-68 indices of the four project landmarks (see shared/data/README.md)
 IBUG_RIGHT_EYE = range(36, 42)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.geometry import box_from_points
+from core.geometry import box_from_points
 from training.data.common import image_size, make_sample
 from training.data.samples import SKIP_BAD_VALUES, SKIP_NAN, DatasetError, LoadResult, four_points_from_68
 

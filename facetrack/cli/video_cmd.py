@@ -7,12 +7,20 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import (
-    BackendKind, BackendOption, DetectEveryOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
-    WeightsOption, handle_errors, say,
+from core.errors import FacetrackError, Interrupted
+from facetrack.cli import app
+from facetrack.cli.common import (
+    BackendKind,
+    BackendOption,
+    DetectEveryOption,
+    DeviceKind,
+    DeviceOption,
+    LandmarkModelOption,
+    ThresholdOption,
+    WeightsOption,
+    handle_errors,
+    say,
 )
-from tracker.errors import FacetrackError, Interrupted
 from tracker.pipeline import DEFAULT_THRESHOLD
 
 
@@ -40,11 +48,11 @@ def video_command(
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
+    from core.manifest import default_weights_dir
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
     from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
     from tracker.sources import is_synthetic, is_url, open_video
-    from tracker.weights import default_weights_dir
 
     inputs = [] if is_url(source) or is_synthetic(source) else [Path(source)]
     check_output_path(out, "--out", inputs, suffixes=(".mp4",))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 
 class Task(str, Enum):

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from tracker.errors import InputError
-from tracker.meta import ModelMeta
+from core.errors import InputError
+from core.meta import ModelMeta
 
 
 # ---------------------------------------------------------------- configs

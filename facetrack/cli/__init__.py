@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tracker import __version__
+from core import __version__
 
 app = typer.Typer(
     name="facetrack",
@@ -35,9 +35,9 @@ def _register() -> None:
 
     for name in ("data", "train", "eval", "plot", "export", "video", "webcam", "images", "bench"):
         try:
-            importlib.import_module(f"tracker.cli.{name}_cmd")
+            importlib.import_module(f"facetrack.cli.{name}_cmd")
         except ModuleNotFoundError as exc:
-            if exc.name != f"tracker.cli.{name}_cmd":
+            if exc.name != f"facetrack.cli.{name}_cmd":
                 raise
 
 

@@ -9,12 +9,19 @@ from pathlib import Path
 import cv2
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import (
-    BackendKind, BackendOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
-    WeightsOption, handle_errors, say,
+from core.errors import FacetrackError, InputError, Interrupted
+from facetrack.cli import app
+from facetrack.cli.common import (
+    BackendKind,
+    BackendOption,
+    DeviceKind,
+    DeviceOption,
+    LandmarkModelOption,
+    ThresholdOption,
+    WeightsOption,
+    handle_errors,
+    say,
 )
-from tracker.errors import FacetrackError, InputError, Interrupted
 from tracker.pipeline import DEFAULT_THRESHOLD
 
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -34,12 +41,12 @@ def images_command(
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
+    from core.manifest import default_weights_dir
     from tracker.draw import draw_frame_result
     from tracker.pipeline import build_tracker
     from tracker.runtime import StopSignals
     from tracker.sinks import JsonlSink, check_output_path, check_writable_folder, deferred_signals, result_row
     from tracker.sources import ImageSource, image_paths
-    from tracker.weights import default_weights_dir
 
     names = image_paths(paths)
     if not names:

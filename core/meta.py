@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from tracker import __version__
-from tracker.errors import InputError
+from core import __version__
+from core.errors import InputError
 
 POINT_NAMES: tuple[str, ...] = ("right_eye", "left_eye", "nose_tip", "mouth_center")
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)

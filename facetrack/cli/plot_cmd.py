@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.errors import InputError
+from core.errors import InputError
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 
 @app.command("plot")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from tracker.errors import EXIT_FAILURE, EXIT_INTERRUPTED, FacetrackError, Interrupted
+from core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, FacetrackError, Interrupted
 
 
 def fail(message: str, code: int) -> "typer.Exit":

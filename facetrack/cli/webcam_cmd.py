@@ -7,13 +7,21 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import (
-    BackendKind, BackendOption, DetectEveryOption, DeviceKind, DeviceOption, LandmarkModelOption, ThresholdOption,
-    WeightsOption, handle_errors, say,
+from core.errors import FacetrackError, Interrupted
+from facetrack.cli import app
+from facetrack.cli.common import (
+    BackendKind,
+    BackendOption,
+    DetectEveryOption,
+    DeviceKind,
+    DeviceOption,
+    LandmarkModelOption,
+    ThresholdOption,
+    WeightsOption,
+    handle_errors,
+    say,
 )
-from tracker.cli.video_cmd import kept_outputs
-from tracker.errors import FacetrackError, Interrupted
+from facetrack.cli.video_cmd import kept_outputs
 from tracker.pipeline import DEFAULT_THRESHOLD
 
 
@@ -44,11 +52,11 @@ def webcam_command(
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
+    from core.manifest import default_weights_dir
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
     from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
     from tracker.sources import open_camera
-    from tracker.weights import default_weights_dir
 
     if out is not None:
         check_output_path(out, "--out", suffixes=(".mp4",))

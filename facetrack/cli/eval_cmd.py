@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.errors import InputError
+from core.errors import InputError
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 
 @app.command("eval")
@@ -36,11 +36,11 @@ def eval_command(
             raise InputError(f"{path}: folder {path.parent} does not exist")
     import torch
 
-    from tracker.weights import default_weights_dir, landmark_model_name, model_file, read_manifest
+    from core.manifest import default_weights_dir, landmark_model_name, model_file, read_manifest
+    from core.models import load_model
     from training.data import load_dataset
     from training.data.splits import select_split
     from training.evaluate import evaluate_box, evaluate_landmarks, prediction_sheet
-    from training.models import load_model
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     weights_dir = weights or default_weights_dir()

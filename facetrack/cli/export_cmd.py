@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 
 @app.command("export")
@@ -28,8 +28,8 @@ def export_command(
     from export.formats import get_format
 
     get_format(format)  # an unknown format fails before torch is imported
+    from core.manifest import default_weights_dir
     from export.pipeline import export_weights, format_table
-    from tracker.weights import default_weights_dir
 
     result = export_weights(weights or default_weights_dir(), out, fmt=format, opset=opset, fp16=fp16, int8=int8,
                             calib=calib, data=data, log=typer.echo)

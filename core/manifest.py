@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tracker.errors import InputError
+from core.errors import InputError
 
 MANIFEST = "manifest.json"
 BOX_MODEL = "box"

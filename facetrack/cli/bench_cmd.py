@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.errors import InputError
+from core.errors import InputError
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 CHOICES = {"backend": ("all", "onnx", "torch"), "device": ("all", "cpu", "cuda")}
 
@@ -64,8 +64,8 @@ def bench_command(
                                                                             "(A B) instead of measuring."),
 ) -> None:
     """Measure model latency and throughput, per-stage ms and end-to-end FPS of the real video pipeline."""
+    from core.manifest import default_weights_dir
     from tracker.bench import BenchConfig, compare_reports, format_report, load_report, run_bench
-    from tracker.weights import default_weights_dir
 
     if compare:
         a, b = compare

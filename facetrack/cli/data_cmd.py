@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from tracker.cli import app
-from tracker.cli.common import handle_errors
-from tracker.errors import InputError
+from core.errors import InputError
+from facetrack.cli import app
+from facetrack.cli.common import handle_errors
 
 data_app = typer.Typer(help="Look at face datasets: counts, skipped labels, splits, face sizes.",
                        no_args_is_help=True)

@@ -6,8 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from tracker.geometry import crop_affine, crop_matrix, letterbox, square_from_box
-from tracker.meta import ModelMeta
+from core.geometry import crop_affine, crop_matrix, letterbox, square_from_box
+from core.meta import ModelMeta
 
 
 @lru_cache(maxsize=8)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.geometry import apply_affine, clip_box, invert_affine, map_box
-
-
-@dataclass
-class Detection:
-    """A face box in frame pixels (xyxy), its presence score, and whether the box model gave it."""
-
-    box_xyxy: np.ndarray
-    score: float
-    from_model: bool = True  # False: the box implied by the tracked landmarks (no box-model run)
+from core.frame import Detection
+from core.geometry import apply_affine, clip_box, invert_affine, map_box
 
 
 def sigmoid(x: float) -> float:

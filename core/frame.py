@@ -1,0 +1,58 @@
+"""The records one frame travels in: `Frame` (pixels in), `Detection` (a face box), `FrameResult` (out).
+
+Pure data: pure compute (pipeline, codec, drawing, sinks) imports these without importing capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One captured frame: uint8 HxWx3 BGR pixels, its index, and when it was captured."""
+
+    image: np.ndarray
+    index: int
+    t_capture: float  # time.perf_counter() seconds when the frame was read (latency is measured from it)
+    t_ms: float = 0.0  # media time: position in the video, or ms since a live source started
+    name: str | None = None  # image sources: the path as given
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+@dataclass
+class Detection:
+    """A face box in frame pixels (`box_xyxy`, float32 (4,)), its presence score in 0..1, and its origin."""
+
+    box_xyxy: np.ndarray
+    score: float
+    from_model: bool = True  # False: the box implied by the tracked landmarks (no box-model run)
+
+
+@dataclass
+class FrameResult:
+    """What the tracker found in one frame.
+
+    `points_px` is (P, 2) float32 frame pixels in `core.meta.POINT_NAMES` order, or None with no face;
+    `timings` are milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total'.
+    """
+
+    frame: Frame
+    detection: Detection | None
+    points_px: np.ndarray | None
+    timings: dict[str, float] = field(default_factory=dict)
+    detected: bool = False  # the box model ran on this frame
+    tracked: bool = False  # the landmark crop came from the previous frame's points
+
+    @property
+    def has_face(self) -> bool:
+        return self.detection is not None and self.points_px is not None
