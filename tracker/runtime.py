@@ -15,7 +15,6 @@ latency low are filled with copies of the last drawn frame, so the file plays at
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 import time
 from collections import deque
@@ -26,9 +25,10 @@ import numpy as np
 
 from core.errors import FacetrackError
 from core.frame import FrameResult
+from core.signals import StopSignals
 from tracker.draw import draw_frame_result
 from tracker.pipeline import STAGES, Tracker
-from tracker.sinks import JsonlSink, VideoSink, WindowSink, deferred_signals, result_row
+from tracker.sinks import JsonlSink, VideoSink, WindowSink, result_row
 from tracker.sources import Source
 
 FILE_QUEUE_SIZE = 4
@@ -39,7 +39,7 @@ WATCHDOG_GRACE_S = 2.0  # a live read blocked this long past the source's stall 
 STUCK_JOIN_S = 0.5
 _END = object()  # end-of-stream marker passed down the queues
 
-__all__ = ["RunStats", "run", "deferred_signals", "StopSignals"]
+__all__ = ["RunStats", "run"]
 
 
 @dataclass
@@ -157,42 +157,6 @@ class BoundedQueue:
 
     def get(self, timeout: float):
         return self._q.get(timeout=timeout)
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set `event` instead of raising mid-write; a second one forces KeyboardInterrupt.
-
-    Once `closing` is set (outputs being finalised) signals only set the flag: nothing may cut the
-    finalising short.
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.event = threading.Event()
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.closing = False
-        self._previous: dict[int, object] = {}
-
-    def _handler(self, signum, frame) -> None:
-        if self.event.is_set() and not self.closing:
-            raise KeyboardInterrupt
-        self.event.set()
-
-    def __enter__(self) -> "StopSignals":
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    self._previous[sig] = signal.signal(sig, self._handler)
-                except (ValueError, OSError):
-                    pass
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
-
-
-_Signals = StopSignals  # the old name
 
 
 class _Renderer:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources
@@ -25,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from core.errors import FacetrackError, InputError  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
+from core.signals import deferred_signals  # noqa: E402
 
 FOURCC = "mp4v"
 VIDEO_SUFFIXES = (".mp4",)
@@ -39,34 +38,6 @@ def display_available() -> bool:
 
 
 MAX_PAD_S = 10.0  # a live recording fills at most this long a gap with the last frame
-
-
-@contextlib.contextmanager
-def deferred_signals():
-    """Hold SIGINT/SIGTERM back for a short critical section, then hand the first one that came to the
-    handler that was in place (a default handler: KeyboardInterrupt). Main thread only; elsewhere a no-op.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
-        except (ValueError, OSError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if received:
-            handler = previous.get(received[0])
-            if callable(handler):
-                handler(received[0], None)
-            elif handler != signal.SIG_IGN:
-                raise KeyboardInterrupt
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -372,7 +372,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
 def _signals_held():
     """Hold further Ctrl+C / SIGTERM back while the interrupt checkpoint is written (main thread only)."""
-    from tracker.sinks import deferred_signals
+    from core.signals import deferred_signals
 
     return deferred_signals()
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import signal
 import sys
-import threading
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -13,16 +11,13 @@ from typing import Annotated
 import typer
 
 from core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, FacetrackError, Interrupted
+from core.signals import sigterm_as_interrupt
 
 
 def fail(message: str, code: int) -> "typer.Exit":
     """Print `facetrack: error: message` to stderr and return the Exit to raise."""
     typer.echo(f"facetrack: error: {message}", err=True)
     return typer.Exit(code)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
@@ -45,14 +40,9 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            try:
-                previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-            except (ValueError, OSError):
-                previous = None
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except Interrupted as exc:
             typer.echo(f"facetrack: {exc}", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -77,9 +67,6 @@ def handle_errors(fn):
                 typer.echo("facetrack: interrupted", err=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
             raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 

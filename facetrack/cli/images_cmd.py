@@ -42,10 +42,10 @@ def images_command(
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
     from core.manifest import default_weights_dir
+    from core.signals import StopSignals, deferred_signals
     from tracker.draw import draw_frame_result
     from tracker.pipeline import build_tracker
-    from tracker.runtime import StopSignals
-    from tracker.sinks import JsonlSink, check_output_path, check_writable_folder, deferred_signals, result_row
+    from tracker.sinks import JsonlSink, check_output_path, check_writable_folder, result_row
     from tracker.sources import ImageSource, image_paths
 
     names = image_paths(paths)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from enum import Enum
 from pathlib import Path
 
@@ -51,15 +50,8 @@ def train_command(
                       workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),
                       resume=resume, loss=loss, time_budget_min=time_budget, dry_run=dry_run,
                       max_samples=max_samples, threads=threads)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        summary = train(cfg, log=typer.echo)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    summary = train(cfg, log=typer.echo)  # handle_errors already turns SIGTERM into KeyboardInterrupt
     best = summary["best"] or {}
     typer.echo(f"done: {summary['epochs_done']} epochs in {summary['minutes']:.1f} min; best epoch "
                f"{best.get('epoch')} -> {out / 'best.pt'}")
 
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt

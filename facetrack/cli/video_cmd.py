@@ -49,9 +49,10 @@ def video_command(
 ) -> None:
     """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
     from core.manifest import default_weights_dir
+    from core.signals import deferred_signals
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
+    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
     from tracker.sources import is_synthetic, is_url, open_video
 
     inputs = [] if is_url(source) or is_synthetic(source) else [Path(source)]

@@ -53,9 +53,10 @@ def webcam_command(
 ) -> None:
     """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
     from core.manifest import default_weights_dir
+    from core.signals import deferred_signals
     from tracker.pipeline import build_tracker
     from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, deferred_signals, display_available
+    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
     from tracker.sources import open_camera
 
     if out is not None:
