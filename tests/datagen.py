@@ -246,3 +246,75 @@ def make_dlib_xml(root: Path) -> Path:
                   "    <box top='1' left='1' width='20' height='20'/>\n  </image>\n</images>\n</dataset>\n")
     (root / "faces.xml").write_text(boxes_only)
     return root
+
+
+# --- MTFL -------------------------------------------------------------------------------------
+
+# (folder, name, face centre x, y, size, pose code); the release's layout: lfw_5590/, net_7876/, AFLW/
+MTFL_TRAIN = (("lfw_5590", "Anna_Smith_0001.jpg", 100, 80, 80, 3), ("lfw_5590", "Anna_Smith_0002.jpg", 95, 85, 70, 2),
+              ("lfw_5590", "Bo_Li_0001.jpg", 100, 80, 90, 4), ("net_7876", "12345.jpg", 90, 70, 60, 1))
+MTFL_TEST = (("AFLW", "0002-image04733.jpg", 100, 80, 80, 3), ("AFLW", "0003-image04733.jpg", 98, 82, 76, 5))
+MTFL_EXPECTED_FACES = len(MTFL_TRAIN) + len(MTFL_TEST)
+MTFL_EXPECTED_SKIPPED = {"wrong_number_of_values": 2, "nan_value": 1, "missing_image": 1}
+
+
+def mtfl_points5(cx: float, cy: float, size: float) -> np.ndarray:
+    """MTFL's five points (image-left eye, other eye, nose, image-left mouth corner, other corner) of a face."""
+    s = size / 2
+    return np.array([[cx - 0.4 * s, cy - 0.25 * s], [cx + 0.4 * s, cy - 0.25 * s], [cx, cy],
+                     [cx - 0.3 * s, cy + 0.45 * s], [cx + 0.3 * s, cy + 0.45 * s]], dtype=np.float32)
+
+
+def _mtfl_record(path: str, pts5: np.ndarray, pose: int) -> str:
+    xs = " ".join(f"{v:.6f}" for v in pts5[:, 0])
+    ys = " ".join(f"{v:.6f}" for v in pts5[:, 1])
+    return f"{path} {xs} {ys} 1 2 2 {pose}"
+
+
+def _write_mtfl_file(path: Path, records: list[str]) -> None:
+    # The release's quirks: CRLF, every record after the first preceded by a space, a trailing space.
+    path.write_bytes(("\r\n ".join(records) + "\r\n ").encode())
+
+
+def make_mtfl(root: Path) -> Path:
+    """`training.txt` (`\\` paths) + `testing.txt` (`/` paths) and their images, plus four bad records."""
+    records = []
+    for k, (folder, name, cx, cy, size, pose) in enumerate(MTFL_TRAIN):
+        write_image(root / folder / name, seed=300 + k)
+        records.append(_mtfl_record(f"{folder}\\{name}", mtfl_points5(cx, cy, size), pose))
+    good = mtfl_points5(100, 80, 80)
+    records.append(_mtfl_record("lfw_5590\\Nobody_0001.jpg", good, 3))  # missing image
+    records.append(_mtfl_record("lfw_5590\\Anna_Smith_0001.jpg", good, 3) + " 7")  # a field too many
+    records.append("lfw_5590\\Anna_Smith_0001.jpg 1 2 3")  # too few
+    nan = _mtfl_record("lfw_5590\\Anna_Smith_0001.jpg", good, 3).split()
+    nan[4] = "nan"
+    records.append(" ".join(nan))
+    _write_mtfl_file(root / "training.txt", records)
+    tests = []
+    for k, (folder, name, cx, cy, size, pose) in enumerate(MTFL_TEST):
+        write_image(root / folder / name, width=150, height=150, seed=320 + k)
+        tests.append(_mtfl_record(f"{folder}/{name}", mtfl_points5(cx, cy, size), pose))
+    _write_mtfl_file(root / "testing.txt", tests)
+    return root
+
+
+# --- Caltech WebFaces -------------------------------------------------------------------------
+
+CALTECH_FACES = {"pic00011.jpg": ((70, 70, 40), (160, 80, 30), (230, 60, 24)), "pic00021.jpg": ((100, 80, 50),)}
+CALTECH_EXPECTED_FACES = 4
+CALTECH_EXPECTED_SKIPPED = {"wrong_number_of_values": 1, "missing_image": 1}
+
+
+def make_caltech(root: Path) -> Path:
+    """`WebFaces_GroundThruth.txt` (`%.6e` and plain integers, a space after each) + `Caltech_WebFaces/`."""
+    lines = []
+    for k, (name, faces) in enumerate(CALTECH_FACES.items()):
+        write_image(root / "Caltech_WebFaces" / name, width=280, height=160, seed=340 + k)
+        for cx, cy, size in faces:
+            pts = face_points4(cx, cy, size)
+            lines.append(name + " " + "".join(f"{v:.6e} " for v in pts.reshape(-1)))
+    lines[-1] = "pic00021.jpg " + "".join(f"{int(v)} " for v in face_points4(100, 80, 50).reshape(-1))
+    lines.append("pic99999.jpg " + "".join(f"{v:.6e} " for v in face_points4(100, 80, 50).reshape(-1)))
+    lines.append("pic00021.jpg 1.0 2.0 3.0 ")
+    (root / "WebFaces_GroundThruth.txt").write_text("\n".join(lines) + "\n")
+    return root

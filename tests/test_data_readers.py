@@ -212,3 +212,58 @@ def test_inspect_dataset_summary(tmp_path):
 def test_point_colors_distinct():
     assert len(POINT_COLORS_BGR) == len(POINT_NAMES)
     assert len(set(POINT_COLORS_BGR)) == len(POINT_COLORS_BGR)
+
+
+# --- MTFL and Caltech WebFaces ----------------------------------------------------------------
+
+def test_mtfl_reads_release_layout_and_counts_bad_rows(tmp_path):
+    from training.data.samples import CONVENTION_MTFL
+
+    result = load_dataset(datagen.make_mtfl(tmp_path / "mtfl"))
+    assert result.format == "mtfl"
+    assert len(result.samples) == datagen.MTFL_EXPECTED_FACES
+    assert dict(result.skipped) == datagen.MTFL_EXPECTED_SKIPPED
+    first = result.samples[0]
+    pts5 = datagen.mtfl_points5(100, 80, 80)
+    # right eye = the image-left eye, left eye = the other, nose, mouth centre = mean of the corners
+    assert np.allclose(first.points_px, [pts5[0], pts5[1], pts5[2], (pts5[3] + pts5[4]) / 2], atol=1e-4)
+    assert first.convention == CONVENTION_MTFL and first.subset == "lfw" and first.group == "mtfl/lfw"
+    assert first.attributes == {"gender": 1, "smile": 2, "glasses": 2, "pose": 3}
+    x1, y1, x2, y2 = first.box_xyxy
+    assert x1 < pts5[:, 0].min() and x2 > pts5[:, 0].max() and y1 < pts5[:, 1].min() and y2 > pts5[:, 1].max()
+    by_name = {s.image_path.rsplit("/", 1)[-1]: s for s in result.samples}
+    assert by_name["Anna_Smith_0001.jpg"].identity == by_name["Anna_Smith_0002.jpg"].identity  # one LFW person
+    assert by_name["0002-image04733.jpg"].identity == by_name["0003-image04733.jpg"].identity  # one AFLW photo
+    assert by_name["0002-image04733.jpg"].subset == "aflw" and by_name["12345.jpg"].subset == "net"
+    assert by_name["0003-image04733.jpg"].attributes["pose"] == 5
+
+
+def test_mtfl_single_annotation_file(tmp_path):
+    root = datagen.make_mtfl(tmp_path / "mtfl")
+    assert detect_format(root / "testing.txt") == "mtfl"
+    result = load_dataset(root / "testing.txt")
+    assert len(result.samples) == len(datagen.MTFL_TEST) and not result.skipped
+
+
+def test_caltech_reads_ground_truth_and_counts_bad_rows(tmp_path):
+    from training.data.samples import CONVENTION_CALTECH
+
+    root = datagen.make_caltech(tmp_path / "caltech")
+    assert detect_format(root) == "caltech"
+    result = load_dataset(root)
+    assert len(result.samples) == datagen.CALTECH_EXPECTED_FACES
+    assert dict(result.skipped) == datagen.CALTECH_EXPECTED_SKIPPED
+    assert result.images == 2 and {s.convention for s in result.samples} == {CONVENTION_CALTECH}
+    first = result.samples[0]
+    assert np.allclose(first.points_px, datagen.face_points4(70, 70, 40), atol=1e-3)
+    assert first.identity == result.samples[1].identity  # faces of one photo stay together
+    integer_row = result.samples[-1]  # written as plain integers
+    assert np.allclose(integer_row.points_px, np.trunc(datagen.face_points4(100, 80, 50)))
+    assert len(load_dataset(root, single_face=True).samples) == 1
+
+
+def test_not_an_annotation_text_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("just some words here\n")
+    with pytest.raises(DatasetError, match="MTFL or Caltech"):
+        load_dataset(path)

@@ -25,6 +25,8 @@ def shared_data_dir() -> Path | None:
     ("ytf-keypoints", "ytf-csv", 4232),
     ("300w-helen-train", "300w", 870),
     ("dlib-faces", "dlib-xml", 43),
+    ("mtfl", "mtfl", 8474),
+    ("caltech-webfaces", "caltech", 3615),
 ])
 def test_shared_dataset_counts(name, fmt, faces):
     base = shared_data_dir()

@@ -48,6 +48,8 @@ def format_report(info: dict) -> str:
         f"images       {info['images']}",
         f"faces        {info['faces']}",
         f"identities   {info['identities']}",
+        "groups       " + ", ".join(f"{name} {n}" for name, n in info["groups"].items()),
+        "conventions  " + ", ".join(f"{name} {n}" for name, n in info["conventions"].items()),
         f"skipped      {sum(info['skipped'].values())}",
     ]
     lines += [f"  {reason:<24} {count}" for reason, count in info["skipped"].items()]

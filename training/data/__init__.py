@@ -7,7 +7,7 @@ from pathlib import Path
 
 from training.data.samples import SKIP_MULTI_FACE, DatasetError, FaceSample, LoadResult
 
-FORMATS = ("aflw", "300w", "ytf-csv", "dlib-xml")
+FORMATS = ("aflw", "300w", "ytf-csv", "dlib-xml", "mtfl", "caltech")
 
 
 def _reader(fmt: str):
@@ -19,6 +19,10 @@ def _reader(fmt: str):
         from training.data import ytf_csv as mod
     elif fmt == "dlib-xml":
         from training.data import dlib_xml as mod
+    elif fmt == "mtfl":
+        from training.data import mtfl as mod
+    elif fmt == "caltech":
+        from training.data import caltech as mod
     else:
         raise DatasetError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
     return mod
@@ -33,7 +37,15 @@ def detect_format(root: Path) -> str:
             return "dlib-xml"
         if root.name.endswith("_frames_keypoints.csv"):
             return "ytf-csv"
-        raise DatasetError(f"{root}: not a dataset (expected a folder, an AFLW .sqlite or a dlib .xml)")
+        if root.suffix == ".txt":
+            from training.data import caltech, mtfl
+
+            if mtfl.looks_like_mtfl(root):
+                return "mtfl"
+            if caltech.looks_like_caltech(root):
+                return "caltech"
+        raise DatasetError(f"{root}: not a dataset (expected a folder, an AFLW .sqlite, a dlib .xml, "
+                           "an MTFL or Caltech WebFaces .txt)")
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder")
     if any(root.glob("*.sqlite")) or any(root.glob("data/*.sqlite")):
@@ -42,10 +54,15 @@ def detect_format(root: Path) -> str:
         return "ytf-csv"
     if any(root.glob("*.xml")):
         return "dlib-xml"
+    if (root / "WebFaces_GroundThruth.txt").is_file():
+        return "caltech"
+    if any((root / name).is_file() for name in ("training.txt", "testing.txt")):
+        return "mtfl"
     if next(root.rglob("*.pts"), None) is not None:
         return "300w"
     raise DatasetError(
-        f"{root}: not a dataset folder (no AFLW .sqlite, *_frames_keypoints.csv, dlib .xml or 300-W .pts found)"
+        f"{root}: not a dataset folder (no AFLW .sqlite, *_frames_keypoints.csv, dlib .xml, 300-W .pts, "
+        "MTFL training.txt/testing.txt or Caltech WebFaces_GroundThruth.txt found)"
     )
 
 

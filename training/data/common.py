@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from core.geometry import face_square_from_points
 from training.data.samples import (
     SKIP_BAD_IMAGE_FORMAT,
+    SKIP_BAD_VALUES,
     SKIP_MISSING_IMAGE,
     SKIP_NAN,
     SKIP_OUTSIDE,
     SKIP_UNREADABLE_IMAGE,
+    DatasetError,
     FaceSample,
     points_outside,
 )
@@ -44,13 +47,52 @@ def image_size(path: Path) -> tuple[int, int] | str:
 
 
 def make_sample(image_path: Path, points4: np.ndarray, box_xyxy: np.ndarray, identity: str, source: str,
-                size: tuple[int, int], visible: np.ndarray | None = None) -> FaceSample | str:
-    """A FaceSample, or the reason to skip it (NaN, points far outside the image)."""
+                size: tuple[int, int], **extra) -> FaceSample | str:
+    """A FaceSample, or the reason to skip it (NaN, points far outside the image).
+
+    `extra`: FaceSample's optional fields (convention, subset, attributes).
+    """
     points4 = np.asarray(points4, dtype=np.float32).reshape(4, 2)
     box_xyxy = np.asarray(box_xyxy, dtype=np.float32).reshape(4)
     if not (np.isfinite(points4).all() and np.isfinite(box_xyxy).all()):
         return SKIP_NAN
     if points_outside(points4, *size):
         return SKIP_OUTSIDE
-    vis = np.ones(4, dtype=bool) if visible is None else np.asarray(visible, dtype=bool)
-    return FaceSample(str(image_path), points4, vis, box_xyxy, identity, source, size)
+    return FaceSample(str(image_path), points4, box_xyxy, identity, source, size, **extra)
+
+
+def box_from_four_points(points4: np.ndarray) -> np.ndarray:
+    """A face box (xyxy px) for sets that give only points: the square the tracker builds from the four
+    points (`core.geometry.face_square_from_points`, fitted to the 68-point sets' min/max boxes)."""
+    center, side = face_square_from_points(points4)
+    half = side / 2
+    return np.array([center[0] - half, center[1] - half, center[0] + half, center[1] + half], dtype=np.float32)
+
+
+def read_text_lines(path: Path) -> list[str]:
+    """The non-blank lines of an annotation file, stripped (CRLF or LF, leading/trailing spaces)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not a text annotation file ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse_floats(tokens: list[str]) -> np.ndarray | str:
+    """Numbers of an annotation row as float32, or the skip reason (not numbers / NaN or infinite)."""
+    try:
+        values = np.array([float(t) for t in tokens], dtype=np.float32)
+    except ValueError:
+        return SKIP_BAD_VALUES
+    return values if np.isfinite(values).all() else SKIP_NAN
+
+
+def first_tokens(path: Path) -> list[str]:
+    """The whitespace-separated fields of a text file's first line (empty when unreadable): for sniffing."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.readline(4096).decode("utf-8", errors="replace").split()
+    except OSError:
+        return []

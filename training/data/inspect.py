@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -45,6 +46,8 @@ def inspect_dataset(result: LoadResult, seed: int = 0) -> dict:
         "images": result.images,
         "faces": len(result.samples),
         "identities": len({s.identity for s in result.samples}),
+        "groups": dict(sorted(Counter(s.group for s in result.samples).items())),
+        "conventions": dict(sorted(Counter(s.convention for s in result.samples).items())),
         "skipped": dict(sorted(result.skipped.items())),
         "seed": seed,
         "splits": {name: len(faces) for name, faces in splits.items()},

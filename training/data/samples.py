@@ -31,17 +31,38 @@ class DatasetError(InputError):
     """A path that cannot be read as a dataset at all."""
 
 
+# Point conventions: which definition of "eye", "nose" and "mouth centre" a set's four points follow
+# (shared/data/README.md). The tracker outputs CONVENTION_IBUG68.
+CONVENTION_IBUG68 = "ibug68"  # eye = mean of its 6 outline points, nose = point 30, mouth = mean of 20 points
+CONVENTION_MTFL = "mtfl"  # eye = pupil point, nose = "nose" point, mouth = mean of the two corners
+CONVENTION_CALTECH = "caltech"  # eye = pupil point, nose = "nose" point, mouth = a hand-placed centre
+CONVENTIONS = (CONVENTION_IBUG68, CONVENTION_MTFL, CONVENTION_CALTECH)
+
+
 @dataclass(eq=False)
 class FaceSample:
-    """One labelled face: four points (POINT_NAMES order) and a box, in image pixels."""
+    """One labelled face: four points (POINT_NAMES order) and a box, in image pixels.
+
+    `identity` keeps faces of one person or photo on one side of every split; `source` is the dataset
+    format, `subset` a part of it with its own look (MTFL's "lfw", "net", "aflw"; empty otherwise);
+    `convention` says which definition of the four points the annotation follows (CONVENTIONS);
+    `attributes` holds what the annotation adds (MTFL: gender, smile, glasses, pose codes).
+    """
 
     image_path: str
     points_px: np.ndarray  # (4, 2) float32
-    visible: np.ndarray  # (4,) bool
     box_xyxy: np.ndarray  # (4,) float32
     identity: str  # who or which photo: splits never share one
     source: str  # dataset format
     image_size: tuple[int, int]  # (width, height)
+    convention: str = CONVENTION_IBUG68
+    subset: str = ""
+    attributes: dict = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """Where the face comes from, for per-source reports: 'mtfl/aflw', 'ytf-csv', ..."""
+        return f"{self.source}/{self.subset}" if self.subset else self.source
 
     @property
     def iod(self) -> float:
@@ -81,4 +102,4 @@ def points_outside(points_px: np.ndarray, width: int, height: int, tolerance: fl
     return bool(((p[:, 0] < -tx) | (p[:, 0] > width + tx) | (p[:, 1] < -ty) | (p[:, 1] > height + ty)).any())
 
 
-__all__ = ["POINT_NAMES", "FaceSample", "LoadResult", "DatasetError", "four_points_from_68", "points_outside"]
+__all__ = ["CONVENTIONS", "POINT_NAMES", "FaceSample", "LoadResult", "DatasetError", "four_points_from_68", "points_outside"]
