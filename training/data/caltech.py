@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.common import box_from_four_points, first_tokens, image_size, make_sample, parse_floats, read_text_lines
+from training.data import common
 from training.data.samples import CONVENTION_CALTECH, SKIP_BAD_VALUES, DatasetError, LoadResult
 
 FORMAT = "caltech"
@@ -30,8 +30,8 @@ def ground_truth_file(root: Path) -> Path:
 
 def looks_like_caltech(path: Path) -> bool:
     """True when the first line is a name and eight numbers."""
-    first = first_tokens(path)
-    return len(first) == 9 and not isinstance(parse_floats(first[1:]), str)
+    first = common.first_tokens(path)
+    return len(first) == 9 and not isinstance(common.parse_floats(first[1:]), str)
 
 
 def load(root: Path) -> LoadResult:
@@ -40,22 +40,22 @@ def load(root: Path) -> LoadResult:
     folder = path.parent / IMAGE_FOLDER
     images = folder if folder.is_dir() else path.parent
     result = LoadResult(FORMAT, str(root))
-    for line in read_text_lines(path):
+    for line in common.read_text_lines(path):
         tokens = line.split()
         if len(tokens) != 9:
             result.skipped[SKIP_BAD_VALUES] += 1
             continue
-        values = parse_floats(tokens[1:])
+        values = common.parse_floats(tokens[1:])
         if isinstance(values, str):
             result.skipped[values] += 1
             continue
         image = images / tokens[0]
-        size = image_size(image)
+        size = common.image_size(image)
         if isinstance(size, str):
             result.skipped[size] += 1
             continue
         points = values.reshape(4, 2)
-        sample = make_sample(image, points, box_from_four_points(points), f"photo:{tokens[0]}", FORMAT, size,
+        sample = common.make_sample(image, points, common.box_from_four_points(points), f"photo:{tokens[0]}", FORMAT, size,
                              convention=CONVENTION_CALTECH)
         if isinstance(sample, str):
             result.skipped[sample] += 1

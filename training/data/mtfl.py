@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.common import box_from_four_points, first_tokens, image_size, make_sample, parse_floats, read_text_lines
+from training.data import common
 from training.data.samples import CONVENTION_MTFL, SKIP_BAD_VALUES, DatasetError, LoadResult
 
 FORMAT = "mtfl"
@@ -41,8 +41,8 @@ def annotation_files(root: Path) -> list[Path]:
 
 def looks_like_mtfl(path: Path) -> bool:
     """True when the first record has MTFL's 15 fields (a path, 10 numbers, 4 codes)."""
-    first = first_tokens(path)
-    return len(first) == FIELDS and not isinstance(parse_floats(first[1:]), str)
+    first = common.first_tokens(path)
+    return len(first) == FIELDS and not isinstance(common.parse_floats(first[1:]), str)
 
 
 def subset_of(rel_path: str) -> str:
@@ -83,24 +83,24 @@ def load(root: Path) -> LoadResult:
 
 def _read(path: Path, result: LoadResult) -> None:
     base = path.parent
-    for line in read_text_lines(path):
+    for line in common.read_text_lines(path):
         tokens = line.split()
         if len(tokens) != FIELDS:
             result.skipped[SKIP_BAD_VALUES] += 1
             continue
-        values = parse_floats(tokens[1:])
+        values = common.parse_floats(tokens[1:])
         if isinstance(values, str):
             result.skipped[values] += 1
             continue
         rel = tokens[0].replace("\\", "/")
         image = base / rel
-        size = image_size(image)
+        size = common.image_size(image)
         if isinstance(size, str):
             result.skipped[size] += 1
             continue
         points = four_points_from_mtfl(values[0:5], values[5:10])
         attributes = {name: int(v) for name, v in zip(ATTRIBUTES, values[10:])}
-        sample = make_sample(image, points, box_from_four_points(points), identity_of(rel), FORMAT, size,
+        sample = common.make_sample(image, points, common.box_from_four_points(points), identity_of(rel), FORMAT, size,
                              convention=CONVENTION_MTFL, subset=subset_of(rel), attributes=attributes)
         if isinstance(sample, str):
             result.skipped[sample] += 1

@@ -102,4 +102,5 @@ def points_outside(points_px: np.ndarray, width: int, height: int, tolerance: fl
     return bool(((p[:, 0] < -tx) | (p[:, 0] > width + tx) | (p[:, 1] < -ty) | (p[:, 1] > height + ty)).any())
 
 
-__all__ = ["CONVENTIONS", "POINT_NAMES", "FaceSample", "LoadResult", "DatasetError", "four_points_from_68", "points_outside"]
+__all__ = ["CONVENTIONS", "POINT_NAMES", "FaceSample", "LoadResult", "DatasetError", "four_points_from_68",
+           "points_outside"]
