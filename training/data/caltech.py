@@ -55,8 +55,9 @@ def load(root: Path) -> LoadResult:
             result.skipped[size] += 1
             continue
         points = values.reshape(4, 2)
-        sample = common.make_sample(image, points, common.box_from_four_points(points), f"photo:{tokens[0]}", FORMAT, size,
-                             convention=CONVENTION_CALTECH)
+        box = common.box_from_four_points(points)
+        sample = common.make_sample(image, points, box, f"photo:{tokens[0]}", FORMAT, size,
+                                    convention=CONVENTION_CALTECH)
         if isinstance(sample, str):
             result.skipped[sample] += 1
         else:
