@@ -78,7 +78,7 @@ def load(root: Path) -> LoadResult:
                     continue
                 size = sizes.setdefault(path, image_size(path))
                 sample = size if isinstance(size, str) else make_sample(
-                    path, four_points_from_68(pts68), box_xyxy, str(path), FORMAT, size)
+                    path, four_points_from_68(pts68), box_xyxy, str(path), FORMAT, size, points68_px=pts68)
                 if isinstance(sample, str):
                     result.skipped[sample] += 1
                 else:

@@ -100,8 +100,9 @@ def _read(path: Path, result: LoadResult) -> None:
             continue
         points = four_points_from_mtfl(values[0:5], values[5:10])
         attributes = {name: int(v) for name, v in zip(ATTRIBUTES, values[10:])}
-        sample = common.make_sample(image, points, common.box_from_four_points(points), identity_of(rel), FORMAT, size,
-                             convention=CONVENTION_MTFL, subset=subset_of(rel), attributes=attributes)
+        box = common.box_from_four_points(points)
+        sample = common.make_sample(image, points, box, identity_of(rel), FORMAT, size, convention=CONVENTION_MTFL,
+                                    subset=subset_of(rel), attributes=attributes)
         if isinstance(sample, str):
             result.skipped[sample] += 1
         else:

@@ -90,7 +90,7 @@ def load(root: Path) -> LoadResult:
         # 300-W points are 1-based pixel coordinates (Matlab convention)
         pts = pts - 1.0
         sample = make_sample(image_path, four_points_from_68(pts), box_from_points(pts),
-                             photo_of(pts_path), FORMAT, size)
+                             photo_of(pts_path), FORMAT, size, points68_px=pts)
         if isinstance(sample, str):
             result.skipped[sample] += 1
         else:

@@ -46,7 +46,8 @@ class FaceSample:
     `identity` keeps faces of one person or photo on one side of every split; `source` is the dataset
     format, `subset` a part of it with its own look (MTFL's "lfw", "net", "aflw"; empty otherwise);
     `convention` says which definition of the four points the annotation follows (CONVENTIONS);
-    `attributes` holds what the annotation adds (MTFL: gender, smile, glasses, pose codes).
+    `attributes` holds what the annotation adds (MTFL: gender, smile, glasses, pose codes); the
+    68-point sets keep their full annotation in `points68_px` (to measure the conventions against).
     """
 
     image_path: str
@@ -58,6 +59,7 @@ class FaceSample:
     convention: str = CONVENTION_IBUG68
     subset: str = ""
     attributes: dict = field(default_factory=dict)
+    points68_px: np.ndarray | None = None  # (68, 2) float32 iBUG points where the set gives them
 
     @property
     def group(self) -> str:

@@ -77,7 +77,7 @@ def _read_csv(csv_path: Path, result: LoadResult) -> None:
                 continue
             pts68 = values.reshape(68, 2)
             sample = make_sample(path, four_points_from_68(pts68), box_from_points(pts68),
-                                 identity_of(row[0]), FORMAT, size)
+                                 identity_of(row[0]), FORMAT, size, points68_px=pts68)
             if isinstance(sample, str):
                 result.skipped[sample] += 1
             else:
