@@ -267,3 +267,31 @@ def test_not_an_annotation_text_file(tmp_path):
     path.write_text("just some words here\n")
     with pytest.raises(DatasetError, match="MTFL or Caltech"):
         load_dataset(path)
+
+
+def test_lookalike_copies_share_a_split(tmp_path):
+    import cv2
+
+    from training.data.lookalike import merge_lookalike_identities, sample_hashes
+
+    root = datagen.make_mtfl(tmp_path / "mtfl")
+    # a resized, brightened copy of one LFW photo under another person's name, and its label
+    source = root / "lfw_5590" / "Bo_Li_0001.jpg"
+    image = cv2.imread(str(source))
+    copy = cv2.convertScaleAbs(cv2.resize(image, None, fx=1.5, fy=1.5), alpha=1.0, beta=25)
+    cv2.imwrite(str(root / "lfw_5590" / "Zed_Copy_0001.jpg"), copy)
+    pts = datagen.mtfl_points5(100, 80, 90) * 1.5
+    with open(root / "training.txt", "ab") as fh:
+        fh.write(datagen._mtfl_record("lfw_5590\\Zed_Copy_0001.jpg", pts, 3).encode() + b"\r\n ")
+    samples = load_dataset(root).samples
+    hashes, valid = sample_hashes(samples)
+    assert valid.all() and hashes.shape == (len(samples), 32)
+    merged = merge_lookalike_identities(samples)
+    assert merged == {"mtfl:lfw:Zed_Copy": "mtfl:lfw:Bo_Li"}
+    for seed in range(6):
+        splits = split_by_identity(samples, seed, merged=merged)
+        owner = {s.identity: name for name, faces in splits.items() for s in faces}
+        assert owner["lfw:Zed_Copy"] == owner["lfw:Bo_Li"]
+    # without look-alike merging the split is unchanged (the shipped models' split)
+    plain = split_by_identity(samples, 0)
+    assert plain == split_by_identity(samples, 0, merged={})

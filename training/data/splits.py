@@ -12,9 +12,21 @@ SPLITS = ("train", "val", "test")
 
 
 def split_by_identity(samples: list[FaceSample], seed: int = 0,
-                      fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[FaceSample]]:
-    """Assign whole identities to train/val/test so each gets about its fraction of faces."""
-    counts = Counter(f"{s.source}:{s.identity}" for s in samples)
+                      fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                      merged: dict[str, str] | None = None) -> dict[str, list[FaceSample]]:
+    """Assign whole identities to train/val/test so each gets about its fraction of faces.
+
+    An identity is `source:identity`; `merged` maps some of them to a shared key (look-alike copies of
+    one photo under different names, `training.data.lookalike.merge_lookalike_identities`), so they
+    land in one split. Without `merged` the split is the one the shipped models were trained on.
+    """
+    merged = merged or {}
+
+    def key(s: FaceSample) -> str:
+        k = f"{s.source}:{s.identity}"
+        return merged.get(k, k)
+
+    counts = Counter(key(s) for s in samples)
     identities = sorted(counts)
     order = np.random.default_rng(seed).permutation(len(identities))
     total = sum(counts.values())
@@ -28,7 +40,7 @@ def split_by_identity(samples: list[FaceSample], seed: int = 0,
         running += counts[ident]
     out: dict[str, list[FaceSample]] = {name: [] for name in SPLITS}
     for s in samples:
-        out[assignment[f"{s.source}:{s.identity}"]].append(s)
+        out[assignment[key(s)]].append(s)
     return out
 
 
