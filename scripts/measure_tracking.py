@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center")
+from core.meta import POINT_NAMES
+from core.metrics import nme_per_face
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -25,25 +26,26 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def tracking_error(rows: list[dict], truth: list[dict]) -> dict:
-    """Per-frame mean point error in % of the true inter-ocular distance."""
+    """Per-frame NME (`core.metrics`: mean point error in % of the true inter-ocular distance).
+
+    A frame where no face was reported counts as an infinite error (it fails every threshold).
+    """
     by_frame = {r["frame"]: r for r in rows}
-    errors, found = [], 0
-    for t in truth:
-        true = np.array([t["points"][n] for n in NAMES])
-        iod = np.linalg.norm(true[1] - true[0])
+    errors = np.full(len(truth), np.inf)
+    found, preds, trues = [], [], []
+    for k, t in enumerate(truth):
         faces = by_frame.get(t["frame"], {}).get("faces", [])
-        if not faces:
-            errors.append(np.inf)
-            continue
-        found += 1
-        pred = np.array([faces[0]["points"][n] for n in NAMES])
-        errors.append(100 * np.linalg.norm(pred - true, axis=1).mean() / iod)
-    e = np.array(errors)
-    finite = e[np.isfinite(e)]
-    return {"frames": len(truth), "face_found": found / max(len(truth), 1),
+        if faces:
+            found.append(k)
+            preds.append([faces[0]["points"][n] for n in POINT_NAMES])
+            trues.append([t["points"][n] for n in POINT_NAMES])
+    if found:
+        errors[found] = nme_per_face(np.array(preds), np.array(trues))
+    finite = errors[np.isfinite(errors)]
+    return {"frames": len(truth), "face_found": len(found) / max(len(truth), 1),
             "nme_mean": float(finite.mean()) if len(finite) else None,
-            "nme_median": float(np.median(e)), "nme_p90": float(np.percentile(e, 90)),
-            "within_5pct": float((e <= 5).mean())}
+            "nme_median": float(np.median(errors)), "nme_p90": float(np.percentile(errors, 90)),
+            "within_5pct": float((errors <= 5).mean())}
 
 
 def main() -> None:

@@ -67,7 +67,8 @@ def photometric(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) ->
         factor = float(torch.empty(1).uniform_(0.25, 0.6, generator=gen))
         small = F.interpolate(x[idx], scale_factor=factor, mode="bilinear", align_corners=False, antialias=True)
         x[idx] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    x = x + torch.randn(x.shape, generator=gen).to(dev) * (0.03 * strength * torch.rand(n, 1, 1, 1, generator=gen).to(dev))
+    noise = torch.randn(x.shape, generator=gen).to(dev)  # drawn before its strength: the seeded order
+    x = x + noise * (0.03 * strength * torch.rand(n, 1, 1, 1, generator=gen).to(dev))
     # occlusion: one random rectangle of random colour on some samples
     occ = (torch.rand(n, generator=gen) < 0.3 * strength).tolist()
     for i in [i for i, o in enumerate(occ) if o]:

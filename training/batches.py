@@ -20,7 +20,13 @@ from training.data.cache import FrameCache, LandmarkCache
 
 def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: np.random.Generator,
                    gen: torch.Generator, train: bool, device: torch.device) -> dict[str, torch.Tensor]:
-    """Crops (B,3,S,S) normalised, points (B,2P) and boxes (B,4) in crop-normalised coords, iod (B,)."""
+    """One crop per cached face: "x" (B,3,S,S) ImageNet-normalised RGB, "points" (B,2P) and "box" (B,4).
+
+    Points and boxes are crop-normalised (crop pixels / S, pixel centres at integers). With `train`
+    the crop is jittered (scale, shift, rotation, mirror with the eyes swapped) and photometrically
+    augmented; without it, it is the nominal crop: the face square of side `cache.crop_side` around
+    the patch centre.
+    """
     patch = cache.images.shape[1]
     center = np.array([(patch - 1) / 2, (patch - 1) / 2])
     matrices, points, boxes = [], [], []
@@ -38,9 +44,8 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
     if train:
         x = photometric(x, gen)
     pts = torch.tensor(np.stack(points), dtype=torch.float32, device=device)
-    iod = torch.linalg.norm(pts[:, 1] - pts[:, 0], dim=1).clamp_min(1e-3)
     return {"x": normalize(x), "points": pts.reshape(len(idx), -1),
-            "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device), "iod": iod}
+            "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device)}
 
 
 def _cache_map(m_src: np.ndarray, stretch: np.ndarray) -> np.ndarray:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.metrics import box_metrics, nme_per_face, nme_per_point
-from training.batches import box_batch, landmark_batch
-from training.data.cache import build_frame_cache, build_landmark_cache
+from core.metrics import box_metrics, landmark_metrics, nme_per_face, presence_accuracy
 from training.data.samples import FaceSample
-from training.train import BOX_CACHE_PER_INPUT
+from training.tasks import BoxTask, LandmarkTask
 
 POINT_SWAP = [1, 0, 2, 3]  # mirror: the eyes change places
 
@@ -30,55 +28,48 @@ def predict_points(model: torch.nn.Module, x: torch.Tensor, flip_test: bool = Fa
 @torch.no_grad()
 def evaluate_landmarks(model: torch.nn.Module, samples: list[FaceSample], flip_test: bool = False,
                        workers: int = 2, batch_size: int = 64) -> tuple[dict, dict]:
-    """Metrics dict (NME in % of inter-ocular distance) and raw arrays (per-face NME, crops, points)."""
-    size = model.config.input_size
-    cache = build_landmark_cache(samples, size, workers)
+    """Metrics dict (NME in % of inter-ocular distance) and raw arrays (per-face NME, crops, points).
+
+    The crops are training's un-augmented crops (`LandmarkTask`), the same ones validation scores.
+    """
+    task = LandmarkTask(model.config.input_size)
+    cache = task.build_cache(samples, workers)
     rng, gen, dev = np.random.default_rng(0), torch.Generator().manual_seed(0), torch.device("cpu")
     preds, targets, crops = [], [], []
     for start in range(0, len(cache), batch_size):
         idx = np.arange(start, min(len(cache), start + batch_size))
-        batch = landmark_batch(cache, idx, size, rng, gen, False, dev)
+        batch = task.make_batch(cache, idx, rng, gen, False, dev)
         preds.append(predict_points(model, batch["x"], flip_test).numpy())
         targets.append(batch["points"].numpy())
         crops.append(batch["x"])
-    from core.meta import POINT_NAMES
-
     pred, target = np.concatenate(preds), np.concatenate(targets)
-    nme = nme_per_face(pred, target)
-    per_point = nme_per_point(pred, target).mean(axis=0)
-    metrics = {"faces": int(len(nme)), "nme_mean": float(nme.mean()), "nme_median": float(np.median(nme)),
-               "failure_rate": float((nme > 10).mean()),
-               "per_point": {name: float(v) for name, v in zip(POINT_NAMES, per_point)}}
-    return metrics, {"nme": nme, "pred": pred, "target": target, "crops": torch.cat(crops)}
+    metrics = landmark_metrics(pred, target)
+    return metrics, {"nme": nme_per_face(pred, target), "pred": pred, "target": target, "crops": torch.cat(crops)}
 
 
 @torch.no_grad()
 def evaluate_box(model: torch.nn.Module, samples: list[FaceSample], workers: int = 2,
                  batch_size: int = 64) -> dict:
     """Mean IoU and IoU>=0.5 share on whole letterboxed images; presence accuracy on faces and no-face crops."""
-    size = model.config.input_size
-    cache = build_frame_cache(samples, int(size * BOX_CACHE_PER_INPUT), workers)
+    task = BoxTask(model.config.input_size)
+    cache = task.build_cache(samples, workers)
     dev = torch.device("cpu")
-    out = {}
     parts = []
     for negative_fraction in (0.0, 1.0):
         rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
         preds, boxes, presence = [], [], []
         for start in range(0, len(cache), batch_size):
             idx = np.arange(start, min(len(cache), start + batch_size))
-            batch = box_batch(cache, idx, size, rng, gen, False, dev, negative_fraction=negative_fraction)
+            batch = task.make_batch(cache, idx, rng, gen, False, dev, negative_fraction=negative_fraction)
             preds.append(model(batch["x"]).numpy())
             boxes.append(batch["box"].numpy())
             presence.append(batch["presence"].numpy())
         parts.append((np.concatenate(preds), np.concatenate(boxes), np.concatenate(presence)))
     faces = box_metrics(*parts[0])
-    pred = np.concatenate([parts[0][0], parts[1][0]])
-    box = np.concatenate([parts[0][1], parts[1][1]])
-    pres = np.concatenate([parts[0][2], parts[1][2]])
-    both = box_metrics(pred, box, pres)
-    out.update(images=len(cache), iou_mean=faces["iou_mean"], iou_recall=faces["iou_recall"],
-               presence_accuracy=both["presence_accuracy"], no_face_crops=int((parts[1][2] < 0.5).sum()))
-    return out
+    logits = np.concatenate([parts[0][0][:, 4], parts[1][0][:, 4]])
+    accuracy = presence_accuracy(logits, np.concatenate([parts[0][2], parts[1][2]]))
+    return {"images": len(cache), "iou_mean": faces["iou_mean"], "iou_recall": faces["iou_recall"],
+            "presence_accuracy": accuracy, "no_face_crops": int((parts[1][2] < 0.5).sum())}
 
 
 def prediction_sheet(crops: torch.Tensor, pred: np.ndarray, target: np.ndarray, nme: np.ndarray, out_path,

@@ -34,7 +34,8 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the identity split and augmentation."),
     out: Path = typer.Option(Path("runs/exp"), "--out", help="Run folder: logs, curves.png, last.pt, best.pt."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt when it exists."),
-    loss: str = typer.Option("mse", "--loss", help="Landmark loss: mse (default; course project; won the equal-budget test), wing or l1."),
+    loss: str = typer.Option("mse", "--loss", help="Landmark loss: mse (default; course project; won the "
+                             "equal-budget test), wing or l1."),
     time_budget: float = typer.Option(0.0, "--time-budget", min=0.0,
                                       help="Minutes of training at most (lr anneals over it); 0 = no limit."),
     threads: int = typer.Option(0, "--threads", min=0, help="Torch CPU threads (0 = default)."),

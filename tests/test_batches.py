@@ -1,0 +1,131 @@
+"""training.batches on hand-made caches: shapes and units, points that land on their pixels, the eye
+swap of mirrored crops, and box batches (presence, negatives, black letterbox bars, target boxes)."""
+
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.meta import IMAGENET_MEAN, IMAGENET_STD
+from training import batches
+from training.batches import box_batch, landmark_batch
+from training.data.cache import PATCH_MARGIN, FrameCache, LandmarkCache
+
+S = 32  # model input side
+CPU = torch.device("cpu")
+RED, BLUE = (255, 0, 0), (0, 0, 255)  # RGB, as the caches hold
+
+
+def _rgb01(x: torch.Tensor) -> np.ndarray:
+    """Normalised (B,3,S,S) back to RGB 0..1 as (B,S,S,3)."""
+    mean, std = np.reshape(IMAGENET_MEAN, (1, 3, 1, 1)), np.reshape(IMAGENET_STD, (1, 3, 1, 1))
+    return (x.numpy() * std + mean).transpose(0, 2, 3, 1)
+
+
+def _landmark_cache(n: int = 2) -> LandmarkCache:
+    """Black patches with a soft coloured blob on each point: right eye red, left eye blue, others white."""
+    patch = int(round(S * PATCH_MARGIN))
+    c = (patch - 1) / 2
+    points = np.array([[c - 7, c - 4], [c + 7, c - 4], [c, c + 2], [c, c + 8]], dtype=np.float32)
+    images = np.zeros((n, patch, patch, 3), np.float32)
+    yy, xx = np.mgrid[0:patch, 0:patch]
+    for (px, py), color in zip(points, (RED, BLUE, (255, 255, 255), (255, 255, 255))):
+        blob = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * 1.2 ** 2))
+        images += blob[None, :, :, None] * np.array(color, np.float32)
+    images = torch.from_numpy(np.clip(images, 0, 255).astype(np.uint8))
+    boxes = np.tile(np.array([c - 10, c - 10, c + 10, c + 12], np.float32), (n, 1))
+    return LandmarkCache(images, np.tile(points, (n, 1, 1)), boxes, patch / PATCH_MARGIN, Counter())
+
+
+def _centroid(channel: np.ndarray, at_xy: np.ndarray, r: int = 3) -> np.ndarray:
+    """Intensity-weighted centre (x, y) of a (S,S) channel in a window around at_xy, in pixels."""
+    x0, y0 = np.round(at_xy).astype(int) - r
+    win = channel[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1]
+    yy, xx = np.mgrid[0:win.shape[0], 0:win.shape[1]]
+    return np.array([(win * xx).sum() / win.sum() + x0, (win * yy).sum() / win.sum() + y0])
+
+
+def test_landmark_batch_shapes_and_units():
+    cache = _landmark_cache(3)
+    b = landmark_batch(cache, np.arange(3), S, np.random.default_rng(0), torch.Generator(), False, CPU)
+    assert set(b) == {"x", "points", "box"}
+    assert b["x"].shape == (3, 3, S, S) and b["x"].dtype == torch.float32
+    assert b["points"].shape == (3, 8) and b["box"].shape == (3, 4)
+    # crop-normalised: the patch centre (crop centre) maps to 0.5; patch pixels scale by S / crop_side
+    scale = S / cache.crop_side
+    c = (cache.images.shape[1] - 1) / 2
+    expected = ((cache.points[0] - c) * scale + S / 2) / S
+    np.testing.assert_allclose(b["points"][0].numpy().reshape(4, 2), expected, atol=1e-6)
+    np.testing.assert_allclose(b["box"][0].numpy(), ((cache.boxes[0].reshape(2, 2) - c) * scale + S / 2).reshape(4) / S,
+                               atol=1e-6)
+    # background black, ImageNet-normalised: (0 - mean) / std
+    assert b["x"][0, :, 0, 0].numpy() == pytest.approx(-np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD), abs=1e-5)
+
+
+def test_unaugmented_points_land_on_their_pixels():
+    b = landmark_batch(_landmark_cache(1), np.arange(1), S, np.random.default_rng(0), torch.Generator(), False, CPU)
+    img = _rgb01(b["x"])[0]
+    pts = b["points"][0].numpy().reshape(4, 2) * S  # crop pixels, pixel centres at integers
+    assert np.abs(_centroid(img[..., 0], pts[0]) - pts[0]).max() < 0.1  # red blob on the right eye
+    assert np.abs(_centroid(img[..., 2], pts[1]) - pts[1]).max() < 0.1  # blue blob on the left eye
+    assert np.abs(_centroid(img[..., 1], pts[3]) - pts[3]).max() < 0.1  # white blob on the mouth
+
+
+def test_mirrored_crops_swap_the_eyes(monkeypatch):
+    monkeypatch.setattr(batches, "photometric", lambda x, gen, strength=1.0: x)  # keep the blob colours
+    n = 40
+    b = landmark_batch(_landmark_cache(n), np.arange(n), S, np.random.default_rng(1), torch.Generator(), True, CPU)
+    img, pts = _rgb01(b["x"]), b["points"].numpy().reshape(n, 4, 2) * S
+    mirrored = 0
+    for k in range(n):
+        row, col = np.round(pts[k, 0, ::-1]).astype(int)
+        on_red = img[k, row, col, 0] > img[k, row, col, 2]
+        # the right-eye label is on the red blob, or (mirrored) on the blue one: the subject's right eye
+        # of the mirror image is the physical left eye
+        blob = _centroid(img[k, ..., 0 if on_red else 2], pts[k, 0], 2)
+        assert np.abs(blob - pts[k, 0]).max() < 0.3  # 0.14 measured: the blob is rotated and rescaled
+        mirrored += not on_red
+        assert pts[k, 0, 0] < pts[k, 1, 0]  # right eye on the image left, mirrored or not (rotation <= 35 deg)
+    assert 5 < mirrored < n - 5
+
+
+def _frame_cache(width: int = 200, height: int = 100, size: int = 96) -> FrameCache:
+    """One white width x height frame (stretched to size^2) with one 40x50 face box in its left part."""
+    frame = np.full((height, width, 3), 255, np.uint8)
+    image = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+    return FrameCache(torch.from_numpy(image[None]), np.array([[size / width, size / height]]),
+                      [np.array([[20.0, 25.0, 60.0, 75.0]], np.float32)], [0], Counter())
+
+
+def test_box_batch_unaugmented_is_the_letterboxed_frame():
+    b = box_batch(_frame_cache(), np.zeros(4, int), S, np.random.default_rng(0), torch.Generator(), False, CPU,
+                  negative_fraction=0.0)
+    assert b["x"].shape == (4, 3, S, S) and b["box"].shape == (4, 4) and b["presence"].shape == (4,)
+    assert b["presence"].tolist() == [1.0] * 4
+    # 200x100 into 32: scale 0.16, content rows 8..24; the box (20,25,60,75) -> (3.2, 12, 9.6, 20) / 32
+    np.testing.assert_allclose(b["box"][0].numpy(), np.array([3.2, 12.0, 9.6, 20.0]) / S, atol=1e-5)
+    img = _rgb01(b["x"])[0]
+    assert np.abs(img[:8]).max() < 1e-5 and np.abs(img[24:]).max() < 1e-5  # letterbox bars black
+    assert img[9:23].min() > 0.95  # the white frame in between
+
+
+def test_box_batch_negatives_have_no_face_and_black_bars():
+    b = box_batch(_frame_cache(), np.zeros(8, int), S, np.random.default_rng(0), torch.Generator(), False, CPU,
+                  negative_fraction=1.0)
+    assert b["presence"].tolist() == [0.0] * 8
+    assert not b["box"].any()
+    img = _rgb01(b["x"])
+    for k in range(8):
+        rows = np.flatnonzero(img[k].max(axis=(1, 2)) > 0.5)  # the frame's rows; the rest are black bars
+        assert rows.size and (rows.size == S or np.abs(img[k, :rows[0]]).max() < 1e-5)
+        assert np.abs(img[k, rows[-1] + 1:]).max(initial=0) < 1e-5
+
+
+def test_box_batch_training_boxes_stay_in_the_content():
+    b = box_batch(_frame_cache(), np.zeros(16, int), S, np.random.default_rng(2), torch.Generator().manual_seed(0),
+                  True, CPU, negative_fraction=0.0)
+    box = b["box"].numpy()
+    assert b["presence"].tolist() == [1.0] * 16
+    assert (box >= 0).all() and (box <= 1).all() and (box[:, 2:] > box[:, :2]).all()

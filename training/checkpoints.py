@@ -1,0 +1,79 @@
+"""A training run's checkpoints: `last.pt` (resumable: weights, optimizer, epoch, history) and `best.pt`
+(the weights of the best epoch so far, with its metrics row), and the checks `--resume` makes.
+
+Both are plain-dict checkpoints from `core.models.make_checkpoint`, written atomically, so an
+interrupted write never leaves half a file; `train_config` is the run's TrainConfig as a dict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from core.errors import InputError
+from core.models import make_checkpoint, read_checkpoint, save_checkpoint
+
+RESUME_KEYS = ("optimizer", "epoch", "elapsed_s")  # what last.pt needs beyond the weights
+MUST_MATCH = ("model", "task", "input_size")  # a resumed run may not change these
+
+
+class RunCheckpoints:
+    """last.pt and best.pt of the run folder `out`, for model `model_name` trained with `train_config`."""
+
+    def __init__(self, out: Path, model_name: str, train_config: dict):
+        self.last_path, self.best_path = Path(out) / "last.pt", Path(out) / "best.pt"
+        self.model_name = model_name
+        self.train_config = train_config
+
+    def resume_state(self, log: Callable[[str], None] = print) -> dict | None:
+        """last.pt's checkpoint dict to continue from, or None (logged) when there is none yet.
+
+        Raises InputError (one line, naming the file) when last.pt is unreadable, not resumable, or
+        from a run with another model, task or input size.
+        """
+        if not self.last_path.is_file():
+            log(f"--resume: no {self.last_path} yet, starting fresh")
+            return None
+        try:
+            state = read_checkpoint(self.last_path)
+        except InputError as exc:
+            raise InputError(f"{exc}; delete it or train without --resume") from None
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            raise InputError(f"{self.last_path}: not a resumable checkpoint (no {', '.join(missing)}); "
+                             "train without --resume")
+        saved = dict(state.get("train_config", {}))
+        for key in MUST_MATCH:
+            if key in saved and saved[key] != self.train_config.get(key):
+                raise InputError(f"{self.last_path}: was trained with {key}={saved[key]!r}, "
+                                 f"not {self.train_config.get(key)!r}")
+        return state
+
+    def restore(self, state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+                ) -> tuple[int, float, list[dict]]:
+        """Load weights (fp32) and optimizer state from `state`; returns (epochs done, seconds trained, history).
+
+        Raises InputError when the weights or optimizer state do not fit this model.
+        """
+        try:
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                   for k, v in state["state_dict"].items()})
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(f"{self.last_path}: does not fit this model or optimizer "
+                             f"({str(exc).splitlines()[0][:160]}); train without --resume") from None
+        return int(state["epoch"]), float(state["elapsed_s"]), list(state.get("history", []))
+
+    def save_last(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, elapsed_s: float,
+                  history: list[dict]) -> None:
+        """Write last.pt: the weights as they are after `epoch` epochs, with what --resume needs."""
+        save_checkpoint(self.last_path, make_checkpoint(
+            self.model_name, model, optimizer=optimizer.state_dict(), epoch=epoch, elapsed_s=elapsed_s,
+            history=history, train_config=self.train_config))
+
+    def save_best(self, model: torch.nn.Module, epoch: int, row: dict, elapsed_s: float) -> None:
+        """Write best.pt: the weights after `epoch` epochs and that epoch's metrics row."""
+        save_checkpoint(self.best_path, make_checkpoint(self.model_name, model, epoch=epoch, metrics=row,
+                                                        train_config=self.train_config, elapsed_s=elapsed_s))
