@@ -40,10 +40,17 @@ class Detection:
 
 @dataclass
 class FrameResult:
-    """What the tracker found in one frame.
+    """What the tracker found in one frame (made by `tracker.pipeline.Tracker.step`; pure data, raises nothing).
 
-    `points_px` is (P, 2) float32 frame pixels in `core.meta.POINT_NAMES` order, or None with no face;
-    `timings` are milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total'.
+    - `frame`: the Frame it was found in (its pixels are not modified).
+    - `detection`: the face box (`box_xyxy`, float32 (4,) frame pixels x1 y1 x2 y2, clipped to the frame)
+      and presence score 0..1; None when there is no face. On frames without a box-model run the box is
+      the face square implied by the points (`from_model` False) and the score the last model score.
+    - `points_px`: (P, 2) float32 frame pixels (x, y) in `core.meta.POINT_NAMES` order (P = 4), or None
+      with no face; the two are None together (`has_face`).
+    - `timings`: milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total', wall clock.
+    - `detected`: the box model ran on this frame; `tracked`: the landmark crop came from the previous
+      frame's points rather than from this frame's box.
     """
 
     frame: Frame

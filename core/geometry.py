@@ -8,8 +8,12 @@ import cv2
 import numpy as np
 
 # Face square from the four points: centre = mean of eye-midpoint and mouth centre shifted
-# towards the chin, side = FACE_SIDE_PER_EYE_MOUTH x eye-mouth distance. Fitted as medians
-# on the shared 68-point data (box = min/max of the 68 points) by scripts/fit_face_square.py.
+# towards the chin, side = FACE_SIDE_PER_EYE_MOUTH x eye-mouth distance (the `scale` of
+# face_square_from_points). Both are medians over the shared 68-point faces, the face box being the
+# min/max of the 68 points: side / scale is 2.158 on ytf-keypoints (4,232 faces) and 2.166 on
+# 300w-helen-train (870); the centre's shift along the eye-mouth direction is 0.121 and 0.114 scales.
+# The script of the first fit was never committed; tests/test_geometry.py re-measures both on
+# 300w-helen-train when the shared data is present.
 FACE_SIDE_PER_EYE_MOUTH = 2.16
 FACE_CENTER_SHIFT = 0.12  # in eye-mouth distances, from the eye/mouth midpoint towards the mouth
 
@@ -45,84 +49,91 @@ def face_square_from_points(points_px: np.ndarray) -> tuple[np.ndarray, float]:
 
 def crop_matrix(center_xy: np.ndarray, side: float, out_size: int, angle_deg: float = 0.0,
                 flip: bool = False) -> np.ndarray:
-    """2x3 affine mapping image pixels to an `out_size` crop of a square (rotated, mirrored)."""
+    """The 2x3 frame-to-crop affine (float64): frame pixels -> pixels of an `out_size` crop of the
+    square of side `side` px around `center_xy`, rotated by `angle_deg` and mirrored when `flip`."""
     s = out_size / max(side, 1e-6)
     a = math.radians(angle_deg)
     cos, sin = math.cos(a) * s, math.sin(a) * s
     fx = -1.0 if flip else 1.0
     cx, cy = float(center_xy[0]), float(center_xy[1])
     # rotate+scale about the centre, mirror in crop space, move the centre to the crop's middle
-    m = np.array([[fx * cos, fx * sin, 0.0], [-sin, cos, 0.0]], dtype=np.float64)
-    m[:, 2] = np.array([out_size / 2, out_size / 2]) - m[:, :2] @ np.array([cx, cy])
-    return m
+    frame_to_crop = np.array([[fx * cos, fx * sin, 0.0], [-sin, cos, 0.0]], dtype=np.float64)
+    frame_to_crop[:, 2] = np.array([out_size / 2, out_size / 2]) - frame_to_crop[:, :2] @ np.array([cx, cy])
+    return frame_to_crop
 
 
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x3 affine."""
-    return cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+def invert_affine(affine: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine (frame_to_crop -> crop_to_frame), float64."""
+    return cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64))
 
 
-def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Map (N,2) points through a 2x3 affine."""
+def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Map (N,2) points through a 2x3 affine (from its source space to its target space): (N,2) float32."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return (pts @ m[:, :2].T + m[:, 2]).astype(np.float32)
+    return (pts @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
 
 
-def crop_affine(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
-    """Warp `image` into an `out_size` square crop through `m` (black outside the image).
+def crop_affine(image: np.ndarray, frame_to_crop: np.ndarray, out_size: int) -> np.ndarray:
+    """Warp `image` into an `out_size` square crop through the 2x3 `frame_to_crop` (black outside the image).
 
     When the crop shrinks the image more than 2x, the covered region is first area-averaged down
     (as the training cache does), so large faces are not aliased.
     """
-    scale = math.sqrt(abs(np.linalg.det(np.asarray(m, dtype=np.float64)[:, :2])))
+    frame_to_crop = np.asarray(frame_to_crop, dtype=np.float64)
+    scale = math.sqrt(abs(np.linalg.det(frame_to_crop[:, :2])))
     if scale < 0.5:
-        image, m = _pre_shrink(image, np.asarray(m, dtype=np.float64), out_size, scale)
-    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+        image, frame_to_crop = _pre_shrink(image, frame_to_crop, out_size, scale)
+    return cv2.warpAffine(image, frame_to_crop, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
-def _pre_shrink(image: np.ndarray, m: np.ndarray, out_size: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cut the region the crop covers and area-shrink it by a whole factor (remaining warp scale ~0.75)."""
+def _pre_shrink(image: np.ndarray, frame_to_crop: np.ndarray, out_size: int,
+                scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the region the crop covers and area-shrink it by a whole factor (remaining warp scale ~0.75).
+
+    Returns the shrunk region and its own region-to-crop affine."""
     h, w = image.shape[:2]
-    corners = apply_affine(np.array([[0, 0], [out_size, 0], [0, out_size], [out_size, out_size]]), invert_affine(m))
+    corners = apply_affine(np.array([[0, 0], [out_size, 0], [0, out_size], [out_size, out_size]]),
+                           invert_affine(frame_to_crop))
     x1, y1 = np.floor(corners.min(axis=0)).astype(int) - 1
     x2, y2 = np.ceil(corners.max(axis=0)).astype(int) + 2
     x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
     if x2 - x1 < 2 or y2 - y1 < 2:
-        return image, m
+        return image, frame_to_crop
     k = max(2, round(0.75 / scale))  # a whole factor: OpenCV's area resize is fastest for those
     x2, y2 = x1 + (x2 - x1) // k * k, y1 + (y2 - y1) // k * k
     if x2 - x1 < k or y2 - y1 < k:
-        return image, m
+        return image, frame_to_crop
     roi = image[y1:y2, x1:x2]
     small = cv2.resize(roi, ((x2 - x1) // k, (y2 - y1) // k), interpolation=cv2.INTER_AREA)
     # small pixel centre u <- source pixel k * u + (k - 1) / 2 + x1
-    to_src = np.array([[k, 0, (k - 1) / 2 + x1], [0, k, (k - 1) / 2 + y1], [0, 0, 1]], dtype=np.float64)
-    return small, np.asarray(m, dtype=np.float64) @ to_src
+    small_to_frame = np.array([[k, 0, (k - 1) / 2 + x1], [0, k, (k - 1) / 2 + y1], [0, 0, 1]], dtype=np.float64)
+    return small, frame_to_crop @ small_to_frame
 
 
 def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
-    """2x3 affine fitting a width x height frame into a size x size square, centred."""
+    """The 2x3 frame-to-letterbox affine (float64) fitting a width x height frame into a size x size
+    square, centred (the nominal scale; `letterbox` returns the one of the pixels it really wrote)."""
     s = size / max(width, height)
     return np.array([[s, 0.0, (size - width * s) / 2], [0.0, s, (size - height * s) / 2]], dtype=np.float64)
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize keeping aspect into a black size x size square; returns (square, 2x3 matrix)."""
+    """Resize keeping aspect into a black size x size square; returns (square, 2x3 frame_to_letterbox)."""
     h, w = image.shape[:2]
-    m = letterbox_matrix(w, h, size)
-    nw, nh = max(1, round(w * m[0, 0])), max(1, round(h * m[1, 1]))
+    nominal = letterbox_matrix(w, h, size)
+    nw, nh = max(1, round(w * nominal[0, 0])), max(1, round(h * nominal[1, 1]))
     out = np.zeros((size, size, 3), dtype=image.dtype)
     x0, y0 = (size - nw) // 2, (size - nh) // 2
     interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
     out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
-    m = np.array([[nw / w, 0.0, x0], [0.0, nh / h, y0]], dtype=np.float64)
-    return out, m
+    frame_to_letterbox = np.array([[nw / w, 0.0, x0], [0.0, nh / h, y0]], dtype=np.float64)
+    return out, frame_to_letterbox
 
 
-def map_box(box_xyxy: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Map an axis-aligned box through a scale+shift affine (no rotation)."""
-    pts = apply_affine(np.asarray(box_xyxy, dtype=np.float32).reshape(2, 2), m)
+def map_box(box_xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Map an axis-aligned xyxy box through a 2x3 scale+shift affine (no rotation): (4,) float32."""
+    pts = apply_affine(np.asarray(box_xyxy, dtype=np.float32).reshape(2, 2), affine)
     return pts.reshape(4)
 
 

@@ -3,12 +3,17 @@
 {"default_landmarks": "resnet",
  "checkpoints": {"resnet": "landmarks-resnet.pt", "nalbert": "landmarks-nalbert.pt", "box": "box.pt"},
  "onnx": {"resnet": "landmarks.onnx", "nalbert": "landmarks-nalbert.onnx", "box": "box.onnx"}}
+
+plus "onnx_fp16" / "onnx_int8" tables for lower-precision graphs. This module is the only code that
+writes a manifest (`write_manifest`, reached through `update_manifest`, `set_model_file` and
+`remove_model_file`): training's ship step, export and the scripts all call it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from core.errors import InputError
 
@@ -41,11 +46,55 @@ def read_manifest(weights_dir: str | Path) -> dict:
 
 
 def write_manifest(weights_dir: str | Path, manifest: dict) -> Path:
-    """Write the manifest (sorted, indented)."""
+    """Write `manifest` as the folder's manifest.json (sorted keys, indented), replacing it atomically.
+
+    The one function that writes a manifest: code that changes one goes through `update_manifest`.
+    """
     path = Path(weights_dir) / MANIFEST
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp = path.with_name(f".{MANIFEST}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
     return path
+
+
+def update_manifest(weights_dir: str | Path, change: Callable[[dict], object]) -> Path:
+    """Read the folder's manifest, let `change` edit it in place, write it back; the manifest's path.
+
+    A folder without a manifest (or without the folder itself) starts from an empty one,
+    {"checkpoints": {}, "onnx": {}}; an unreadable manifest is an InputError and is left as it is.
+    """
+    folder = Path(weights_dir)
+    manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else {"checkpoints": {}, "onnx": {}}
+    change(manifest)
+    return write_manifest(folder, manifest)
+
+
+def set_model_file(weights_dir: str | Path, table: str, model: str, file: str, default: bool = False) -> Path:
+    """List `file` (relative to the folder) as model `model`'s file in `table` ('checkpoints', 'onnx',
+    'onnx_fp16', ...); default=True also makes `model` the default landmark model. The manifest's path."""
+    if default and model == BOX_MODEL:
+        raise InputError(f"{model}: the face-box model cannot be the default landmark model")
+
+    def change(manifest: dict) -> None:
+        manifest.setdefault(table, {})[model] = file
+        if default:
+            manifest["default_landmarks"] = model
+
+    return update_manifest(weights_dir, change)
+
+
+def remove_model_file(weights_dir: str | Path, table: str, model: str, delete: bool = True) -> Path:
+    """Unlist model `model` from `table` and (delete=True) remove its file once the manifest no longer
+    names it; the file's path. InputError when the table does not list the model."""
+    folder = Path(weights_dir)
+    listed = (read_manifest(folder).get(table) or {}).get(model)
+    if not listed:
+        raise InputError(f"{folder / MANIFEST}: no {table} file for model {model!r} to remove")
+    update_manifest(folder, lambda manifest: manifest[table].pop(model))
+    if delete:
+        (folder / listed).unlink(missing_ok=True)
+    return folder / listed
 
 
 def landmark_models(manifest: dict, fmt: str | None = None) -> list[str]:

@@ -18,19 +18,24 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def landmark_points(output_row: np.ndarray, m: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from one output row."""
+def landmark_points(output_row: np.ndarray, frame_to_crop: np.ndarray,
+                    input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from one output row
+    (2P values, x y per point), mapped back through the inverse of the crop's 2x3 `frame_to_crop`."""
     points_norm = np.asarray(output_row, dtype=np.float32).reshape(-1, 2)
-    points_px = apply_affine(points_norm * float(input_size), invert_affine(m))
+    crop_to_frame = invert_affine(frame_to_crop)
+    points_px = apply_affine(points_norm * float(input_size), crop_to_frame)
     return points_px, points_norm
 
 
-def box_detection(output_row: np.ndarray, m: np.ndarray, input_size: int, width: int,
+def box_detection(output_row: np.ndarray, frame_to_letterbox: np.ndarray, input_size: int, width: int,
                   height: int) -> Detection:
-    """The face box in frame pixels (clipped) and presence score from one box-model output row."""
+    """The face box in frame pixels (clipped to width x height) and presence score (sigmoid of the
+    logit) from one box-model output row (x1 y1 x2 y2 in 0..1 of the letterbox, presence logit)."""
     row = np.asarray(output_row, dtype=np.float32).reshape(-1)
     box_square = row[:4] * float(input_size)
-    box = clip_box(map_box(box_square, invert_affine(m)), width, height)
+    letterbox_to_frame = invert_affine(frame_to_letterbox)
+    box = clip_box(map_box(box_square, letterbox_to_frame), width, height)
     x1, y1, x2, y2 = box
     box = np.array([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], dtype=np.float32)
     return Detection(box, sigmoid(float(row[4])), True)

@@ -32,10 +32,11 @@ def normalize(image_bgr: np.ndarray, meta: ModelMeta) -> np.ndarray:
 
 def landmark_input(image_bgr: np.ndarray, center_xy: np.ndarray, side: float,
                    meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised square crop (3xSxS) of side `side` px around `center_xy`, and its 2x3 matrix."""
-    m = crop_matrix(center_xy, side, meta.input_size)
-    patch = crop_affine(image_bgr, m, meta.input_size)
-    return normalize(patch, meta), m
+    """The normalised square crop (float32 3xSxS, S = `meta.input_size`) of side `side` px around
+    `center_xy` (frame px), and its 2x3 frame_to_crop affine (frame px -> crop px)."""
+    frame_to_crop = crop_matrix(center_xy, side, meta.input_size)
+    patch = crop_affine(image_bgr, frame_to_crop, meta.input_size)
+    return normalize(patch, meta), frame_to_crop
 
 
 def landmark_input_from_box(image_bgr: np.ndarray, box_xyxy: np.ndarray,
@@ -46,9 +47,9 @@ def landmark_input_from_box(image_bgr: np.ndarray, box_xyxy: np.ndarray,
 
 
 def box_input(image_bgr: np.ndarray, meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
-    """The normalised letterboxed frame (3xSxS) and the 2x3 frame-to-square matrix."""
-    square, m = letterbox(image_bgr, meta.input_size)
-    return normalize(square, meta), m
+    """The normalised letterboxed frame (float32 3xSxS) and its 2x3 frame_to_letterbox affine."""
+    square, frame_to_letterbox = letterbox(image_bgr, meta.input_size)
+    return normalize(square, meta), frame_to_letterbox
 
 
 def to_batch(inputs: list[np.ndarray]) -> np.ndarray:

@@ -20,7 +20,7 @@ class ExportFormat:
     name: str
     suffix: str  # file suffix, e.g. ".onnx"
     export: Callable  # (model, meta, path, opset|None) -> Path
-    verify: Callable  # (path, model, meta, probe) -> verify.Check; see export.pipeline
+    verify: Callable  # (path, model, meta, probe) -> export.checks.Check
     variants: tuple[str, ...]  # lower-precision copies it can also write: "fp16", "int8"
     description: str
 
@@ -32,7 +32,7 @@ def _export_onnx(model, meta, path: Path, opset: int | None = None) -> Path:
 
 
 def _verify_onnx(path: Path, model, meta, probe):
-    from export.pipeline import verify_onnx_fp32
+    from export.checks import verify_onnx_fp32
 
     return verify_onnx_fp32(path, model, meta, probe)
 

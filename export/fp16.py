@@ -8,11 +8,16 @@ kernels for some operators.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from core.errors import FacetrackError
+from core.meta import ModelMeta
+from export.onnx_graph import save_with_metadata, with_precision
+from export.verify import first_line
 
 FP16_MAX = float(np.finfo(np.float16).max)
 _SUFFIX = "_fp16"
@@ -103,6 +108,10 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         checked = onnx.shape_inference.infer_shapes(out, check_type=True, strict_mode=True)
     except Exception as exc:  # onnx raises InferenceError / ValidationError with long texts
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Fp16Error(f"fp16 conversion produced an inconsistent graph ({first[:200]})") from None
+        raise Fp16Error(f"fp16 conversion produced an inconsistent graph ({first_line(exc)})") from None
     return checked
+
+
+def write_fp16(fp32_path: Path, fp16_path: Path, meta: ModelMeta) -> Path:
+    """Convert a verified fp32 graph file to a float16 one (float32 inputs/outputs), metadata precision fp16."""
+    return save_with_metadata(to_float16(onnx.load(str(fp32_path))), with_precision(meta, "fp16"), fp16_path)

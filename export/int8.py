@@ -1,4 +1,5 @@
-"""Static int8 quantisation of an ONNX graph (QDQ, per-channel weights) calibrated on real model inputs."""
+"""int8 graphs: static quantisation (QDQ, per-channel weights) calibrated on real model inputs, and
+the rule that refuses an int8 graph losing too much accuracy against its fp32 graph."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from export.verify import VerificationError
+from core.meta import ModelMeta
+from export.onnx_graph import save_with_metadata, with_precision
+from export.verify import VerificationError, first_line
 
 CALIB_BATCH = 8
+INT8_MAX_NME_LOSS = 0.5  # NME points (% of inter-ocular distance) an int8 landmark graph may lose
+INT8_MAX_IOU_LOSS = 0.02  # mean IoU an int8 box graph may lose
 
 
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_x: np.ndarray,
@@ -47,8 +52,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_x: np.ndar
     except VerificationError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise VerificationError(f"{int8_path.name}: int8 quantisation failed ({first[:200]})") from None
+        raise VerificationError(f"{int8_path.name}: int8 quantisation failed ({first_line(exc)})") from None
     finally:
         root.setLevel(level)
     # keep the fp32 graph's metadata whatever the quantiser copied
@@ -56,3 +60,27 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calib_x: np.ndar
     quantized.metadata_props.extend(proto.metadata_props)
     onnx.save_model(quantized, str(int8_path), save_as_external_data=False)
     return int8_path
+
+
+def write_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, calib_x: np.ndarray) -> Path:
+    """Quantise a verified fp32 graph on calibration inputs calib_x (N,3,S,S) float32; metadata precision int8."""
+    quantize_int8(fp32_path, int8_path, calib_x)
+    return save_with_metadata(onnx.load(str(int8_path)), with_precision(meta, "int8"), int8_path)
+
+
+def int8_loss(meta: ModelMeta, base: float, value: float) -> float:
+    """How much worse the int8 graph is: NME points gained (landmarks) or mean IoU lost (box)."""
+    return base - value if meta.kind == "box" else value - base
+
+
+def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
+                max_nme_loss: float = INT8_MAX_NME_LOSS, max_iou_loss: float = INT8_MAX_IOU_LOSS) -> float:
+    """The int8 graph's loss against fp32 (`int8_loss`) on n held-out inputs; a VerificationError when it
+    is beyond the limit (max_nme_loss NME points for landmarks, max_iou_loss mean IoU for boxes) or NaN."""
+    loss = int8_loss(meta, base, value)
+    limit, unit = (max_iou_loss, "IoU") if meta.kind == "box" else (max_nme_loss, "NME points")
+    if not loss <= limit:
+        raise VerificationError(f"{file}: int8 loses {loss:.3f} {unit} against fp32 on {n} held-out real "
+                                f"inputs (limit {limit}); refused, nothing written (export without --int8 "
+                                f"for the other graphs)")
+    return loss

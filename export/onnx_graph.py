@@ -1,14 +1,21 @@
-"""Write one model to a self-contained ONNX file with dynamic batch and facetrack metadata."""
+"""Write one model to a self-contained ONNX file with dynamic batch and facetrack metadata.
+
+torch is imported by `export_onnx` only: the metadata helpers serve the fp16 and int8 writers too.
+"""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
-import torch
 
 from core.meta import ModelMeta
+
+if TYPE_CHECKING:
+    import torch
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -17,6 +24,8 @@ DEFAULT_OPSET = 18
 
 def export_onnx(model: torch.nn.Module, meta: ModelMeta, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
     """Export with torch.onnx's dynamo exporter (batch dimension dynamic), embed metadata, one file."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
@@ -27,10 +36,7 @@ def export_onnx(model: torch.nn.Module, meta: ModelMeta, path: str | Path, opset
         program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                     dynamic_shapes=({0: batch},), verbose=False, optimize=True)
-    proto = program.model_proto
-    add_metadata(proto, meta)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    onnx.save_model(proto, str(tmp), save_as_external_data=False)
+    tmp = save_with_metadata(program.model_proto, meta, path.with_suffix(path.suffix + ".tmp"))
     tmp.replace(path)
     return path
 
@@ -43,3 +49,15 @@ def add_metadata(proto: onnx.ModelProto, meta: ModelMeta) -> None:
     for key, value in meta.to_props().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def with_precision(meta: ModelMeta, precision: str) -> ModelMeta:
+    """The metadata with `precision` (fp32 / fp16 / int8) recorded in its extra entries."""
+    return replace(meta, extra={**meta.extra, "precision": precision})
+
+
+def save_with_metadata(proto: onnx.ModelProto, meta: ModelMeta, path: str | Path) -> Path:
+    """Write a graph (one self-contained file) after replacing its facetrack metadata with `meta`'s."""
+    add_metadata(proto, meta)
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+    return Path(path)

@@ -1,6 +1,7 @@
-"""Checking exported ONNX graphs: read them with their metadata, run them on ONNX Runtime, time them.
+"""Checking exported ONNX graphs: read them with their metadata, run sessions on them, time them.
 
-No torch here: the runtime can use `load_onnx_meta` and `ort_session` as they are.
+Sessions come from `core.onnx_session.open_session` (the runtime's), so the latency measured here is
+the runtime's. No torch here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import numpy as np
 import onnx
 
 from core.errors import FacetrackError, InputError
-from core.meta import MetadataError, ModelMeta
+from core.meta import ModelMeta
+from core.onnx_session import graph_meta
 
-CPU = "CPUExecutionProvider"
 FP32_TOLERANCE = 1e-4  # max |ONNX - PyTorch| an fp32 graph may differ by
 
 
@@ -22,23 +23,10 @@ class VerificationError(FacetrackError):
     """An exported graph that is invalid, differs from its PyTorch model or loses too much accuracy."""
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text (its type name when empty), at most `limit` characters."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
-
-
-def ort_session(path: str | Path, providers: tuple[str, ...] = (CPU,), threads: int = 0):
-    """THE way to open an ONNX file with ONNX Runtime (quiet logs); a file it cannot load is an InputError."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
-    except Exception as exc:  # ORT raises its own Fail / InvalidGraph / NotImplemented types
-        raise InputError(f"{path}: ONNX Runtime cannot load it ({_first_line(exc)})") from None
 
 
 def read_onnx(path: str | Path) -> onnx.ModelProto:
@@ -49,25 +37,23 @@ def read_onnx(path: str | Path) -> onnx.ModelProto:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
-        raise InputError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable ONNX model ({first_line(exc)})") from None
     if not proto.graph.node or not proto.graph.input or not proto.graph.output:
         raise InputError(f"{path}: not an ONNX model (no graph inside)")
     return proto
 
 
+def _dims(value: onnx.ValueInfoProto) -> list:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in value.type.tensor_type.shape.dim]
+
+
 def meta_of(proto: onnx.ModelProto, source: str) -> ModelMeta:
-    """The facetrack metadata of a parsed graph, checked against its input shape."""
-    meta = ModelMeta.from_props({p.key: p.value for p in proto.metadata_props}, source=source)
-    inputs = [v for v in proto.graph.input if v.name not in {t.name for t in proto.graph.initializer}]
-    if len(inputs) != 1:
-        raise MetadataError(f"{source} has {len(inputs)} inputs; facetrack models take one image batch")
-    dims = inputs[0].type.tensor_type.shape.dim
-    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    expected = [3, meta.input_size, meta.input_size]
-    if len(shape) != 4 or any(s is not None and s != e for s, e in zip(shape[1:], expected)):
-        raise MetadataError(f"{source}: input shape {shape} does not match its metadata "
-                            f"(N x 3 x {meta.input_size} x {meta.input_size})")
-    return meta
+    """The facetrack metadata of a parsed graph, checked against its input and output shapes
+    (`core.onnx_session.graph_meta`, the check every session gets); a MetadataError when it fails."""
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [_dims(v) for v in proto.graph.input if v.name not in initializers]
+    return graph_meta({p.key: p.value for p in proto.metadata_props}, inputs, _dims(proto.graph.output[0]), source)
 
 
 def load_onnx_meta(path: str | Path) -> ModelMeta:
@@ -85,7 +71,7 @@ def check_graph(path: str | Path) -> None:
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:
-        raise VerificationError(f"{Path(path).name}: ONNX checker rejects it ({_first_line(exc)})") from None
+        raise VerificationError(f"{Path(path).name}: ONNX checker rejects it ({first_line(exc)})") from None
 
 
 def run(session, x: np.ndarray) -> np.ndarray:

@@ -11,14 +11,5 @@ python -m training.ship "$resnet/best.pt" --weights weights --default
 python -m training.ship "$nalbert/best.pt" --weights weights
 python -m training.ship "$box/best.pt" --weights weights
 facetrack export --format onnx --weights weights --fp16 --data "$data/ytf-keypoints"
-python - <<'PY'
-import json, pathlib
-w = pathlib.Path("weights")
-m = json.loads((w / "manifest.json").read_text())
-(w / m["onnx"].pop("nalbert")).unlink()            # keep Nalbert's net as fp16 only
-for name in [n for n in m.get("onnx_fp16", {}) if n != "nalbert"]:
-    (w / m["onnx_fp16"].pop(name)).unlink()         # the fp32 graphs serve resnet and box
-(w / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
-print(json.dumps(m, indent=2))
-PY
+python -m training.ship --weights weights --fp16-only nalbert  # the fp32 graphs serve resnet and box
 du -ch weights/* | tail -1

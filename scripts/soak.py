@@ -44,7 +44,7 @@ def rss_mb() -> float:
 def tiny_weights(folder: Path) -> Path:
     """Random tiny models (the test suite's), exported in a child process."""
     code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-            "from tests.test_runtime_support import write_weights; write_weights(Path(sys.argv[2]))")
+            "from tests.helpers import write_weights; write_weights(Path(sys.argv[2]))")
     subprocess.run([sys.executable, "-c", code, str(ROOT), str(folder)], check=True)
     return folder
 
@@ -63,10 +63,10 @@ def count_video_frames(path: Path) -> int:
 def soak(frames: int, width: int, height: int, weights: Path, out_dir: Path, every: int, live: bool,
          threaded: bool, warmup: int, log=print) -> dict:
     """Run once; returns the measurements (also logged as it goes)."""
+    from tracker.bench.synthetic import SyntheticSource
     from tracker.pipeline import build_tracker
     from tracker.runtime import FILE_QUEUE_SIZE, LIVE_RENDER_QUEUE_SIZE, run
     from tracker.sinks import JsonlSink, VideoSink
-    from tracker.sources import SyntheticSource
 
     source = SyntheticSource(width, height, fps=30.0 if not live else 120.0, frames=frames, live=live)
     tracker = build_tracker(weights, device="cpu", mode="live" if live else "video", smooth=live)

@@ -87,7 +87,7 @@ def shared_weights(tmp_path_factory, kind: str = "face") -> Path:
 
 def write_clip(path: Path, frames: int = 30, width: int = 160, height: int = 120, fps: float = 25.0) -> Path:
     """A small mp4v clip of the synthetic moving face."""
-    from tracker.sources import SyntheticSource
+    from tracker.bench.synthetic import SyntheticSource
 
     source = SyntheticSource(width, height, fps, frames)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))

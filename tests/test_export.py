@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 from core.errors import EXIT_USAGE, InputError
 from core.meta import MetadataError, ModelMeta
 from core.models import build_model, load_model, make_checkpoint, make_config, save_checkpoint
-from export import pipeline
+from core.onnx_session import open_session
+from export import checks, install, pipeline, probe
+from export.int8 import refuse_int8
 from export.onnx_graph import add_metadata
-from export.realdata import ImageCache, landmark_inputs
-from export.verify import FP32_TOLERANCE, VerificationError, load_onnx_meta, ort_session, run
+from export.realdata import ImageCache, landmark_inputs, model_inputs
+from export.verify import FP32_TOLERANCE, VerificationError, load_onnx_meta, run
 from facetrack.cli import app
 from tests import datagen
 from training.data import load_dataset
@@ -107,10 +109,10 @@ def test_parity_dynamic_batch(exported, faces):
     for key, file in FILES.items():
         model, _ = load_model(weights / f"{key}.pt")
         meta = load_onnx_meta(out / file)
-        session = ort_session(out / file)
+        session = open_session(out / file).session
         assert session.get_inputs()[0].shape[0] not in (1, 2, 4)  # symbolic batch dimension
         rng = np.random.default_rng(1)
-        real = pipeline.model_inputs(samples, meta, ImageCache()).x
+        real = model_inputs(samples, meta, ImageCache()).x
         assert len(real) >= 1 and np.isfinite(real).all()
         for batch in (1, 4):
             s = meta.input_size
@@ -182,12 +184,12 @@ def test_load_onnx_meta_rejects_broken_and_foreign_files(exported, tmp_path):
 
 
 def test_random_input_only_without_data(exported, monkeypatch):
-    monkeypatch.setattr(pipeline, "default_data_path", lambda: None)
-    probe = pipeline.make_probe(None, None)
-    assert probe.samples == [] and "random input only" in probe.source
+    monkeypatch.setattr(probe, "default_data_path", lambda: None)
+    none = probe.make_probe(None, None)
+    assert none.samples == [] and "random input only" in none.source
     model, ckpt = load_model(exported["weights"] / "resnet.pt")
     meta = ModelMeta.from_dict(ckpt["meta"])
-    check = pipeline.verify_onnx_fp32(exported["out"] / "landmarks.onnx", model, meta, probe)
+    check = checks.verify_onnx_fp32(exported["out"] / "landmarks.onnx", model, meta, none)
     assert check.score is None and "random input only" in check.row.accuracy
     assert check.row.max_diff <= FP32_TOLERANCE and check.row.cpu_ms > 0
 
@@ -196,11 +198,11 @@ def test_fp16_that_cpu_cannot_run_is_reported_not_refused(exported, monkeypatch,
     def no_cpu(path, *args, **kwargs):
         raise InputError(f"{path}: ONNX Runtime cannot load it (no float16 kernel)")
 
-    monkeypatch.setattr(pipeline, "ort_session", no_cpu)
+    monkeypatch.setattr(checks, "cpu_session", no_cpu)
     model, ckpt = load_model(exported["weights"] / "resnet.pt")
     meta = ModelMeta.from_dict(ckpt["meta"])
-    probe = pipeline.make_probe(faces, None)
-    check, note = pipeline._verify_variant(exported["out"] / "landmarks.fp16.onnx", model, meta, probe, 1.0, "fp16")
+    real = probe.make_probe(faces, None)
+    check, note = checks.verify_variant(exported["out"] / "landmarks.fp16.onnx", model, meta, real, 1.0, "fp16")
     assert check.row.cpu_ms is None and "CPU cannot run" in check.row.accuracy
     assert "meant for CUDA" in note
 
@@ -208,7 +210,7 @@ def test_fp16_that_cpu_cannot_run_is_reported_not_refused(exported, monkeypatch,
 def test_failed_parity_removes_files_and_keeps_manifest(tmp_path, faces, monkeypatch):
     weights = make_weights(tmp_path / "w", names=("resnet",))
     before = (weights / "manifest.json").read_text()
-    monkeypatch.setattr(pipeline, "FP32_TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(checks, "FP32_TOLERANCE", -1.0)  # nothing can pass
     result = runner.invoke(app, ["export", "--weights", str(weights), "--data", str(faces)])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -220,19 +222,19 @@ def test_failed_parity_removes_files_and_keeps_manifest(tmp_path, faces, monkeyp
 def test_int8_refusal_rule():
     lm = ModelMeta.for_kind("landmarks", "resnet", 32)
     box = ModelMeta.for_kind("box", "box", 32)
-    assert pipeline.refuse_int8("a.onnx", lm, 5.0, 5.4, 10) == pytest.approx(0.4)
-    assert pipeline.refuse_int8("a.onnx", lm, 5.0, 4.0, 10) == pytest.approx(-1.0)  # int8 better: fine
+    assert refuse_int8("a.onnx", lm, 5.0, 5.4, 10) == pytest.approx(0.4)
+    assert refuse_int8("a.onnx", lm, 5.0, 4.0, 10) == pytest.approx(-1.0)  # int8 better: fine
     with pytest.raises(VerificationError, match="loses 0.600 NME points"):
-        pipeline.refuse_int8("a.onnx", lm, 5.0, 5.6, 10)
+        refuse_int8("a.onnx", lm, 5.0, 5.6, 10)
     with pytest.raises(VerificationError, match="IoU"):
-        pipeline.refuse_int8("b.onnx", box, 0.8, 0.7, 10)
+        refuse_int8("b.onnx", box, 0.8, 0.7, 10)
     with pytest.raises(VerificationError):
-        pipeline.refuse_int8("a.onnx", lm, 5.0, float("nan"), 10)
+        refuse_int8("a.onnx", lm, 5.0, float("nan"), 10)
 
 
 @pytest.mark.slow
 def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
-    monkeypatch.setattr(pipeline, "default_data_path", lambda: None)  # hold out part of the calibration set
+    monkeypatch.setattr(probe, "default_data_path", lambda: None)  # hold out part of the calibration set
     weights = make_weights(tmp_path / "w", names=("resnet",))
     result = pipeline.export_weights(weights, calib=faces, int8=True, log=lambda _: None,
                                      int8_max_nme_loss=float("inf"))
@@ -263,7 +265,7 @@ def test_manifest_unlists_variants_an_export_did_not_renew(tmp_path):
     manifest["onnx_fp16"] = {"resnet": "landmarks.fp16.onnx", "other": "landmarks-other.fp16.onnx"}
     (weights / "manifest.json").write_text(json.dumps(manifest))
     tables = {"onnx": {"resnet": "landmarks.onnx"}, "onnx_fp16": {}, "onnx_int8": {}}
-    path, unlisted = pipeline._update_manifest(weights, weights, manifest, tables, ["resnet"])
+    path, unlisted = install.list_graphs(weights, weights, manifest, tables, ["resnet"])
     written = json.loads(path.read_text())
     assert written["onnx"] == {"resnet": "landmarks.onnx"} and written["checkpoints"] == {"resnet": "resnet.pt"}
     assert written["onnx_fp16"] == {"other": "landmarks-other.fp16.onnx"} and "onnx_int8" not in written
@@ -271,7 +273,7 @@ def test_manifest_unlists_variants_an_export_did_not_renew(tmp_path):
 
 
 def test_calibration_faces_are_held_out(faces):
-    probe = pipeline.make_probe(faces, faces)  # the same small set: split, never shared
-    calib_images = {s.image_path for s in probe.calib_samples}
-    assert probe.samples and probe.calib_samples and "held out from calibration" in probe.source
-    assert not calib_images & {s.image_path for s in probe.samples}
+    split = probe.make_probe(faces, faces)  # the same small set: split, never shared
+    calib_images = {s.image_path for s in split.calib_samples}
+    assert split.samples and split.calib_samples and "held out from calibration" in split.source
+    assert not calib_images & {s.image_path for s in split.samples}

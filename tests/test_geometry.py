@@ -2,8 +2,11 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from core.geometry import (
+    FACE_CENTER_SHIFT,
+    FACE_SIDE_PER_EYE_MOUTH,
     apply_affine,
     box_from_points,
     crop_affine,
@@ -51,3 +54,27 @@ def test_face_square_from_points_matches_the_box_of_a_typical_face():
     assert 120 < center[1] < 130 and abs(center[0] - 100) < 1e-3
     box_center, box_side = square_from_box(box_from_points(points, pad=0.0), 1.0)
     assert box_side < side  # four points span less than the face
+
+
+def test_face_square_constants_are_the_medians_of_68_point_faces():
+    """How FACE_SIDE_PER_EYE_MOUTH and FACE_CENTER_SHIFT were fitted, re-measured on 300w-helen-train."""
+    from tests.test_shared_data import shared_data_dir
+    from training.data import load_dataset
+
+    base = shared_data_dir()
+    if base is None or not (base / "300w-helen-train").is_dir():
+        pytest.skip("shared data set 300w-helen-train not found (looked beside the repo and in "
+                    "$FACETRACK_SHARED_DATA)")
+    sides, shifts = [], []
+    for sample in load_dataset(base / "300w-helen-train").samples:
+        x1, y1, x2, y2 = box_from_points(sample.points68_px)  # the face box: min/max of the 68 points
+        center, side = face_square_from_points(sample.points_px)
+        scale = side / FACE_SIDE_PER_EYE_MOUTH
+        eye_mid, mouth = sample.points_px[:2].mean(axis=0), sample.points_px[3]
+        direction = (mouth - eye_mid) / np.linalg.norm(mouth - eye_mid)
+        sides.append(max(x2 - x1, y2 - y1) / scale)
+        shifts.append(float(np.dot(np.array([(x1 + x2) / 2, (y1 + y2) / 2]) - (eye_mid + mouth) / 2, direction))
+                      / scale)
+    assert len(sides) == 870
+    assert np.median(sides) == pytest.approx(FACE_SIDE_PER_EYE_MOUTH, abs=0.02)
+    assert np.median(shifts) == pytest.approx(FACE_CENTER_SHIFT, abs=0.01)

@@ -8,7 +8,10 @@ was produced before a failure is kept and playable.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -19,6 +22,7 @@ from facetrack.cli import app
 from tests.helpers import CountingBackend, count_frames, one_error_line, write_clip
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _invoke(args: list[str]):
@@ -214,11 +218,15 @@ def test_missing_camera_is_exit_2(face_weights, camera):
 
 @pytest.mark.parametrize("how", ["stops_delivering", "read_hangs"])
 def test_camera_that_stops_mid_run_finalises_the_recording(face_weights, tmp_path, how):
+    # The faulty camera is a test fixture (tests/fakes.py): the real CLI runs it in a process of its own.
     fault = "stall_after" if how == "stops_delivering" else "hang_after"
     spec = f"synthetic?width=96&height=64&fps=60&frames=100000&{fault}=25"
     out, rows = tmp_path / "rec.mp4", tmp_path / "rec.jsonl"
-    result = _invoke(["webcam", "--camera", spec, "--out", out, "--json", rows, "--weights", face_weights,
-                      "--device", "cpu", "--stall-timeout", "0.3"])
+    args = ["webcam", "--camera", spec, "--out", out, "--json", rows, "--weights", face_weights, "--device", "cpu",
+            "--stall-timeout", "0.3"]
+    done = subprocess.run([sys.executable, "-m", "tests.faulty_cli", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    result = SimpleNamespace(exit_code=done.returncode, output=done.stderr + done.stdout)
     one_error_line(result, 1, "synthetic", "no frame for", "after 25 frames", "kept", str(out), str(rows))
     data = _rows(rows)
     assert 1 <= len(data) <= 25 and data[-1]["frame"] <= 24
@@ -231,10 +239,10 @@ def test_camera_that_stops_mid_run_finalises_the_recording(face_weights, tmp_pat
 def test_live_recording_keeps_camera_time_with_dropped_frames(face_weights, tmp_path):
     """Known issue (1): with a slow model most live frames are dropped; the file must still play in real time."""
     from tracker.backends import open_models
+    from tracker.bench.synthetic import SyntheticSource
     from tracker.pipeline import Tracker
     from tracker.runtime import run
     from tracker.sinks import JsonlSink, VideoSink
-    from tracker.sources import SyntheticSource
 
     box, landmarks = open_models(face_weights, "onnx", "cpu")
     tracker = Tracker(CountingBackend(box, 0.01), CountingBackend(landmarks, 0.03), mode="live")
@@ -272,9 +280,9 @@ def test_video_sink_write_at_fills_gaps_and_keeps_early_frames(tmp_path):
 def test_cuda_without_gpu_is_exit_2(face_weights, tmp_path, monkeypatch, backend):
     import torch
 
-    import tracker.backends as backends
+    import core.devices as devices
 
-    monkeypatch.setattr(backends, "_GPU_PROBE", False)
+    monkeypatch.setattr(devices, "_GPU_PROBE", False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "o.mp4"
     result = _invoke(["video", _clip(tmp_path), "--out", out, "--weights", face_weights, "--device", "cuda",

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from core.meta import POINT_NAMES
 from facetrack.cli import app
-from tests.helpers import count_frames, write_clip
+from tests.helpers import count_frames, one_error_line, write_clip
 
 runner = CliRunner()
 FACETRACK = Path(sys.executable).with_name("facetrack")
@@ -83,9 +83,9 @@ def test_video_refuses_bad_paths_before_work(face_weights, tmp_path):
 
 
 def test_video_cuda_without_gpu_is_bad_input(face_weights, tmp_path, monkeypatch):
-    import tracker.backends as backends
+    import core.devices as devices
 
-    monkeypatch.setattr(backends, "_GPU_PROBE", False)
+    monkeypatch.setattr(devices, "_GPU_PROBE", False)
     clip = write_clip(tmp_path / "clip.mp4", frames=3)
     result = runner.invoke(app, ["video", str(clip), "--out", str(tmp_path / "o.mp4"), "--weights",
                                  str(face_weights), "--device", "cuda"])
@@ -134,6 +134,41 @@ def test_images_rows_and_skipped(face_weights, tmp_path):
     assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "b.jpg", "c.png"]
     result = runner.invoke(app, ["images", str(folder), "--weights", str(face_weights), "--out-dir", str(folder)])
     assert result.exit_code == 2 and "would overwrite" in result.output
+
+
+def test_images_min_presence_and_its_old_name(face_weights, tmp_path):
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    base = ["images", str(image), "--weights", str(face_weights)]
+    assert "1 images, 1 with a face" in runner.invoke(app, base).output  # the tiny box model scores 0.9997
+    for option in ("--min-presence", "--threshold"):
+        result = runner.invoke(app, [*base, option, "0.9999"])
+        assert result.exit_code == 0, result.output
+        assert "1 images, 0 with a face" in result.output
+    assert "--threshold" in runner.invoke(app, ["images", "--help"]).output
+
+
+def test_images_model_failure_names_the_image(face_weights, tmp_path, monkeypatch):
+    import tracker.pipeline as pipeline
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), np.zeros((40, 50, 3), np.uint8))
+    real_step = pipeline.Tracker.step
+
+    def step(self, frame):
+        if frame.name.endswith("b.png"):
+            raise RuntimeError("boom")
+        return real_step(self, frame)
+
+    monkeypatch.setattr(pipeline.Tracker, "step", step)
+    rows, out_dir = tmp_path / "rows.jsonl", tmp_path / "annotated"
+    result = runner.invoke(app, ["images", str(folder), "--weights", str(face_weights), "--json", str(rows),
+                                 "--out-dir", str(out_dir)])
+    one_error_line(result, 1, f"{folder / 'b.png'}: tracking failed (RuntimeError: boom); 1 images done before it")
+    assert [Path(r["image"]).name for r in _rows(rows)] == ["a.png"]
+    assert [p.name for p in out_dir.iterdir()] == ["a.png"]
 
 
 @pytest.mark.slow

@@ -79,12 +79,47 @@ def test_draw_is_pure_and_marks_points():
 
 
 def test_synthetic_source_is_deterministic():
-    from tracker.sources import SyntheticSource, parse_synthetic
+    from tracker.bench.synthetic import SyntheticSource, parse_synthetic
 
     a = [f.image for f in SyntheticSource(96, 64, 30, 5)]
     b = [f.image for f in parse_synthetic("synthetic?width=96&height=64&frames=5")]
     assert len(a) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not np.array_equal(a[0], a[4])
+
+
+def test_synthetic_specs_have_no_fault_options():
+    from core.errors import InputError
+    from tracker.bench.synthetic import parse_synthetic
+
+    with pytest.raises(InputError, match="unknown synthetic option"):  # faults live in tests/fakes.py
+        parse_synthetic("synthetic?frames=5&stall_after=2")
+    with pytest.raises(InputError, match="bad value for fps"):
+        parse_synthetic("synthetic?fps=fast")
+
+
+def test_image_outputs_keep_names_and_are_written_whole(tmp_path):
+    import cv2
+
+    from core.errors import InputError
+    from tracker.sinks import ImageSink, plan_image_outputs
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    names = [str(tmp_path / "x" / "a.png"), str(tmp_path / "y" / "A.png"), str(tmp_path / "x" / "b.gif")]
+    out_dir = tmp_path / "out"
+    targets = plan_image_outputs(names, out_dir)
+    assert [t.name for t in targets.values()] == ["a.png", "A_1.png", "b.png"]  # clash numbered; gif -> png
+    sink = ImageSink(out_dir, targets)
+    image = np.full((10, 12, 3), 7, np.uint8)
+    for name in names:
+        sink.write(name, image)
+    sink.close()
+    assert sorted(p.name for p in out_dir.iterdir()) == ["A_1.png", "a.png", "b.png"]  # no temporary files
+    assert np.array_equal(cv2.imread(str(out_dir / "b.png")), image)
+    with pytest.raises(InputError, match="would overwrite the input"):
+        plan_image_outputs([str(out_dir / "a.png")], out_dir)
+    with pytest.raises(InputError, match="is a file"):
+        plan_image_outputs(names, out_dir / "a.png")
 
 
 def test_bad_sources_fail_fast(tmp_path):
@@ -110,7 +145,7 @@ def test_onnx_runtime_path_does_not_import_torch(face_weights, tmp_path):
         "from facetrack.cli import app\n"
         "from tracker.runtime import run\n"
         "from tracker.pipeline import build_tracker\n"
-        "from tracker.sources import SyntheticSource\n"
+        "from tracker.bench.synthetic import SyntheticSource\n"
         f"t = build_tracker({str(face_weights)!r}, device='cpu')\n"
         "stats = run(SyntheticSource(96, 64, 30, 5), t)\n"
         "assert stats.processed == 5, stats\n"

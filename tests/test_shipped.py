@@ -40,10 +40,10 @@ def test_every_listed_file_exists_and_loads():
 
 
 def test_onnx_matches_pytorch_on_the_shipped_models():
-    import onnxruntime as ort
     import torch
 
     from core.models import load_model
+    from core.onnx_session import open_session
 
     manifest = _shipped()
     rng = np.random.default_rng(0)
@@ -51,7 +51,7 @@ def test_onnx_matches_pytorch_on_the_shipped_models():
         model, _ = load_model(WEIGHTS / manifest["checkpoints"][name])
         size = model.config.input_size
         x = rng.standard_normal((3, 3, size, size)).astype(np.float32)
-        session = ort.InferenceSession(str(WEIGHTS / file), providers=["CPUExecutionProvider"])
+        session = open_session(WEIGHTS / file, "cpu").session  # the runtime's session
         got = session.run(None, {session.get_inputs()[0].name: x})[0]
         with torch.no_grad():
             want = model(torch.from_numpy(x)).numpy()

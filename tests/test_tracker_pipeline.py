@@ -9,8 +9,8 @@ from core.errors import InputError
 from core.meta import MetadataError
 from tests.helpers import CountingBackend
 from tracker.backends import create_backend, open_models
-from tracker.pipeline import Tracker
-from tracker.sources import SyntheticSource
+from tracker.bench.synthetic import SyntheticSource
+from tracker.pipeline import Track, Tracker
 
 
 def _tracker(weights, backend="onnx", **kwargs) -> Tracker:
@@ -37,7 +37,7 @@ def test_lost_track_redetects_on_the_same_frame(face_weights):
     tracker = _tracker(face_weights, detect_every=100)
     frames = list(SyntheticSource(160, 120, 30, 3))
     tracker.step(frames[0])
-    tracker._track = tracker._track + 1000.0  # the face "jumped" out of the crop
+    tracker.track = Track.from_points(tracker.track.points_px + 1000.0)  # the face "jumped" out of the crop
     result = tracker.step(frames[1])
     assert result.detected and result.has_face and not result.tracked
     assert tracker.box_backend.calls == 2 and tracker.landmark_backend.calls == 3
@@ -111,9 +111,9 @@ def test_backend_errors_are_clear(face_weights, tmp_path):
 
 
 def test_device_choice(face_weights, monkeypatch):
-    import tracker.backends as backends
+    import core.devices as devices
 
-    monkeypatch.setattr(backends, "_GPU_PROBE", False)
+    monkeypatch.setattr(devices, "_GPU_PROBE", False)
     with pytest.raises(InputError, match="no usable CUDA GPU"):
         create_backend("onnx", face_weights / "box.onnx", "cuda")
     lines: list[str] = []

@@ -1,15 +1,17 @@
 """One frame in, one result out: `Tracker.step(frame) -> FrameResult`, the unit every runtime mode uses.
 
-While a face is tracked, its landmark crop comes from the previous frame's points and the box model
-runs only every `detect_every` frames. The track is lost (and the box model runs on the same frame)
-when the points leave their crop or their geometry is implausible; on a box-model frame, a presence
-score below the threshold means no face.
+While a face is tracked (`Track`), its landmark crop comes from the previous frame's points and the box
+model runs only every `detect_every` frames. The track is lost (and the box model runs on the same
+frame) when the points leave their crop or their geometry is implausible; on a box-model frame, a
+presence score below `min_presence` means no face.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,17 +29,53 @@ MODES = ("image", "video", "live")  # image: every frame on its own; video/live:
 DEFAULT_DETECT_EVERY = 10
 # Presence needed on box-model frames. Measured with the shipped box model: every test-split face scores
 # >= 0.987 while background crops of other photos reach 0.90 (docs/experiments.md).
-DEFAULT_THRESHOLD = 0.95
+DEFAULT_MIN_PRESENCE = 0.95
 MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
 MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
 REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
 
 
+@dataclass(frozen=True)
+class Track:
+    """The face followed between frames: the last frame's points and the face square they imply."""
+
+    points_px: np.ndarray  # (P, 2) float32 frame pixels, POINT_NAMES order
+    center_px: np.ndarray  # (2,) float32 centre of the face square (core.geometry.face_square_from_points)
+    side_px: float  # side of that face square; the next landmark crop is meta.crop_scale x this
+
+    @classmethod
+    def from_points(cls, points_px: np.ndarray, square: tuple[np.ndarray, float] | None = None) -> "Track":
+        """The track of these points; `square` is their face square when already computed."""
+        center, side = face_square_from_points(points_px) if square is None else square
+        return cls(points_px, center, side)
+
+    def box_xyxy(self) -> np.ndarray:
+        """The face square as an xyxy box in frame pixels, (4,) float32."""
+        half = self.side_px / 2
+        return np.concatenate([self.center_px - half, self.center_px + half])
+
+
+class _Look(NamedTuple):
+    """One attempt at the face in a frame: the box model's detection (when it ran), the points found
+    (None: none looked for), whether they can seed the next crop, their face square, and whether the
+    crop came from the track."""
+
+    detection: Detection | None
+    points_px: np.ndarray | None
+    ok: bool
+    square: tuple[np.ndarray, float] | None
+    tracked: bool
+
+
 class Tracker:
-    """Single-face tracker around a box backend and a landmark backend."""
+    """Single-face tracker around a box backend and a landmark backend.
+
+    Raises MetadataError when a backend is not the kind of model its slot needs, InputError for
+    `detect_every` < 1, `min_presence` outside 0..1 or an unknown `mode`.
+    """
 
     def __init__(self, box_backend: Backend, landmark_backend: Backend, *, detect_every: int = DEFAULT_DETECT_EVERY,
-                 threshold: float = DEFAULT_THRESHOLD, smooth: bool = False, mode: str = "video",
+                 min_presence: float = DEFAULT_MIN_PRESENCE, smooth: bool = False, mode: str = "video",
                  smoother: FaceSmoother | None = None) -> None:
         if box_backend.meta.kind != "box":
             raise MetadataError(f"{box_backend.name}: not a box model ({box_backend.meta.kind})")
@@ -46,16 +84,13 @@ class Tracker:
         if tuple(landmark_backend.meta.point_names) != POINT_NAMES:
             raise MetadataError(f"landmark model predicts {', '.join(landmark_backend.meta.point_names)}; "
                                 f"this tracker needs {', '.join(POINT_NAMES)}")
-        if detect_every < 1:
-            raise InputError("--detect-every must be at least 1")
-        if not 0.0 <= threshold <= 1.0:
-            raise InputError("--threshold must lie in 0..1")
+        _check_options(detect_every, min_presence)
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         self.box_backend = box_backend
         self.landmark_backend = landmark_backend
         self.detect_every = int(detect_every)
-        self.threshold = float(threshold)
+        self.min_presence = float(min_presence)
         self.mode = mode
         self.smooth = bool(smooth)
         self.smoother = smoother or FaceSmoother()
@@ -68,56 +103,49 @@ class Tracker:
 
     def reset(self) -> None:
         """Forget the tracked face: the next frame runs the box model."""
-        self._track: np.ndarray | None = None
-        self._track_square: tuple[np.ndarray, float] | None = None  # face square of the points it was made from
-        self._square_of: np.ndarray | None = None  # ... which are these (a replaced track recomputes it)
+        self.track: Track | None = None
         self._since_detect = 0
         self._score = 0.0
         self.smoother.reset()
 
     @property
     def tracking(self) -> bool:
-        return self._track is not None
+        return self.track is not None
 
     def step(self, frame: Frame) -> FrameResult:
-        """Find the face in `frame`: box model when needed, landmarks from the crop, optional smoothing."""
+        """Find the face in `frame` (uint8 HxWx3 BGR): box model when needed, landmarks from the crop,
+        optional One-Euro smoothing (`smooth`, not in image mode, on `frame.t_ms`).
+
+        The box model runs in image mode, without a track, every `detect_every` frames, and again on
+        the same frame when the tracked points are lost. Returns a FrameResult: box and points in frame
+        pixels (None when no face), stage timings in ms. Updates the track, counters (`box_calls`,
+        `landmark_calls`, `frames`) and `lost_reason`. Raises MetadataError when a model's output does
+        not have the shape its metadata promises; a backend's own failure propagates unchanged.
+        """
         t_start = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         image = frame.image
-        detect = self.mode == "image" or self._track is None or self._since_detect >= self.detect_every
-        detection = self._detect(image, timings) if detect else None
-        points, ok, square = None, False, None
-        tracked = False
-        if detect and detection is None:
-            self.lost_reason = "presence below threshold"
-        else:
-            center, side, tracked = self._crop_square(detection)
-            points, ok, square = self._locate(image, center, side, timings)
-            if not ok and not detect:
-                # Lost between box-model frames: look for the face again on this same frame.
-                detect, tracked = True, False
-                detection = self._detect(image, timings)
-                points = None
-                if detection is None:
-                    self.lost_reason = "presence below threshold"
-                else:
-                    center, side = square_from_box(detection.box_xyxy, self.landmark_backend.meta.crop_scale)
-                    points, ok, square = self._locate(image, center, side, timings)
+        detect = self.mode == "image" or self.track is None or self._since_detect >= self.detect_every
+        look = self._look(image, detect, timings)
+        if not look.ok and not detect:
+            # Lost between box-model frames: forget the track and look again with the box model, same frame.
+            self.track, detect = None, True
+            look = self._look(image, True, timings)
         self._since_detect = 1 if detect else self._since_detect + 1
         self.frames += 1
 
         t0 = time.perf_counter()
+        detection, points = look.detection, look.points_px
         if detection is not None:
             self._score = detection.score
         if points is None:
-            self._track = self._track_square = self._square_of = None
+            self.track = None
             self.smoother.reset()
             result = FrameResult(frame, None, None, timings, detect, False)
         else:
-            keep = ok and self.mode != "image"
-            self._track, self._track_square = (points, square) if keep else (None, None)
-            self._square_of = self._track
-            center, face_side = square
+            keep = look.ok and self.mode != "image"
+            self.track = Track.from_points(points, look.square) if keep else None
+            center, face_side = look.square
             if detection is None:
                 box = clip_box(np.concatenate([center - face_side / 2, center + face_side / 2]),
                                frame.width, frame.height)
@@ -125,32 +153,36 @@ class Tracker:
             if self.smooth and self.mode != "image":
                 points, box = self.smoother(points, detection.box_xyxy, frame.t_ms / 1000.0, face_side)
                 detection = Detection(box, detection.score, detection.from_model)
-            result = FrameResult(frame, detection, points, timings, detect, tracked)
+            result = FrameResult(frame, detection, points, timings, detect, look.tracked)
         timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
         timings["total"] = (time.perf_counter() - t_start) * 1000.0
         return result
 
+    def _look(self, image: np.ndarray, detect: bool, timings: dict[str, float]) -> _Look:
+        """One attempt: the box model when `detect`, then the landmarks in the crop it or the track gives."""
+        detection = self._detect(image, timings) if detect else None
+        if detect and detection is None:
+            self.lost_reason = "presence below min_presence"
+            return _Look(None, None, False, None, False)
+        center, side, tracked = self._crop_square(detection)
+        points, ok, square = self._locate(image, center, side, timings)
+        return _Look(detection, points, ok, square, tracked)
+
     def _crop_square(self, detection: Detection | None) -> tuple[np.ndarray, float, bool]:
         """Centre and side of the landmark crop: from the track while it agrees with the box model."""
         crop_scale = self.landmark_backend.meta.crop_scale
-        if self._track is not None:
-            if self._square_of is self._track and self._track_square is not None:
-                center, face_side = self._track_square
-            else:
-                center, face_side = face_square_from_points(self._track)
-            if detection is None:
-                return center, face_side * crop_scale, True
-            track_box = np.concatenate([center - face_side / 2, center + face_side / 2])
-            if box_iou(track_box, detection.box_xyxy) >= REANCHOR_IOU:
-                return center, face_side * crop_scale, True
+        if self.track is not None:
+            center, side = self.track.center_px, self.track.side_px * crop_scale
+            if detection is None or box_iou(self.track.box_xyxy(), detection.box_xyxy) >= REANCHOR_IOU:
+                return center, side, True
         center, side = square_from_box(detection.box_xyxy, crop_scale)
         return center, side, False
 
     def _detect(self, image: np.ndarray, timings: dict[str, float]) -> Detection | None:
-        """Run the box model on the letterboxed frame; None when the presence score is below threshold."""
+        """Run the box model on the letterboxed frame; None when the presence score is below `min_presence`."""
         meta = self.box_backend.meta
         t0 = time.perf_counter()
-        x, m = box_input(image, meta)
+        x, frame_to_letterbox = box_input(image, meta)
         batch = to_batch([x])
         t1 = time.perf_counter()
         out = self.box_backend.predict(batch)
@@ -158,11 +190,11 @@ class Tracker:
         self.box_calls += 1
         if out.ndim != 2 or out.shape[1] != 5:
             raise MetadataError(f"{self.box_backend.name}: box model output {out.shape}, expected (B, 5)")
-        detection = box_detection(out[0], m, meta.input_size, image.shape[1], image.shape[0])
+        detection = box_detection(out[0], frame_to_letterbox, meta.input_size, image.shape[1], image.shape[0])
         timings["preprocess"] += (t1 - t0) * 1000.0
         timings["box_model"] += (t2 - t1) * 1000.0
         timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
-        if detection.score < self.threshold:
+        if detection.score < self.min_presence:
             return None
         return detection
 
@@ -172,7 +204,7 @@ class Tracker:
         the face square they imply (computed once here: the box, smoothing and next crop reuse it)."""
         meta = self.landmark_backend.meta
         t0 = time.perf_counter()
-        x, m = landmark_input(image, center, side, meta)
+        x, frame_to_crop = landmark_input(image, center, side, meta)
         batch = to_batch([x])
         t1 = time.perf_counter()
         out = self.landmark_backend.predict(batch)
@@ -181,7 +213,7 @@ class Tracker:
         if out.ndim != 2 or out.shape[1] != 2 * len(POINT_NAMES):
             raise MetadataError(f"{self.landmark_backend.name}: landmark output {out.shape}, "
                                 f"expected (B, {2 * len(POINT_NAMES)})")
-        points_px, points_norm = landmark_points(out[0], m, meta.input_size)
+        points_px, points_norm = landmark_points(out[0], frame_to_crop, meta.input_size)
         square = face_square_from_points(points_px)
         ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0], square)
         if not ok:
@@ -207,14 +239,18 @@ def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height
     return True, ""
 
 
-def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str = "auto",
-                  landmark_model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
-                  threshold: float = DEFAULT_THRESHOLD, smooth: bool = False, mode: str = "video",
-                  threads: int | None = None, log: Log | None = None) -> Tracker:
-    """Load the weights folder's box and landmark models and wrap them in a Tracker."""
+def _check_options(detect_every: int, min_presence: float) -> None:
     if detect_every < 1:
         raise InputError("--detect-every must be at least 1")
-    if not 0.0 <= threshold <= 1.0:
-        raise InputError("--threshold must lie in 0..1")
+    if not 0.0 <= min_presence <= 1.0:
+        raise InputError("--min-presence must lie in 0..1")
+
+
+def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str = "auto",
+                  landmark_model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
+                  min_presence: float = DEFAULT_MIN_PRESENCE, smooth: bool = False, mode: str = "video",
+                  threads: int | None = None, log: Log | None = None) -> Tracker:
+    """Load the weights folder's box and landmark models and wrap them in a Tracker (options checked first)."""
+    _check_options(detect_every, min_presence)
     box, landmarks = open_models(weights_dir, backend, device, landmark_model, threads, log)
-    return Tracker(box, landmarks, detect_every=detect_every, threshold=threshold, smooth=smooth, mode=mode)
+    return Tracker(box, landmarks, detect_every=detect_every, min_presence=min_presence, smooth=smooth, mode=mode)

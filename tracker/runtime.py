@@ -24,11 +24,11 @@ from typing import Callable
 import numpy as np
 
 from core.errors import FacetrackError
-from core.frame import FrameResult
+from core.frame import Frame, FrameResult
 from core.signals import StopSignals
 from tracker.draw import draw_frame_result
 from tracker.pipeline import STAGES, Tracker
-from tracker.sinks import JsonlSink, VideoSink, WindowSink, result_row
+from tracker.sinks import ImageSink, JsonlSink, VideoSink, WindowSink, result_row
 from tracker.sources import Source
 
 FILE_QUEUE_SIZE = 4
@@ -39,7 +39,18 @@ WATCHDOG_GRACE_S = 2.0  # a live read blocked this long past the source's stall 
 STUCK_JOIN_S = 0.5
 _END = object()  # end-of-stream marker passed down the queues
 
-__all__ = ["RunStats", "run"]
+__all__ = ["RunStats", "StepError", "run"]
+
+
+class StepError(FacetrackError):
+    """`Tracker.step` failed with something other than a FacetrackError (a backend's own error).
+
+    `frame` is the frame it failed on; `__cause__` the original exception.
+    """
+
+    def __init__(self, message: str, frame: Frame) -> None:
+        super().__init__(message)
+        self.frame = frame
 
 
 @dataclass
@@ -50,6 +61,7 @@ class RunStats:
     processed: int = 0
     dropped: int = 0  # live frames replaced by a newer one before inference took them
     written: int = 0
+    with_face: int = 0  # processed frames in which a face was found
     wall_s: float = 0.0
     stopped_by: str = "end"  # end | user | interrupt | max_frames | error
     threaded: bool = True
@@ -76,6 +88,7 @@ class RunStats:
 
     def add(self, result: FrameResult, latency_ms: float) -> None:
         self.processed += 1
+        self.with_face += result.has_face
         self._latencies.append(latency_ms)
         self.latency_max_ms = max(self.latency_max_ms, latency_ms)
         for key, value in result.timings.items():
@@ -160,13 +173,13 @@ class BoundedQueue:
 
 
 class _Renderer:
-    """The main-thread end of the run: latency, drawing, video, JSON row, window."""
+    """The main-thread end of the run: latency, drawing, video, JSON row, annotated image, window."""
 
     def __init__(self, tracker: Tracker, stats: RunStats, video: VideoSink | None, jsonl: JsonlSink | None,
-                 window: WindowSink | None, draw: bool,
+                 images: ImageSink | None, window: WindowSink | None, draw: bool,
                  on_result: Callable[[FrameResult, RunStats], None] | None, timed: bool = False) -> None:
         self.tracker, self.stats = tracker, stats
-        self.video, self.jsonl, self.window, self.draw = video, jsonl, window, draw
+        self.video, self.jsonl, self.images, self.window, self.draw = video, jsonl, images, window, draw
         self.on_result = on_result
         self.timed = timed  # live: the recording follows the source's clock
         self.meter = FpsMeter()
@@ -189,6 +202,8 @@ class _Renderer:
             self.stats.video_frames, self.stats.video_repeated = self.video.frames, self.video.repeated
         if self.jsonl is not None:
             self.jsonl.write(result_row(result, self.tracker.point_names))
+        if self.images is not None:  # still images: drawn without the FPS/latency corner
+            self.images.write(result.frame.name, draw_frame_result(result) if self.draw else result.frame.image)
         self.stats.written += 1
         if self.on_result is not None:
             self.on_result(result, self.stats)
@@ -198,17 +213,17 @@ class _Renderer:
 
 
 def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jsonl: JsonlSink | None = None,
-        window: WindowSink | None = None, draw: bool = True, threaded: bool = True,
-        max_frames: int | None = None, on_result: Callable[[FrameResult, RunStats], None] | None = None,
-        handle_signals: bool = True) -> RunStats:
+        images: ImageSink | None = None, window: WindowSink | None = None, draw: bool = True,
+        threaded: bool = True, max_frames: int | None = None,
+        on_result: Callable[[FrameResult, RunStats], None] | None = None, handle_signals: bool = True) -> RunStats:
     """Track every frame of `source` into the sinks; closes the sinks and the source before returning.
 
     An interrupt (Ctrl+C, SIGTERM) returns normally with `stats.interrupted` set, after finalising the
     outputs; a failure (source, model, output) is raised as a FacetrackError once everything is closed,
-    with the run's `stats` attached to it.
+    with the run's `stats` attached to it (a StepError when `Tracker.step` itself failed).
     """
     stats = RunStats(threaded=threaded)
-    renderer = _Renderer(tracker, stats, video, jsonl, window, draw, on_result, timed=source.live)
+    renderer = _Renderer(tracker, stats, video, jsonl, images, window, draw, on_result, timed=source.live)
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
     t_start = time.perf_counter()
     error: BaseException | None = None
@@ -225,7 +240,7 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
             stats.box_calls = tracker.box_calls - box0
             stats.landmark_calls = tracker.landmark_calls - lm0
             # A capture thread still blocked inside the device's read must not see it released under it.
-            _close_all(video, jsonl, window, None if capture_stuck else source)
+            _close_all(video, jsonl, images, window, None if capture_stuck else source)
     if error is not None:
         stats.stopped_by = "error"
         if not isinstance(error, FacetrackError):
@@ -246,6 +261,17 @@ def _close_all(*things) -> None:
                 pass
 
 
+def _step(tracker: Tracker, frame: Frame, stage: str = "") -> FrameResult:
+    """`tracker.step(frame)`; a failure other than a FacetrackError comes out as a StepError naming the frame."""
+    try:
+        return tracker.step(frame)
+    except FacetrackError:
+        raise
+    except Exception as exc:
+        prefix = f"{stage} failed: " if stage else ""
+        raise StepError(f"{prefix}{type(exc).__name__}: {exc}", frame) from exc
+
+
 def _run_sequential(source: Source, tracker: Tracker, renderer: _Renderer, stats: RunStats,
                     interrupted: threading.Event, max_frames: int | None) -> BaseException | None:
     try:
@@ -257,7 +283,7 @@ def _run_sequential(source: Source, tracker: Tracker, renderer: _Renderer, stats
             if frame is None:
                 return None
             stats.captured += 1
-            if not renderer.emit(tracker.step(frame)):
+            if not renderer.emit(_step(tracker, frame)):
                 stats.stopped_by = "user"
                 return None
             if max_frames and stats.processed >= max_frames:
@@ -307,7 +333,7 @@ def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: 
                     continue
                 if frame is _END:
                     break
-                results.put(tracker.step(frame), stop)
+                results.put(_step(tracker, frame, "inference"), stop)
         except BaseException as exc:  # noqa: BLE001
             errors.append(("inference", exc))
         finally:

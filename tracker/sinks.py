@@ -1,10 +1,13 @@
-"""Where results go: an mp4 video, JSON lines (one row per frame or image), a window when asked.
+"""Where results go: an mp4 video, JSON lines (one row per frame or image), annotated copies of still
+images, a window when asked.
 
-Output paths are checked before any work (`check_output_path`). The window sink is only made when a
-window was asked for and a display exists: the GUI build of OpenCV aborts the process otherwise.
+Output paths are checked before any work (`check_output_path`, `plan_image_outputs`). The window sink is
+only made when a window was asked for and a display exists: the GUI build of OpenCV aborts the process
+otherwise.
 
 Closing a sink finalises its file (the mp4 index, the last JSON row) with SIGINT/SIGTERM held back
-(`deferred_signals`), so an interrupt can never leave a half-written file behind.
+(`deferred_signals`), and each annotated image is written to a temporary file renamed into place, so an
+interrupt can never leave a half-written file behind.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources.capture
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -27,6 +30,7 @@ from core.signals import deferred_signals  # noqa: E402
 
 FOURCC = "mp4v"
 VIDEO_SUFFIXES = (".mp4",)
+WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ESC = 27
 
 
@@ -184,6 +188,73 @@ class JsonlSink:
                     pass
 
     def __enter__(self) -> "JsonlSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def plan_image_outputs(names: list[str], out_dir: Path) -> dict[str, Path]:
+    """The annotated copy's path in `out_dir` for each input image (checked before any work).
+
+    Same file name; `name_1.png`, `name_2.png`, ... when names clash (case-insensitively, inputs from
+    different folders); `.png` for a format OpenCV cannot write (WRITABLE_SUFFIXES). InputError when
+    `out_dir` is a file, its parent folder is missing, or a copy would overwrite its own input.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out-dir {out_dir}: is a file, not a folder")
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise InputError(f"--out-dir {out_dir}: folder {out_dir.parent} does not exist")
+    targets: dict[str, Path] = {}
+    used: set[str] = set()
+    for name in names:
+        src = Path(name)
+        suffix = src.suffix.lower() if src.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+        stem, candidate, n = src.stem, src.stem + suffix, 1
+        while candidate.lower() in used:
+            candidate, n = f"{stem}_{n}{suffix}", n + 1
+        used.add(candidate.lower())
+        target = out_dir / candidate
+        if target.exists() and src.exists() and os.path.samefile(target, src):
+            raise InputError(f"--out-dir {out_dir}: would overwrite the input {name}")
+        targets[name] = target
+    return targets
+
+
+class ImageSink:
+    """Annotated copies of still images, one file per input at its planned path (`plan_image_outputs`).
+
+    Each image is encoded in memory, written to a hidden temporary file beside its target and renamed
+    into place with signals held back: a copy is in the folder whole or not at all.
+    """
+
+    def __init__(self, out_dir: str | Path, targets: dict[str, Path]) -> None:
+        self.out_dir = Path(out_dir)
+        self.targets = targets
+        self.written = 0
+        self.out_dir.mkdir(exist_ok=True)
+
+    def write(self, name: str, image: np.ndarray) -> None:
+        """Write the copy of input `name` (uint8 HxWx3 BGR); FacetrackError when it cannot be encoded or written."""
+        path = self.targets[name]
+        ok, data = cv2.imencode(path.suffix, image)
+        if not ok:
+            raise FacetrackError(f"{path}: cannot encode the image")
+        tmp = path.with_name(f".{path.name}.tmp")
+        with deferred_signals():
+            try:
+                data.tofile(str(tmp))
+                os.replace(tmp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise FacetrackError(f"{path}: cannot write ({exc.strerror})") from None
+        self.written += 1
+
+    def close(self) -> None:
+        """Nothing to finish: every copy was complete when `write` returned."""
+
+    def __enter__(self) -> "ImageSink":
         return self
 
     def __exit__(self, *exc) -> None:

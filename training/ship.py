@@ -1,45 +1,83 @@
-"""Copy a run's best checkpoint into the weights folder, compactly (fp16 tensors, no optimizer state)."""
+"""Put trained models into the weights folder: a run's best checkpoint, compactly (fp16 tensors, no
+optimizer state), and the choice of which precision of each exported ONNX graph ships.
+
+The manifest is changed through `core.manifest` only.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
-from core.manifest import read_manifest, write_manifest
+from core.errors import FacetrackError, InputError
+from core.manifest import MANIFEST, read_manifest, remove_model_file, set_model_file
 from core.models import model_kind, read_checkpoint, save_checkpoint
 
 KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s")
 
 
 def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = False) -> Path:
-    """Write `<kind>-<model>.pt` (box: `box.pt`) in fp16 and list it in the manifest."""
+    """Write `<kind>-<model>.pt` (box: `box.pt`) in fp16 and list it in the manifest.
+
+    default=True also makes it the default landmark model (ignored for the box model). The written path.
+    """
     ckpt = read_checkpoint(src)
     name = ckpt["model"]
     slim = {k: ckpt[k] for k in KEEP if k in ckpt}
     slim["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     folder = Path(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    filename = "box.pt" if model_kind(name) == "box" else f"landmarks-{name}.pt"
+    landmarks = model_kind(name) == "landmarks"
+    filename = f"landmarks-{name}.pt" if landmarks else "box.pt"
     save_checkpoint(folder / filename, slim)
-    try:
-        manifest = read_manifest(folder)
-    except Exception:
-        manifest = {"checkpoints": {}, "onnx": {}}
-    manifest["checkpoints"][name] = filename
-    if default and model_kind(name) == "landmarks":
-        manifest["default_landmarks"] = name
-    write_manifest(folder, manifest)
+    set_model_file(folder, "checkpoints", name, filename, default=default and landmarks)
     return folder / filename
+
+
+def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) -> dict:
+    """Keep one exported ONNX graph per model: the fp16 graph for the models named in `fp16_only`, the
+    fp32 graph for the others; the other graph is unlisted and deleted. The manifest afterwards.
+
+    InputError when a model lacks the graph it should keep; nothing is removed then.
+    """
+    folder = Path(weights_dir)
+    fp16_names = set(fp16_only)
+    manifest = read_manifest(folder)
+    graphs = {"onnx": manifest.get("onnx") or {}, "onnx_fp16": manifest.get("onnx_fp16") or {}}
+    drop = []
+    for name in sorted(fp16_names | set(graphs["onnx_fp16"])):
+        keep, other = ("onnx_fp16", "onnx") if name in fp16_names else ("onnx", "onnx_fp16")
+        if name not in graphs[keep]:
+            raise InputError(f"{folder / MANIFEST}: no {'fp16' if keep == 'onnx_fp16' else 'fp32'} ONNX graph "
+                             f"of {name!r} to ship")
+        drop += [(other, name)] if name in graphs[other] else []
+    for table, name in drop:
+        remove_model_file(folder, table, name)
+    return read_manifest(folder)
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Ship a run's best.pt into weights/ (fp16, manifest updated).")
-    parser.add_argument("checkpoint")
+    parser = argparse.ArgumentParser(description="Ship a run's best.pt into weights/ (fp16, manifest updated), "
+                                                 "and/or choose which precision of each ONNX graph ships.")
+    parser.add_argument("checkpoint", nargs="?", help="a run's best.pt to ship")
     parser.add_argument("--weights", default="weights")
     parser.add_argument("--default", action="store_true", help="make it the default landmark model")
+    parser.add_argument("--fp16-only", nargs="+", metavar="MODEL",
+                        help="after export: ship these models' fp16 ONNX graphs and the others' fp32 graphs, "
+                             "deleting the other precision")
     args = parser.parse_args()
+    if not args.checkpoint and not args.fp16_only:
+        parser.error("give a checkpoint to ship, --fp16-only MODEL..., or both")
     torch.set_num_threads(1)
-    print(ship_checkpoint(args.checkpoint, args.weights, args.default))
+    try:
+        if args.checkpoint:
+            print(ship_checkpoint(args.checkpoint, args.weights, args.default))
+        if args.fp16_only:
+            print(json.dumps(ship_one_graph_per_model(args.weights, args.fp16_only), indent=2))
+    except FacetrackError as exc:
+        parser.exit(exc.exit_code, f"{parser.prog}: error: {exc}\n")

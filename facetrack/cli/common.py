@@ -102,6 +102,7 @@ LandmarkModelOption = Annotated[str | None, typer.Option(
     "--landmark-model", help="Landmark model named in the manifest (default: its default).")]
 DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,
                                                 help="While tracking, run the box model every N frames.")]
-ThresholdOption = Annotated[float, typer.Option(
-    "--threshold", min=0.0, max=1.0,
-    help="Face presence score the box model must give for a face (checked on every box-model frame).")]
+MinPresenceOption = Annotated[float, typer.Option(
+    "--min-presence", "--threshold", min=0.0, max=1.0,
+    help="Lowest face presence score (0..1) the box model must give for a face, checked on every box-model "
+         "frame (--threshold: its old name, still accepted).")]

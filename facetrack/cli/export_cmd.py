@@ -29,7 +29,8 @@ def export_command(
 
     get_format(format)  # an unknown format fails before torch is imported
     from core.manifest import default_weights_dir
-    from export.pipeline import export_weights, format_table
+    from export.pipeline import export_weights
+    from export.report import format_table
 
     result = export_weights(weights or default_weights_dir(), out, fmt=format, opset=opset, fp16=fp16, int8=int8,
                             calib=calib, data=data, log=typer.echo)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
-from core.errors import FacetrackError, Interrupted
 from facetrack.cli import app
 from facetrack.cli.common import (
     BackendKind,
@@ -16,12 +14,12 @@ from facetrack.cli.common import (
     DeviceKind,
     DeviceOption,
     LandmarkModelOption,
-    ThresholdOption,
+    MinPresenceOption,
     WeightsOption,
     handle_errors,
     say,
 )
-from tracker.pipeline import DEFAULT_THRESHOLD
+from tracker.pipeline import DEFAULT_MIN_PRESENCE
 
 
 @app.command("video")
@@ -43,72 +41,13 @@ def video_command(
                                        help="One-Euro smoothing of points and box (default: off for files, "
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
-    threshold: ThresholdOption = DEFAULT_THRESHOLD,
+    min_presence: MinPresenceOption = DEFAULT_MIN_PRESENCE,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
-    from core.manifest import default_weights_dir
-    from core.signals import deferred_signals
-    from tracker.pipeline import build_tracker
-    from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
-    from tracker.sources import is_synthetic, is_url, open_video
+    from tracker.session import ModelOptions, VideoJob, run_job
 
-    inputs = [] if is_url(source) or is_synthetic(source) else [Path(source)]
-    check_output_path(out, "--out", inputs, suffixes=(".mp4",))
-    if json_path is not None:
-        check_output_path(json_path, "--json", inputs, others=[out])
-    if show and not display_available():
-        say("no display (DISPLAY / WAYLAND_DISPLAY unset): not showing a window")
-        show = False
-
-    with contextlib.ExitStack() as stack:
-        video_source = open_video(source)
-        stack.callback(video_source.close)
-        say(video_source.describe())
-        tracker = build_tracker(weights or default_weights_dir(), backend=backend.value, device=device.value,
-                                landmark_model=landmark_model, detect_every=detect_every, threshold=threshold,
-                                smooth=video_source.live if smooth is None else smooth,
-                                mode="live" if video_source.live else "video", log=say)
-        say(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
-            f"{tracker.landmark_backend.name}")
-        with deferred_signals():  # each output is registered for closing before an interrupt can land
-            video = stack.enter_context(VideoSink(out, video_source.fps, video_source.width, video_source.height))
-            jsonl = stack.enter_context(JsonlSink(json_path)) if json_path is not None else None
-        window = WindowSink("facetrack video") if show else None
-        if window is not None:
-            stack.callback(window.close)
-        outputs = [str(out)] + ([str(json_path)] if json_path is not None else [])
-        try:
-            stats = run(video_source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
-                        threaded=not sequential, on_result=_progress(video_source.frame_count, stack))
-        except FacetrackError as exc:
-            raise kept_outputs(exc, outputs) from None
-    say(stats.summary())
-    if stats.interrupted:
-        raise Interrupted(f"interrupted after {stats.written} frames; outputs finalised: {', '.join(outputs)}")
-    say(f"wrote {' and '.join(outputs)}")
-
-
-def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
-    """The run's error with what was kept appended: `...; kept 25 frames in out.mp4, out.jsonl`."""
-    stats = getattr(exc, "stats", None)
-    if stats is not None and outputs:
-        exc.args = (f"{exc}; kept {stats.written} frames in {', '.join(outputs)}",)
-    return exc
-
-
-def _progress(total: int | None, stack: contextlib.ExitStack):
-    """A tqdm bar (frames, FPS, latency) fed by the runtime; silent when stderr is not a terminal."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None, leave=True)
-    stack.callback(bar.close)
-
-    def update(result, stats) -> None:
-        bar.update(1)
-        if stats.processed % 15 == 0:
-            bar.set_postfix_str(f"latency {stats.latency_ms(50):.0f} ms", refresh=False)
-
-    return update
+    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence)
+    run_job(VideoJob(source, out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
+                     threaded=not sequential), log=say)

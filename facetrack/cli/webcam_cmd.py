@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
-from core.errors import FacetrackError, Interrupted
 from facetrack.cli import app
 from facetrack.cli.common import (
     BackendKind,
@@ -16,13 +14,12 @@ from facetrack.cli.common import (
     DeviceKind,
     DeviceOption,
     LandmarkModelOption,
-    ThresholdOption,
+    MinPresenceOption,
     WeightsOption,
     handle_errors,
     say,
 )
-from facetrack.cli.video_cmd import kept_outputs
-from tracker.pipeline import DEFAULT_THRESHOLD
+from tracker.pipeline import DEFAULT_MIN_PRESENCE
 
 
 @app.command("webcam")
@@ -43,7 +40,7 @@ def webcam_command(
     detect_every: DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
-    threshold: ThresholdOption = DEFAULT_THRESHOLD,
+    min_presence: MinPresenceOption = DEFAULT_MIN_PRESENCE,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "
@@ -52,51 +49,9 @@ def webcam_command(
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
-    from core.manifest import default_weights_dir
-    from core.signals import deferred_signals
-    from tracker.pipeline import build_tracker
-    from tracker.runtime import run
-    from tracker.sinks import JsonlSink, VideoSink, WindowSink, check_output_path, display_available
-    from tracker.sources import open_camera
+    from tracker.session import ModelOptions, WebcamJob, run_job
 
-    if out is not None:
-        check_output_path(out, "--out", suffixes=(".mp4",))
-    if json_path is not None:
-        check_output_path(json_path, "--json", others=[out] if out is not None else [])
-    show = not no_show
-    if show and not display_available():
-        say("no display (DISPLAY / WAYLAND_DISPLAY unset): running without a window (--no-show implied)")
-        show = False
-
-    with contextlib.ExitStack() as stack:
-        source = open_camera(camera, width, height, fps)
-        stack.callback(source.close)
-        say(source.describe())
-        tracker = build_tracker(weights or default_weights_dir(), backend=backend.value, device=device.value,
-                                landmark_model=landmark_model, detect_every=detect_every, threshold=threshold,
-                                smooth=smooth, mode="live" if source.live else "video", log=say)
-        say(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
-            f"{tracker.landmark_backend.name}")
-        source.stall_timeout_s = stall_timeout
-        with deferred_signals():  # each output is registered for closing before an interrupt can land
-            video = stack.enter_context(VideoSink(out, source.fps, source.width, source.height)) if out else None
-            jsonl = stack.enter_context(JsonlSink(json_path)) if json_path is not None else None
-        window = None
-        if show:
-            window = WindowSink("facetrack webcam")
-            stack.callback(window.close)
-            say("press q or Esc in the window to stop")
-        else:
-            say("press Ctrl+C to stop")
-        outputs = [str(p) for p in (out, json_path) if p is not None]
-        try:
-            stats = run(source, tracker, video=video, jsonl=jsonl, window=window, draw=not no_draw,
-                        threaded=not sequential, max_frames=max_frames or None)
-        except FacetrackError as exc:
-            raise kept_outputs(exc, outputs) from None
-    say(stats.summary())
-    finalised = f"; outputs finalised: {', '.join(outputs)}" if outputs else ""
-    if stats.interrupted:
-        raise Interrupted(f"interrupted after {stats.written} frames{finalised}")
-    if outputs:
-        say(f"wrote {' and '.join(outputs)}")
+    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence)
+    run_job(WebcamJob(camera, width, height, fps, out, json_path, models, show=not no_show, smooth=smooth,
+                      draw=not no_draw, threaded=not sequential, max_frames=max_frames or None,
+                      stall_timeout_s=stall_timeout), log=say)

@@ -2,7 +2,8 @@
 
 `suite` runs the measurements (models alone, stages, end-to-end runs of the real runtime, live
 latency), `measure` holds the timers, `system` the machine header and memory, `report` the table and
-the side-by-side comparison of two JSON reports.
+the side-by-side comparison of two JSON reports, `synthetic` the drawn moving face that needs no file
+(also the tests' source, and what `synthetic?...` specs open in `facetrack video` and `webcam`).
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ from typing import Callable
 
 from core.errors import FacetrackError, InputError
 from core.manifest import BOX_MODEL, landmark_model_name, read_manifest
-from tracker.backends import BACKENDS, Backend, cuda_gpu_usable, default_threads, open_models
+from tracker.backends import BACKENDS, Backend, cuda_gpu_usable, cuda_unsupported, default_threads, open_models
 from tracker.bench import measure, system
+from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.pipeline import DEFAULT_DETECT_EVERY, Tracker
-from tracker.sources import Source, is_synthetic, open_video, parse_synthetic
+from tracker.sources import Source
 
 SCHEMA = "facetrack-bench/1"
 DEVICES = ("cpu", "cuda")
@@ -45,7 +46,7 @@ def source_spec(source: str | None, frames: int) -> str:
 
 def open_bench_source(source: str | None, frames: int) -> Source:
     """Open the benchmark's source (a fresh one per run: runs close their source)."""
-    return open_video(source_spec(source, frames))
+    return open_video_spec(source_spec(source, frames))
 
 
 @dataclass
@@ -77,16 +78,7 @@ def unavailable(backend: str, device: str, manifest: dict) -> str | None:
     if device == "cuda":
         if not cuda_gpu_usable():
             return "no usable CUDA GPU (driver missing or no device)"
-        if backend == "onnx":
-            import onnxruntime as ort
-
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                return "this onnxruntime build has no CUDA provider"
-        else:
-            import torch
-
-            if not torch.cuda.is_available():
-                return "torch sees no CUDA device"
+        return cuda_unsupported(backend)
     return None
 
 
@@ -152,7 +144,7 @@ def _run_bench(cfg: BenchConfig, say: Log) -> dict:
     except InputError:
         landmark = None
     spec = source_spec(cfg.source, cfg.frames)
-    probe = open_video(spec)  # fails fast on a bad source, before any model is loaded
+    probe = open_video_spec(spec)  # fails fast on a bad source, before any model is loaded
     try:
         header = _header(cfg, spec, probe, manifest, landmark)
     finally:
@@ -212,7 +204,7 @@ def _bench_backend(cfg: BenchConfig, spec: str, live: bool, backend: str, device
         out = Path(tmp) / "out.mp4"
 
         def source() -> Source:
-            return open_video(spec)
+            return open_video_spec(spec)
 
         if cfg.warmup:
             measure.stage_pass(source(), _tracker(box, landmarks, cfg.detect_every, live), cfg.warmup, out)

@@ -1,0 +1,322 @@
+"""One command's run from options to summary, written once for `facetrack video`, `webcam` and `images`.
+
+Each command turns its options into a frozen job (`VideoJob`, `WebcamJob`, `ImagesJob`) and calls
+`run_job`, which goes through the same sequence for all three:
+
+    check the outputs (InputError before any work) -> open the source (a bad input fails here)
+    -> build the tracker (load the models) -> open the sinks with signals held back
+    -> `tracker.runtime.run` -> the summary line, or Interrupted / the error with what was kept
+
+What differs between the commands (which source, which sinks, which summary) is a method of the job.
+Messages go through `log` (the CLI's `facetrack: ...` lines on stderr).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from core.errors import FacetrackError, InputError, Interrupted
+from core.manifest import default_weights_dir
+from core.signals import deferred_signals
+from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
+from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_PRESENCE, Tracker, build_tracker
+from tracker.runtime import RunStats, StepError, run
+from tracker.sinks import (
+    ImageSink,
+    JsonlSink,
+    VideoSink,
+    WindowSink,
+    check_output_path,
+    check_writable_folder,
+    display_available,
+    plan_image_outputs,
+)
+from tracker.sources import ImageSource, Source, image_paths, is_url, open_camera
+
+Log = Callable[[str], None]
+
+__all__ = ["ImagesJob", "ModelOptions", "VideoJob", "WebcamJob", "kept_outputs", "open_camera_input", "run_job"]
+
+
+def _quiet(line: str) -> None:
+    """A log that says nothing."""
+
+
+def open_camera_input(camera: str, width: int | None = None, height: int | None = None,
+                      fps: float | None = None) -> Source:
+    """`facetrack webcam`'s input: a synthetic spec (live), a stream URL, or a camera index or device path."""
+    text = str(camera).strip()
+    return parse_synthetic(text, live=True) if is_synthetic(text) else open_camera(text, width, height, fps)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models to load and how the tracker uses them (the options the three commands share)."""
+
+    weights: Path | None = None  # a weights folder with manifest.json; None: the shipped weights/
+    backend: str = "onnx"
+    device: str = "auto"
+    landmark_model: str | None = None  # None: the manifest's default
+    detect_every: int = DEFAULT_DETECT_EVERY
+    min_presence: float = DEFAULT_MIN_PRESENCE
+
+    def build(self, *, mode: str, smooth: bool, log: Log) -> Tracker:
+        """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device)."""
+        return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
+                             landmark_model=self.landmark_model, detect_every=self.detect_every,
+                             min_presence=self.min_presence, smooth=smooth, mode=mode, log=log)
+
+
+def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
+    """The run's error with what was kept appended: `...; kept 25 frames in out.mp4, out.jsonl`."""
+    stats = getattr(exc, "stats", None)
+    if stats is not None and outputs:
+        exc.args = (f"{exc}; kept {stats.written} frames in {', '.join(outputs)}",)
+    return exc
+
+
+def _finalised(outputs: list[str]) -> str:
+    return f"; outputs finalised: {', '.join(outputs)}" if outputs else ""
+
+
+class _FramesJob:
+    """Video and webcam: frames into an mp4 and JSON lines; a summary of FPS, latency and stages."""
+
+    announce = True  # say what the source and the models are
+    progress = False  # a progress bar (frames, latency) on a terminal
+    max_frames: int | None = None
+    title = "facetrack"  # window title
+    no_display = "not showing a window"  # said when a window was asked for but there is no display
+
+    def outputs(self) -> list[str]:
+        return [str(p) for p in (self.out, self.json_path) if p is not None]
+
+    def mode(self, source: Source) -> str:
+        return "live" if source.live else "video"
+
+    def smoothing(self, source: Source) -> bool:
+        return source.live if self.smooth is None else self.smooth
+
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack) -> dict:
+        video = None
+        if self.out is not None:
+            video = stack.enter_context(VideoSink(self.out, source.fps, source.width, source.height))
+        jsonl = stack.enter_context(JsonlSink(self.json_path)) if self.json_path is not None else None
+        return {"video": video, "jsonl": jsonl}
+
+    def say_how_to_stop(self, window: bool, log: Log) -> None:
+        """Files end by themselves: nothing to say."""
+
+    def failed(self, exc: FacetrackError, outputs: list[str]) -> FacetrackError:
+        return kept_outputs(exc, outputs)
+
+    def report(self, stats: RunStats, source: Source, outputs: list[str], log: Log) -> None:
+        log(stats.summary())
+        if stats.interrupted:
+            raise Interrupted(f"interrupted after {stats.written} frames{_finalised(outputs)}")
+        if outputs:
+            log(f"wrote {' and '.join(outputs)}")
+
+
+@dataclass(frozen=True)
+class VideoJob(_FramesJob):
+    """`facetrack video`: every frame of a file (or URL, or synthetic spec) in order into an .mp4."""
+
+    source: str  # video file, stream URL or synthetic spec
+    out: Path  # annotated .mp4: the input's size and fps, one frame per input frame
+    json_path: Path | None = None
+    models: ModelOptions = field(default_factory=ModelOptions)
+    show: bool = False
+    smooth: bool | None = None  # None: on for a live stream, off for files
+    draw: bool = True
+    threaded: bool = True
+
+    title = "facetrack video"
+    progress = True
+
+    def check_outputs(self) -> None:
+        inputs = [] if is_url(self.source) or is_synthetic(self.source) else [Path(self.source)]
+        check_output_path(self.out, "--out", inputs, suffixes=(".mp4",))
+        if self.json_path is not None:
+            check_output_path(self.json_path, "--json", inputs, others=[self.out])
+
+    def open_source(self) -> Source:
+        return open_video_spec(self.source)
+
+
+@dataclass(frozen=True)
+class WebcamJob(_FramesJob):
+    """`facetrack webcam`: a live camera, newest frame only; window, optional recording and JSON."""
+
+    camera: str = "0"  # index, device path, stream URL or synthetic spec
+    width: int | None = None  # asked of the camera
+    height: int | None = None
+    fps: float | None = None
+    out: Path | None = None
+    json_path: Path | None = None
+    models: ModelOptions = field(default_factory=ModelOptions)
+    show: bool = True
+    smooth: bool | None = True
+    draw: bool = True
+    threaded: bool = True
+    max_frames: int | None = None  # stop after this many processed frames
+    stall_timeout_s: float = 3.0  # seconds without a frame before the camera counts as gone
+
+    title = "facetrack webcam"
+    no_display = "running without a window (--no-show implied)"
+
+    def check_outputs(self) -> None:
+        if self.out is not None:
+            check_output_path(self.out, "--out", suffixes=(".mp4",))
+        if self.json_path is not None:
+            check_output_path(self.json_path, "--json", others=[self.out] if self.out is not None else [])
+
+    def open_source(self) -> Source:
+        source = open_camera_input(self.camera, self.width, self.height, self.fps)
+        source.stall_timeout_s = self.stall_timeout_s
+        return source
+
+    def say_how_to_stop(self, window: bool, log: Log) -> None:
+        log("press q or Esc in the window to stop" if window else "press Ctrl+C to stop")
+
+
+@dataclass(frozen=True)
+class ImagesJob:
+    """`facetrack images`: each still image on its own (box model every time), JSON rows and annotated copies."""
+
+    paths: tuple[str, ...]  # image files and folders (searched recursively)
+    out_dir: Path | None = None  # annotated copies, same file names
+    json_path: Path | None = None
+    models: ModelOptions = field(default_factory=ModelOptions)
+    draw: bool = True
+
+    announce = False
+    progress = False
+    show = False
+    threaded = False  # one image at a time, in order
+    max_frames = None
+    title = no_display = ""
+
+    @cached_property
+    def names(self) -> list[str]:
+        """The image files, as given or found in the folders (InputError when there are none)."""
+        names = image_paths(list(self.paths))
+        if not names:
+            raise InputError(f"no image files in {', '.join(self.paths)}")
+        return names
+
+    @cached_property
+    def targets(self) -> dict[str, Path]:
+        """Where each image's annotated copy goes (`tracker.sinks.plan_image_outputs`)."""
+        return plan_image_outputs(self.names, self.out_dir) if self.out_dir is not None else {}
+
+    def outputs(self) -> list[str]:
+        return [str(p) for p in (self.json_path, self.out_dir) if p is not None]
+
+    def check_outputs(self) -> None:
+        out_dir, json_path = self.out_dir, self.json_path
+        names, targets = self.names, self.targets
+        if out_dir is not None:
+            check_writable_folder(out_dir if out_dir.is_dir() else out_dir.parent, f"--out-dir {out_dir}")
+        if json_path is not None:
+            check_output_path(json_path, "--json", [Path(n) for n in names])
+            if out_dir is not None and json_path.resolve().parent == out_dir.resolve() and \
+                    json_path.name.lower() in {t.name.lower() for t in targets.values()}:
+                raise InputError(f"--json {json_path}: is also an annotated image in --out-dir")
+
+    def open_source(self) -> Source:
+        return ImageSource(self.names)
+
+    def mode(self, source: Source) -> str:
+        return "image"
+
+    def smoothing(self, source: Source) -> bool:
+        return False
+
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack) -> dict:
+        images = stack.enter_context(ImageSink(self.out_dir, self.targets)) if self.out_dir is not None else None
+        jsonl = stack.enter_context(JsonlSink(self.json_path)) if self.json_path is not None else None
+        return {"images": images, "jsonl": jsonl}
+
+    def say_how_to_stop(self, window: bool, log: Log) -> None:
+        """A folder of images ends by itself: nothing to say."""
+
+    def failed(self, exc: FacetrackError, outputs: list[str]) -> FacetrackError:
+        if isinstance(exc, StepError):  # name the image the models failed on
+            cause = exc.__cause__
+            return FacetrackError(f"{exc.frame.name}: tracking failed ({type(cause).__name__}: {cause}); "
+                                  f"{exc.stats.processed} images done before it")
+        return exc
+
+    def report(self, stats: RunStats, source: ImageSource, outputs: list[str], log: Log) -> None:
+        if stats.interrupted:
+            raise Interrupted(f"interrupted after {stats.written} images, {stats.with_face} with a face"
+                              f"{_finalised(outputs)}")
+        skipped = ""
+        if source.skipped:
+            shown = ", ".join(source.skipped_names) + (", ..." if source.skipped > len(source.skipped_names) else "")
+            reasons = ", ".join(f"{n} {reason} skipped" for reason, n in source.skip_reasons.items())
+            skipped = f", {reasons} ({shown})"
+        log(f"{stats.processed} images, {stats.with_face} with a face{skipped}")
+
+
+Job = VideoJob | WebcamJob | ImagesJob
+
+
+def run_job(job: Job, log: Log = _quiet) -> RunStats:
+    """Run one command's job from the output checks to its summary line; returns the run's stats.
+
+    Raises InputError (exit 2) for bad options, inputs or outputs, before any model is loaded where it
+    can; Interrupted (exit 130) after Ctrl+C / SIGTERM, once the outputs are finalised; any other
+    FacetrackError (exit 1) for a failure mid-run, naming what was kept. Sources and sinks are closed
+    on every path.
+    """
+    job.check_outputs()
+    show = job.show
+    if show and not display_available():
+        log(f"no display (DISPLAY / WAYLAND_DISPLAY unset): {job.no_display}")
+        show = False
+    outputs = job.outputs()
+    with contextlib.ExitStack() as stack:
+        source = job.open_source()
+        stack.callback(source.close)
+        if job.announce:
+            log(source.describe())
+        tracker = job.models.build(mode=job.mode(source), smooth=job.smoothing(source), log=log)
+        if job.announce:
+            log(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
+                f"{tracker.landmark_backend.name}")
+        with deferred_signals():  # each output is registered for closing before an interrupt can land
+            sinks = job.open_sinks(source, stack)
+        window = None
+        if show:
+            window = WindowSink(job.title)
+            stack.callback(window.close)
+        job.say_how_to_stop(show, log)
+        on_result = _progress_bar(source.frame_count, stack) if job.progress else None
+        try:
+            stats = run(source, tracker, window=window, draw=job.draw, threaded=job.threaded,
+                        max_frames=job.max_frames, on_result=on_result, **sinks)
+        except FacetrackError as exc:
+            raise job.failed(exc, outputs) from None
+    job.report(stats, source, outputs, log)
+    return stats
+
+
+def _progress_bar(total: int | None, stack: contextlib.ExitStack):
+    """A tqdm bar (frames, FPS, latency) fed by the runtime; silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None, leave=True)
+    stack.callback(bar.close)
+
+    def update(result, stats) -> None:
+        bar.update(1)
+        if stats.processed % 15 == 0:
+            bar.set_postfix_str(f"latency {stats.latency_ms(50):.0f} ms", refresh=False)
+
+    return update

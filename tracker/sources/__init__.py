@@ -1,0 +1,30 @@
+"""Where frames come from, one module per kind: `capture` (webcam, video file, stream URL),
+`images` (image files and folders); `base` holds `Source` and its errors.
+
+The drawn synthetic face used by benchmarks and tests lives with the bench (`tracker.bench.synthetic`).
+"""
+
+from tracker.sources.base import (
+    DEFAULT_FPS,
+    DEFAULT_STALL_TIMEOUT_S,
+    NO_FRAME,
+    DecodeError,
+    Source,
+    SourceError,
+    SourceStalled,
+)
+from tracker.sources.capture import (
+    CameraSource,
+    CaptureSource,
+    StreamSource,
+    VideoFileSource,
+    is_url,
+    open_camera,
+    open_video,
+    quiet_opencv,
+)
+from tracker.sources.images import MIN_IMAGE_SIDE, ImageSource, image_paths
+
+__all__ = ["DEFAULT_FPS", "DEFAULT_STALL_TIMEOUT_S", "MIN_IMAGE_SIDE", "NO_FRAME", "CameraSource", "CaptureSource",
+           "DecodeError", "ImageSource", "Source", "SourceError", "SourceStalled", "StreamSource", "VideoFileSource",
+           "image_paths", "is_url", "open_camera", "open_video", "quiet_opencv"]
