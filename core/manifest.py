@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import InputError
+from core.jsonfile import read_json_object
 
 MANIFEST = "manifest.json"
 BOX_MODEL = "box"
@@ -34,12 +35,7 @@ def read_manifest(weights_dir: str | Path) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise InputError(f"{folder}: no {MANIFEST}; not a facetrack weights folder")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path}: manifest is not a JSON object")
+    manifest = read_json_object(path, "unreadable manifest", "manifest is not a JSON object")
     manifest.setdefault("checkpoints", {})
     manifest.setdefault("onnx", {})
     return manifest

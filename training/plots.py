@@ -50,12 +50,7 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_ced(nme_by_label: dict[str, np.ndarray], out: Path, max_nme: float = 20.0) -> Path:
@@ -71,6 +66,11 @@ def plot_ced(nme_by_label: dict[str, np.ndarray], out: Path, max_nme: float = 20
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    """Lay out, write (creating the folder) and close a figure; the path written."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

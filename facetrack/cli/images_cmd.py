@@ -6,18 +6,8 @@ from pathlib import Path
 
 import typer
 
-from facetrack.cli import app
-from facetrack.cli.common import (
-    BackendKind,
-    BackendOption,
-    DeviceKind,
-    DeviceOption,
-    LandmarkModelOption,
-    MinPresenceOption,
-    WeightsOption,
-    handle_errors,
-    say,
-)
+from facetrack.cli import app, common
+from facetrack.cli.common import handle_errors, say
 from tracker.pipeline import DEFAULT_MIN_PRESENCE
 
 
@@ -27,11 +17,11 @@ def images_command(
     paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
     out_dir: Path | None = typer.Option(None, "--out-dir", help="Write annotated copies here (same file names)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per readable image here."),
-    backend: BackendOption = BackendKind.onnx,
-    device: DeviceOption = DeviceKind.auto,
-    weights: WeightsOption = None,
-    landmark_model: LandmarkModelOption = None,
-    min_presence: MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    backend: common.BackendOption = common.BackendKind.onnx,
+    device: common.DeviceOption = common.DeviceKind.auto,
+    weights: common.WeightsOption = None,
+    landmark_model: common.LandmarkModelOption = None,
+    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""

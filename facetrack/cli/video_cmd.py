@@ -6,19 +6,8 @@ from pathlib import Path
 
 import typer
 
-from facetrack.cli import app
-from facetrack.cli.common import (
-    BackendKind,
-    BackendOption,
-    DetectEveryOption,
-    DeviceKind,
-    DeviceOption,
-    LandmarkModelOption,
-    MinPresenceOption,
-    WeightsOption,
-    handle_errors,
-    say,
-)
+from facetrack.cli import app, common
+from facetrack.cli.common import handle_errors, say
 from tracker.pipeline import DEFAULT_MIN_PRESENCE
 
 
@@ -32,16 +21,16 @@ def video_command(
     json_path: Path | None = typer.Option(None, "--json", help="Also write one JSON line per frame here."),
     show: bool = typer.Option(False, "--show", help="Also show a window while processing (needs a display; "
                                                     "q or Esc stops)."),
-    backend: BackendOption = BackendKind.onnx,
-    device: DeviceOption = DeviceKind.auto,
-    weights: WeightsOption = None,
-    landmark_model: LandmarkModelOption = None,
-    detect_every: DetectEveryOption = 10,
+    backend: common.BackendOption = common.BackendKind.onnx,
+    device: common.DeviceOption = common.DeviceKind.auto,
+    weights: common.WeightsOption = None,
+    landmark_model: common.LandmarkModelOption = None,
+    detect_every: common.DetectEveryOption = 10,
     smooth: bool | None = typer.Option(None, "--smooth/--no-smooth",
                                        help="One-Euro smoothing of points and box (default: off for files, "
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
-    min_presence: MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:

@@ -6,19 +6,8 @@ from pathlib import Path
 
 import typer
 
-from facetrack.cli import app
-from facetrack.cli.common import (
-    BackendKind,
-    BackendOption,
-    DetectEveryOption,
-    DeviceKind,
-    DeviceOption,
-    LandmarkModelOption,
-    MinPresenceOption,
-    WeightsOption,
-    handle_errors,
-    say,
-)
+from facetrack.cli import app, common
+from facetrack.cli.common import handle_errors, say
 from tracker.pipeline import DEFAULT_MIN_PRESENCE
 
 
@@ -33,14 +22,14 @@ def webcam_command(
     out: Path | None = typer.Option(None, "--out", help="Record the annotated frames to this .mp4 (mp4v)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per processed frame here."),
     no_show: bool = typer.Option(False, "--no-show", help="No window (implied when there is no display)."),
-    backend: BackendOption = BackendKind.onnx,
-    device: DeviceOption = DeviceKind.auto,
-    weights: WeightsOption = None,
-    landmark_model: LandmarkModelOption = None,
-    detect_every: DetectEveryOption = 10,
+    backend: common.BackendOption = common.BackendKind.onnx,
+    device: common.DeviceOption = common.DeviceKind.auto,
+    weights: common.WeightsOption = None,
+    landmark_model: common.LandmarkModelOption = None,
+    detect_every: common.DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
-    min_presence: MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "

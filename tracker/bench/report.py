@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from core.errors import InputError
+from core.jsonfile import read_json_object
 
 STAGE_LABELS = {"read": "read", "preprocess": "prep", "box_model": "box", "landmark_model": "landm",
                 "postprocess": "post", "draw": "draw", "encode": "encode", "untimed": "other"}
@@ -18,12 +18,10 @@ def load_report(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    try:
-        report = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
-        raise InputError(f"{path}: not a facetrack bench report (no \"schema\": \"{SCHEMA}\")")
+    not_report = f"not a facetrack bench report (no \"schema\": \"{SCHEMA}\")"
+    report = read_json_object(path, "not JSON", not_report)
+    if report.get("schema") != SCHEMA:
+        raise InputError(f"{path}: {not_report}")
     return report
 
 

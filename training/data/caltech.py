@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.data import common
-from training.data.samples import CONVENTION_CALTECH, SKIP_BAD_VALUES, DatasetError, LoadResult
+from training.data.samples import CONVENTION_CALTECH, DatasetError, LoadResult
 
 FORMAT = "caltech"
 GROUND_TRUTH = "WebFaces_GroundThruth.txt"
@@ -40,15 +40,7 @@ def load(root: Path) -> LoadResult:
     folder = path.parent / IMAGE_FOLDER
     images = folder if folder.is_dir() else path.parent
     result = LoadResult(FORMAT, str(root))
-    for line in common.read_text_lines(path):
-        tokens = line.split()
-        if len(tokens) != 9:
-            result.skipped[SKIP_BAD_VALUES] += 1
-            continue
-        values = common.parse_floats(tokens[1:])
-        if isinstance(values, str):
-            result.skipped[values] += 1
-            continue
+    for tokens, values in common.annotation_rows(path, 9, result):
         image = images / tokens[0]
         size = common.image_size(image)
         if isinstance(size, str):

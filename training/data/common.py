@@ -18,6 +18,7 @@ from training.data.samples import (
     SKIP_UNREADABLE_IMAGE,
     DatasetError,
     FaceSample,
+    LoadResult,
     points_outside,
 )
 
@@ -96,3 +97,26 @@ def first_tokens(path: Path) -> list[str]:
             return fh.readline(4096).decode("utf-8", errors="replace").split()
     except OSError:
         return []
+
+
+def annotation_rows(path: Path, fields: int, result: LoadResult):
+    """Yield (tokens, numbers) of each row of a whitespace-separated annotation file with `fields` fields
+    (a name, then numbers); rows with another count or with bad or non-finite numbers are counted in
+    `result.skipped` and left out."""
+    for line in read_text_lines(path):
+        tokens = line.split()
+        if len(tokens) != fields:
+            result.skipped[SKIP_BAD_VALUES] += 1
+            continue
+        values = parse_floats(tokens[1:])
+        if isinstance(values, str):
+            result.skipped[values] += 1
+            continue
+        yield tokens, values
+
+
+def start_load(root: Path, fmt: str, files: list[Path], what: str) -> LoadResult:
+    """An empty LoadResult for `files`, or a DatasetError naming `what` was not found under `root`."""
+    if not files:
+        raise DatasetError(f"{root}: no {what} found")
+    return LoadResult(fmt, str(root))

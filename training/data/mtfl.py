@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import common
-from training.data.samples import CONVENTION_MTFL, SKIP_BAD_VALUES, DatasetError, LoadResult
+from training.data.samples import CONVENTION_MTFL, LoadResult
 
 FORMAT = "mtfl"
 ANNOTATION_FILES = ("training.txt", "testing.txt")
@@ -73,9 +73,7 @@ def four_points_from_mtfl(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 def load(root: Path) -> LoadResult:
     """Read `training.txt` and `testing.txt` (whichever exist); bad rows are skipped and counted."""
     files = annotation_files(root)
-    if not files:
-        raise DatasetError(f"{root}: no MTFL training.txt or testing.txt found")
-    result = LoadResult(FORMAT, str(root))
+    result = common.start_load(root, FORMAT, files, "MTFL training.txt or testing.txt")
     for path in files:
         _read(path, result)
     return result
@@ -83,15 +81,7 @@ def load(root: Path) -> LoadResult:
 
 def _read(path: Path, result: LoadResult) -> None:
     base = path.parent
-    for line in common.read_text_lines(path):
-        tokens = line.split()
-        if len(tokens) != FIELDS:
-            result.skipped[SKIP_BAD_VALUES] += 1
-            continue
-        values = common.parse_floats(tokens[1:])
-        if isinstance(values, str):
-            result.skipped[values] += 1
-            continue
+    for tokens, values in common.annotation_rows(path, FIELDS, result):
         rel = tokens[0].replace("\\", "/")
         image = base / rel
         size = common.image_size(image)

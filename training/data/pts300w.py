@@ -9,12 +9,11 @@ import numpy as np
 
 from core.geometry import box_from_points
 from core.imageio import IMAGE_SUFFIXES
-from training.data.common import image_size, make_sample
+from training.data.common import image_size, make_sample, start_load
 from training.data.samples import (
     SKIP_BAD_VALUES,
     SKIP_MISSING_IMAGE,
     SKIP_NAN,
-    DatasetError,
     LoadResult,
     four_points_from_68,
 )
@@ -59,9 +58,7 @@ def photo_of(pts_path: Path) -> str:
 def load(root: Path) -> LoadResult:
     """Read every .pts under `root` with its image; bad files are skipped and counted."""
     files = pts_files(root)
-    if not files:
-        raise DatasetError(f"{root}: no .pts files found")
-    result = LoadResult(FORMAT, str(root))
+    result = start_load(root, FORMAT, files, ".pts files")
     for pts_path in files:
         try:
             text = pts_path.read_text(errors="replace")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core.geometry import box_from_points
-from training.data.common import image_size, make_sample
+from training.data.common import image_size, make_sample, start_load
 from training.data.samples import SKIP_BAD_VALUES, SKIP_NAN, DatasetError, LoadResult, four_points_from_68
 
 FORMAT = "ytf-csv"
@@ -38,9 +38,7 @@ def _image_dir(csv_path: Path) -> Path:
 def load(root: Path) -> LoadResult:
     """Read every keypoint CSV in `root`; bad rows are skipped and counted."""
     files = csv_files(root)
-    if not files:
-        raise DatasetError(f"{root}: no *_frames_keypoints.csv found")
-    result = LoadResult(FORMAT, str(root))
+    result = start_load(root, FORMAT, files, "*_frames_keypoints.csv")
     for csv_path in files:
         try:
             _read_csv(csv_path, result)
