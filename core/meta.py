@@ -42,6 +42,7 @@ class ModelMeta:
     coords: str = ""  # coordinate convention of the output
     point_names: tuple[str, ...] = POINT_NAMES
     crop_scale: float = LANDMARK_CROP_SCALE
+    quality: bool = False  # landmarks: the output row ends with a face-quality logit after the points
     data_terms: str = DATA_TERMS
     version: str = __version__
     extra: dict = field(default_factory=dict, compare=False)
@@ -51,6 +52,8 @@ class ModelMeta:
         """The standard metadata of a landmark or box model."""
         if kind == "landmarks":
             output = "x0,y0,x1,y1,... for point_names, in order"
+            if kwargs.get("quality"):
+                output += ", then a face-quality logit"
             coords = "crop_normalized: 0..1 of the input crop, x right, y down"
         elif kind == "box":
             output = "x1,y1,x2,y2,presence_logit"
@@ -73,6 +76,7 @@ class ModelMeta:
             "coords": self.coords,
             "point_names": ",".join(self.point_names),
             "crop_scale": f"{self.crop_scale:.6g}",
+            "quality": "1" if self.quality else "0",
             "data_terms": self.data_terms,
             "version": self.version,
         }
@@ -99,7 +103,7 @@ class ModelMeta:
             raise MetadataError(f"{source} has unknown model kind {own['kind']!r}")
         if own["layout"] != "NCHW" or own["color"] != "RGB" or len(mean) != 3 or len(std) != 3:
             raise MetadataError(f"{source} uses an input convention this runtime does not support")
-        known = set(_REQUIRED) | {"point_names", "crop_scale", "data_terms", "version"}
+        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "data_terms", "version"}
         return cls(
             kind=own["kind"],
             model=own["model"],
@@ -112,10 +116,19 @@ class ModelMeta:
             coords=own["coords"],
             point_names=tuple(own.get("point_names", ",".join(POINT_NAMES)).split(",")),
             crop_scale=crop_scale,
+            quality=own.get("quality", "0") == "1",
             data_terms=own.get("data_terms", ""),
             version=own.get("version", ""),
             extra={k: v for k, v in own.items() if k not in known},
         )
+
+    @property
+    def output_width(self) -> int:
+        """Values per output row: 5 for a box model (x1,y1,x2,y2,presence logit); 2 per point for a
+        landmark model, plus 1 when it also gives a face-quality logit."""
+        if self.kind == "box":
+            return 5
+        return 2 * len(self.point_names) + (1 if self.quality else 0)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and JSON)."""

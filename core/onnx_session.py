@@ -57,7 +57,7 @@ def graph_meta(props: dict[str, str], input_shapes: Sequence[Sequence[Dim]], out
         raise MetadataError(f"{source}: input shape {shape} disagrees with its metadata "
                             f"(NCHW, 3x{meta.input_size}x{meta.input_size})")
     width = output_shape[-1] if len(output_shape) else None
-    per_row = 5 if meta.kind == "box" else 2 * len(meta.point_names)
+    per_row = meta.output_width
     if isinstance(width, int) and width != per_row:
         raise MetadataError(f"{source}: a {meta.kind} model with {width} outputs per row; expected {per_row}")
     return meta

@@ -145,3 +145,16 @@ def test_no_other_code_writes_the_manifest():
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if "manifest" in line.lower() and any(w in line for w in writes)]
     assert not wrong, f"write the manifest through core.manifest, not in: {', '.join(wrong)}"
+
+
+def test_quality_flag_round_trips_and_sets_the_output_width():
+    from core.meta import ModelMeta
+
+    plain = ModelMeta.for_kind("landmarks", "resnet", 64)
+    assert plain.output_width == 8 and not plain.quality
+    with_quality = ModelMeta.for_kind("landmarks", "resnet", 64, quality=True)
+    assert with_quality.output_width == 9 and "face-quality logit" in with_quality.output
+    assert ModelMeta.from_props(with_quality.to_props()).quality
+    old = {k: v for k, v in plain.to_props().items() if not k.endswith(".quality")}  # graphs made before it
+    assert not ModelMeta.from_props(old).quality
+    assert ModelMeta.for_kind("box", "box", 64).output_width == 5

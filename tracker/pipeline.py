@@ -210,10 +210,10 @@ class Tracker:
         out = self.landmark_backend.predict(batch)
         t2 = time.perf_counter()
         self.landmark_calls += 1
-        if out.ndim != 2 or out.shape[1] != 2 * len(POINT_NAMES):
+        if out.ndim != 2 or out.shape[1] != meta.output_width:
             raise MetadataError(f"{self.landmark_backend.name}: landmark output {out.shape}, "
-                                f"expected (B, {2 * len(POINT_NAMES)})")
-        points_px, points_norm = landmark_points(out[0], frame_to_crop, meta.input_size)
+                                f"expected (B, {meta.output_width})")
+        points_px, points_norm = landmark_points(out[0, : 2 * len(POINT_NAMES)], frame_to_crop, meta.input_size)
         square = face_square_from_points(points_px)
         ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0], square)
         if not ok:
