@@ -51,6 +51,8 @@ class FrameResult:
     - `timings`: milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total', wall clock.
     - `detected`: the box model ran on this frame; `tracked`: the landmark crop came from the previous
       frame's points rather than from this frame's box.
+    - `quality`: the landmark model's face quality 0..1 (sigmoid of its quality logit) for the points
+      given, or None when there is no face or the model gives no quality (`core.meta.ModelMeta.quality`).
     """
 
     frame: Frame
@@ -59,6 +61,7 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)
     detected: bool = False  # the box model ran on this frame
     tracked: bool = False  # the landmark crop came from the previous frame's points
+    quality: float | None = None  # face quality 0..1 of models that give it
 
     @property
     def has_face(self) -> bool:

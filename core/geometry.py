@@ -47,10 +47,26 @@ def face_square_from_points(points_px: np.ndarray) -> tuple[np.ndarray, float]:
     return center.astype(np.float32), FACE_SIDE_PER_EYE_MOUTH * scale
 
 
+def roll_deg(points_px: np.ndarray) -> float:
+    """The roll of a face in degrees: the angle of its eye line, from the right eye (point 0) to the
+    left eye (point 1), in image coordinates (x right, y down), in -180..180.
+
+    0 for an upright face; positive when the face is turned clockwise as displayed (the left eye lower),
+    +-180 upside down. `crop_matrix(..., angle_deg=roll_deg(points))` gives a crop with level eyes, the
+    right eye on the crop's left.
+    """
+    pts = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+    dx, dy = pts[1] - pts[0]
+    return math.degrees(math.atan2(dy, dx))
+
+
 def crop_matrix(center_xy: np.ndarray, side: float, out_size: int, angle_deg: float = 0.0,
                 flip: bool = False) -> np.ndarray:
     """The 2x3 frame-to-crop affine (float64): frame pixels -> pixels of an `out_size` crop of the
-    square of side `side` px around `center_xy`, rotated by `angle_deg` and mirrored when `flip`."""
+    square of side `side` px around `center_xy`, rotated by `angle_deg` and mirrored when `flip`.
+
+    The crop's x axis runs along the frame direction at `angle_deg` (degrees, image coordinates with y
+    down: positive is clockwise as displayed), so a face rolled by `roll_deg` comes out upright."""
     s = out_size / max(side, 1e-6)
     a = math.radians(angle_deg)
     cos, sin = math.cos(a) * s, math.sin(a) * s

@@ -25,6 +25,12 @@ class LandmarkConfig:
     input_size: int = 128
     num_points: int = 4
     dropout: float = 0.25
+    quality: bool = False  # the last layer also gives a face-quality logit: 2P + 1 outputs
+
+    @property
+    def outputs(self) -> int:
+        """Values per output row: x, y per point, then the quality logit when `quality`."""
+        return 2 * self.num_points + (1 if self.quality else 0)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class NalbertNet(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
             nn.Linear(1024, 512), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
-            nn.Linear(512, 2 * config.num_points),
+            nn.Linear(512, config.outputs),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +90,7 @@ class NalbertNet(nn.Module):
 
 
 class _ConvWithBoxHead(nn.Module):
-    """A conv stack, a shared FC 1024 trunk, and two heads: points (2P) and a box (4)."""
+    """A conv stack, a shared FC 1024 trunk, and two heads: points (2P, + a quality logit) and a box (4)."""
 
     has_box_head = True
 
@@ -95,7 +101,7 @@ class _ConvWithBoxHead(nn.Module):
         flat = _flat_size(self.features, config.input_size)
         self.trunk = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1024), nn.ReLU(inplace=True),
                                    nn.Dropout(config.dropout))
-        self.points_head = nn.Linear(1024, 2 * config.num_points)
+        self.points_head = nn.Linear(1024, config.outputs)
         self.box_head = nn.Linear(1024, 4)
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +158,7 @@ class ResNetLandmarks(nn.Module):
         self.features = nn.Sequential(*blocks)
         flat = _flat_size(self.features, config.input_size)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(inplace=True),
-                                  nn.Dropout(config.dropout), nn.Linear(config.hidden, 2 * config.num_points))
+                                  nn.Dropout(config.dropout), nn.Linear(config.hidden, config.outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -221,21 +227,28 @@ def build_model(name: str, config=None) -> nn.Module:
 
 
 def model_meta(name: str, config) -> ModelMeta:
-    """The runtime metadata of a model."""
-    return ModelMeta.for_kind(model_kind(name), name, config.input_size)
+    """The runtime metadata of a model (`quality` set for a landmark model whose rows end with a
+    face-quality logit)."""
+    kind = model_kind(name)
+    if kind == "landmarks" and getattr(config, "quality", False):
+        return ModelMeta.for_kind(kind, name, config.input_size, quality=True)
+    return ModelMeta.for_kind(kind, name, config.input_size)
 
 
 def points_layer(model: nn.Module) -> nn.Linear:
-    """The final Linear layer that outputs the points of a landmark model."""
+    """The final Linear layer that outputs the points (and the quality logit) of a landmark model."""
     return model.points_head if hasattr(model, "points_head") else model.head[-1]
 
 
-def init_points_bias(model: nn.Module, mean_points: torch.Tensor) -> None:
-    """Start the point outputs at the mean face (else Adam needs hundreds of steps just to reach it)."""
+def init_points_bias(model: nn.Module, mean_points: torch.Tensor, quality_logit: float = 0.0) -> None:
+    """Start the point outputs at the mean face (else Adam needs hundreds of steps just to reach it) and
+    a quality logit, when the model has one, at `quality_logit`."""
     layer = points_layer(model)
+    points = mean_points.reshape(-1).to(layer.bias)
     with torch.no_grad():
         layer.weight.mul_(0.1)
-        layer.bias.copy_(mean_points.reshape(-1).to(layer.bias))
+        layer.bias[:len(points)].copy_(points)
+        layer.bias[len(points):].fill_(quality_logit)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 
 from core.frame import Detection
 from core.geometry import apply_affine, clip_box, invert_affine, map_box
+from core.meta import ModelMeta
 
 
 def sigmoid(x: float) -> float:
@@ -20,12 +21,21 @@ def sigmoid(x: float) -> float:
 
 def landmark_points(output_row: np.ndarray, frame_to_crop: np.ndarray,
                     input_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from one output row
-    (2P values, x y per point), mapped back through the inverse of the crop's 2x3 `frame_to_crop`."""
+    """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from the 2P point
+    values of an output row (x y per point; pass the row without a trailing quality logit), mapped back
+    through the inverse of the crop's 2x3 `frame_to_crop` (a turned crop included)."""
     points_norm = np.asarray(output_row, dtype=np.float32).reshape(-1, 2)
     crop_to_frame = invert_affine(frame_to_crop)
     points_px = apply_affine(points_norm * float(input_size), crop_to_frame)
     return points_px, points_norm
+
+
+def landmark_quality(output_row: np.ndarray, meta: ModelMeta) -> float | None:
+    """The face quality in 0..1 (sigmoid of the logit that ends the row, after the 2P point values) of
+    a landmark model that gives one (`meta.quality`); None for a model without it."""
+    if not meta.quality:
+        return None
+    return sigmoid(float(np.asarray(output_row, dtype=np.float32).reshape(-1)[2 * len(meta.point_names)]))
 
 
 def box_detection(output_row: np.ndarray, frame_to_letterbox: np.ndarray, input_size: int, width: int,

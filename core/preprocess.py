@@ -30,11 +30,13 @@ def normalize(image_bgr: np.ndarray, meta: ModelMeta) -> np.ndarray:
     return out
 
 
-def landmark_input(image_bgr: np.ndarray, center_xy: np.ndarray, side: float,
-                   meta: ModelMeta) -> tuple[np.ndarray, np.ndarray]:
+def landmark_input(image_bgr: np.ndarray, center_xy: np.ndarray, side: float, meta: ModelMeta,
+                   angle_deg: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The normalised square crop (float32 3xSxS, S = `meta.input_size`) of side `side` px around
-    `center_xy` (frame px), and its 2x3 frame_to_crop affine (frame px -> crop px)."""
-    frame_to_crop = crop_matrix(center_xy, side, meta.input_size)
+    `center_xy` (frame px), turned by `angle_deg` (`core.geometry.crop_matrix`: a face of that roll
+    comes out upright) and mirrored when `flip`, and its 2x3 frame_to_crop affine (frame px -> crop
+    px), which `core.postprocess.landmark_points` inverts to map the points back."""
+    frame_to_crop = crop_matrix(center_xy, side, meta.input_size, angle_deg, flip)
     patch = crop_affine(image_bgr, frame_to_crop, meta.input_size)
     return normalize(patch, meta), frame_to_crop
 

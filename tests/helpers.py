@@ -32,12 +32,15 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02):
+def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02,
+                quality_logit: float | None = None):
     """(box model, landmark model): random tiny nets whose last layer is steered to sensible outputs.
 
     The last Linear layers get small random weights (outputs still depend on the image, for parity
     tests) around a bias that puts the box at 0.3..0.7 of the letterbox, the points at a tracking fixed
-    point, and the presence logit at `presence_logit` (very negative: never a face).
+    point, and the presence logit at `presence_logit` (very negative: never a face). With
+    `quality_logit`, the landmark model also outputs a face-quality logit (`make_config(quality=True)`)
+    around that value.
     """
     import torch
 
@@ -46,7 +49,8 @@ def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02
     torch.manual_seed(seed)
     box = build_model("box", make_config("box", input_size=BOX_SIZE, widths=(8, 16), hidden=32)).eval()
     landmarks = build_model("resnet", make_config("resnet", input_size=LANDMARK_SIZE, widths=(8, 16),
-                                                  head_channels=8, hidden=32)).eval()
+                                                  head_channels=8, hidden=32,
+                                                  quality=quality_logit is not None)).eval()
     with torch.no_grad():
         last = box.head[-1]
         last.weight.mul_(wiggle)
@@ -54,17 +58,21 @@ def tiny_models(presence_logit: float = 8.0, seed: int = 0, wiggle: float = 0.02
         last.bias.copy_(torch.tensor([_logit(0.3), _logit(0.3), _logit(0.7), _logit(0.7), presence_logit]))
         last = landmarks.head[-1]
         last.weight.mul_(wiggle * 0.25)
-        last.bias.copy_(torch.from_numpy(canonical_points_norm().reshape(-1)))
+        bias = list(canonical_points_norm().reshape(-1)) + ([] if quality_logit is None else [quality_logit])
+        last.bias.copy_(torch.tensor(bias))
     return box, landmarks
 
 
-def write_weights(folder: Path, presence_logit: float = 8.0, checkpoints: bool = True) -> Path:
-    """A weights folder: box.onnx + landmarks.onnx (+ .pt checkpoints) and a manifest."""
+def write_weights(folder: Path, presence_logit: float = 8.0, checkpoints: bool = True,
+                  quality_logit: float | None = None, wiggle: float = 0.02) -> Path:
+    """A weights folder: box.onnx + landmarks.onnx (+ .pt checkpoints) and a manifest; with
+    `quality_logit`, the landmark model also outputs a face-quality logit about that value; `wiggle`
+    (`tiny_models`) near 1 makes the points depend strongly on the image."""
     from core.models import make_checkpoint, model_meta, save_checkpoint
     from export.onnx_graph import export_onnx
 
     folder.mkdir(parents=True, exist_ok=True)
-    box, landmarks = tiny_models(presence_logit)
+    box, landmarks = tiny_models(presence_logit, wiggle=wiggle, quality_logit=quality_logit)
     export_onnx(box, model_meta("box", box.config), folder / "box.onnx")
     export_onnx(landmarks, model_meta("resnet", landmarks.config), folder / "landmarks.onnx")
     manifest = {"default_landmarks": "resnet", "onnx": {"box": "box.onnx", "resnet": "landmarks.onnx"},
@@ -77,11 +85,16 @@ def write_weights(folder: Path, presence_logit: float = 8.0, checkpoints: bool =
     return folder
 
 
+QUALITY_LOGITS = {"quality": 4.0, "lowquality": -4.0}  # sigmoid 0.982 and 0.018
+
+
 def shared_weights(tmp_path_factory, kind: str = "face") -> Path:
-    """Session-wide weights folders: 'face' (always present) or 'noface' (presence forced off)."""
+    """Session-wide weights folders: 'face' (always present), 'noface' (presence forced off), 'quality'
+    and 'lowquality' (a face, and a landmark model whose quality output is about 0.98 or 0.02)."""
     if kind not in _CACHE:
         folder = tmp_path_factory.mktemp(f"weights-{kind}")
-        _CACHE[kind] = write_weights(folder, 8.0 if kind == "face" else -30.0, checkpoints=kind == "face")
+        _CACHE[kind] = write_weights(folder, -30.0 if kind == "noface" else 8.0, checkpoints=kind != "noface",
+                                     quality_logit=QUALITY_LOGITS.get(kind))
     return _CACHE[kind]
 
 
@@ -129,6 +142,85 @@ class CountingBackend:
         return self.inner.predict(batch)
 
 
+
+
+# A drawn face whose four points are coloured dots (RGB): right eye, left eye, nose tip, mouth centre.
+FACE_DOT_RGB = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0))
+
+
+def drawn_face(width: int = 320, height: int = 320, iod: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 BGR image, (4, 2) points px) of an upright face drawn in the middle: a skin-coloured
+    oval and the four points as coloured dots (FACE_DOT_RGB), the subject's right eye on the left."""
+    cx, cy = width / 2, height / 2
+    points = np.array([[cx - iod / 2, cy - 0.3 * iod], [cx + iod / 2, cy - 0.3 * iod], [cx, cy + 0.25 * iod],
+                       [cx, cy + 0.75 * iod]], dtype=np.float32)
+    image = np.full((height, width, 3), 90, np.uint8)
+    cv2.ellipse(image, (round(cx), round(cy + 0.1 * iod)), (round(0.95 * iod), round(1.3 * iod)), 0, 0, 360,
+                (150, 170, 205), -1, cv2.LINE_AA)
+    for (x, y), rgb in zip(points, FACE_DOT_RGB):
+        cv2.circle(image, (round(float(x)), round(float(y))), max(3, round(iod / 10)), rgb[::-1], -1, cv2.LINE_AA)
+    return image, points
+
+
+def rotate_image(image: np.ndarray, points_px: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned counter-clockwise as displayed by `angle_deg` about its centre, on a canvas
+    enlarged so no pixel is cut (black corners), and the points through the same map."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle_deg, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos))
+    m[0, 2] += (nw - w) / 2
+    m[1, 2] += (nh - h) / 2
+    out = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    pts = np.asarray(points_px, np.float64) @ m[:, :2].T + m[:, 2]
+    return out, pts.astype(np.float32)
+
+
+def dot_centres(image_rgb01: np.ndarray, tolerance: float = 0.3) -> np.ndarray | None:
+    """(4, 2) centroids (x, y px) of the FACE_DOT_RGB dots in an HxWx3 RGB image in 0..1, or None when
+    one is missing."""
+    centres = []
+    for rgb in FACE_DOT_RGB:
+        near = np.linalg.norm(image_rgb01 - np.array(rgb) / 255.0, axis=2) < tolerance
+        ys, xs = np.nonzero(near)
+        if len(xs) == 0:
+            return None
+        centres.append((xs.mean(), ys.mean()))
+    return np.array(centres, dtype=np.float32)
+
+
+class DotReader:
+    """A landmark "model" for drawn faces: reads the coloured dots off its input crop, like a model
+    trained on upright faces only: it answers right on a face rolled at most `upright_within_deg` in its
+    crop (the mouth below the eyes) and with the mean face's points otherwise. Like a model, it tells the
+    eyes apart by place, not colour: the one on the crop's left is the right eye (so a mirrored crop
+    swaps them). With `quality`, the row ends with a quality logit: +6 when it read the face, -6 when not."""
+
+    def __init__(self, input_size: int = 96, quality: bool = False, upright_within_deg: float = 50.0) -> None:
+        from core.meta import ModelMeta
+
+        self.meta = ModelMeta.for_kind("landmarks", "dot-reader", input_size, quality=quality)
+        self.name = "fake:dot-reader"
+        self.upright_within_deg = upright_within_deg
+        self.calls = 0
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        mean = np.asarray(self.meta.mean, np.float32)
+        std = np.asarray(self.meta.std, np.float32)
+        rows = []
+        for x in batch:
+            dots = dot_centres(x.transpose(1, 2, 0) * std + mean)
+            upright = False
+            if dots is not None:
+                down = dots[3] - dots[:2].mean(axis=0)  # eyes to mouth
+                upright = abs(math.degrees(math.atan2(-down[0], down[1]))) <= self.upright_within_deg
+                if dots[0, 0] > dots[1, 0]:
+                    dots = dots[[1, 0, 2, 3]]
+            points = dots / self.meta.input_size if upright else canonical_points_norm(self.meta.crop_scale)
+            row = list(points.reshape(-1)) + ([6.0 if upright else -6.0] if self.meta.quality else [])
+            rows.append(row)
+        return np.asarray(rows, dtype=np.float32)
 
 
 def one_error_line(result, code: int, *needles: str) -> str:

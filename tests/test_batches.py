@@ -1,5 +1,6 @@
 """training.batches on hand-made caches: shapes and units, points that land on their pixels, the eye
-swap of mirrored crops, and box batches (presence, negatives, black letterbox bars, target boxes)."""
+swap of mirrored crops, face-quality negatives (no face in view, a fixed validation set), and box
+batches (presence, negatives, black letterbox bars, target boxes)."""
 
 from collections import Counter
 
@@ -8,10 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from core.meta import IMAGENET_MEAN, IMAGENET_STD
+from core.meta import IMAGENET_MEAN, IMAGENET_STD, LANDMARK_CROP_SCALE
 from training import batches
+from training.augment import landmark_crop_params
 from training.batches import box_batch, landmark_batch
-from training.data.cache import PATCH_MARGIN, FrameCache, LandmarkCache
+from training.data.cache import PATCH_MARGIN, FrameCache, LandmarkCache, patch_geometry
+from training.negatives import (
+    BORDER_NEGATIVE_SHARE,
+    MAX_BIG_CROP_PER_FACE,
+    MAX_FACE_INSIDE,
+    MAX_TINY_FACE_AREA,
+    NEGATIVE_KINDS,
+    band_mask,
+    face_inside_share,
+    negative_crop_params,
+)
 
 S = 32  # model input side
 CPU = torch.device("cpu")
@@ -26,8 +38,7 @@ def _rgb01(x: torch.Tensor) -> np.ndarray:
 
 def _landmark_cache(n: int = 2) -> LandmarkCache:
     """Black patches with a soft coloured blob on each point: right eye red, left eye blue, others white."""
-    patch = int(round(S * PATCH_MARGIN))
-    c = (patch - 1) / 2
+    patch, c = patch_geometry(S, PATCH_MARGIN)
     points = np.array([[c - 7, c - 4], [c + 7, c - 4], [c, c + 2], [c, c + 8]], dtype=np.float32)
     images = np.zeros((n, patch, patch, 3), np.float32)
     yy, xx = np.mgrid[0:patch, 0:patch]
@@ -36,7 +47,7 @@ def _landmark_cache(n: int = 2) -> LandmarkCache:
         images += blob[None, :, :, None] * np.array(color, np.float32)
     images = torch.from_numpy(np.clip(images, 0, 255).astype(np.uint8))
     boxes = np.tile(np.array([c - 10, c - 10, c + 10, c + 12], np.float32), (n, 1))
-    return LandmarkCache(images, np.tile(points, (n, 1, 1)), boxes, patch / PATCH_MARGIN, Counter())
+    return LandmarkCache(images, np.tile(points, (n, 1, 1)), boxes, float(S), Counter(), c)
 
 
 def _centroid(channel: np.ndarray, at_xy: np.ndarray, r: int = 3) -> np.ndarray:
@@ -50,12 +61,14 @@ def _centroid(channel: np.ndarray, at_xy: np.ndarray, r: int = 3) -> np.ndarray:
 def test_landmark_batch_shapes_and_units():
     cache = _landmark_cache(3)
     b = landmark_batch(cache, np.arange(3), S, np.random.default_rng(0), torch.Generator(), False, CPU)
-    assert set(b) == {"x", "points", "box"}
+    assert set(b) == {"x", "points", "box", "face", "item", "convention", "flipped"}
     assert b["x"].shape == (3, 3, S, S) and b["x"].dtype == torch.float32
     assert b["points"].shape == (3, 8) and b["box"].shape == (3, 4)
-    # crop-normalised: the patch centre (crop centre) maps to 0.5; patch pixels scale by S / crop_side
+    assert b["face"].tolist() == [1.0] * 3 and b["item"].tolist() == [0, 1, 2] and not b["flipped"].any()
+    assert b["convention"].tolist() == [0] * 3  # no conventions given: all ibug68 (CONVENTIONS[0])
+    # crop-normalised: the nominal crop's centre maps to 0.5; patch pixels scale by S / crop_side
     scale = S / cache.crop_side
-    c = (cache.images.shape[1] - 1) / 2
+    c = cache.center
     expected = ((cache.points[0] - c) * scale + S / 2) / S
     np.testing.assert_allclose(b["points"][0].numpy().reshape(4, 2), expected, atol=1e-6)
     np.testing.assert_allclose(b["box"][0].numpy(), ((cache.boxes[0].reshape(2, 2) - c) * scale + S / 2).reshape(4) / S,
@@ -87,7 +100,11 @@ def test_mirrored_crops_swap_the_eyes(monkeypatch):
         blob = _centroid(img[k, ..., 0 if on_red else 2], pts[k, 0], 2)
         assert np.abs(blob - pts[k, 0]).max() < 0.3  # 0.14 measured: the blob is rotated and rescaled
         mirrored += not on_red
-        assert pts[k, 0, 0] < pts[k, 1, 0]  # right eye on the image left, mirrored or not (rotation <= 35 deg)
+        assert b["flipped"][k].item() == (not on_red)
+        # the subject's right eye on the left of the face, mirrored or not, at any roll: the mouth lies on
+        # the +90-degree side of the eye line
+        eye_line, mouth = pts[k, 1] - pts[k, 0], pts[k, 3] - (pts[k, 0] + pts[k, 1]) / 2
+        assert mouth @ np.array([-eye_line[1], eye_line[0]]) > 0
     assert 5 < mirrored < n - 5
 
 
@@ -129,3 +146,58 @@ def test_box_batch_training_boxes_stay_in_the_content():
     box = b["box"].numpy()
     assert b["presence"].tolist() == [1.0] * 16
     assert (box >= 0).all() and (box <= 1).all() and (box[:, 2:] > box[:, :2]).all()
+
+
+def _crop_side_px(m: np.ndarray) -> float:
+    """The side (source px) of the S-px crop of the 2x3 map m."""
+    return S / np.sqrt(abs(np.linalg.det(m[:, :2])))
+
+
+def test_negative_crops_hold_no_usable_face():
+    rng = np.random.default_rng(5)
+    center, side = np.array([50.0, 50.0]), float(S)
+    face = side / LANDMARK_CROP_SCALE
+    kinds = Counter()
+    for _ in range(400):
+        m, _, band = negative_crop_params(rng, center, side, S)
+        inside = face_inside_share(m, center, face, S)
+        crop = _crop_side_px(m)
+        if band is not None:  # the frame's edge past the face centre
+            kinds["border"] += 1
+            assert band[1] >= BORDER_NEGATIVE_SHARE[0]
+        elif (face / crop) ** 2 < MAX_TINY_FACE_AREA:
+            kinds["tiny"] += 1
+        elif crop <= MAX_BIG_CROP_PER_FACE * face + 1e-6:
+            kinds["big"] += 1
+        else:
+            kinds["off"] += 1
+            assert inside < MAX_FACE_INSIDE
+    assert set(kinds) == set(NEGATIVE_KINDS) and min(kinds.values()) > 60
+    # the nominal crop shows the whole face square, the positives' jitter (scale, shift, any roll) most of it
+    m, _ = landmark_crop_params(np.random.default_rng(0), center, side, S, False)
+    assert face_inside_share(m, center, face, S) == 1.0
+    jittered = [face_inside_share(landmark_crop_params(rng, center, side, S, True)[0], center, face, S)
+                for _ in range(300)]
+    assert min(jittered) > 0.8  # 0.84 the least of 2,000 draws
+
+
+def test_quality_batches_mark_negatives_and_validation_adds_one_per_face():
+    cache = _landmark_cache(40)
+    b = landmark_batch(cache, np.arange(40), S, np.random.default_rng(0), torch.Generator(), True, CPU,
+                       negative_fraction=0.5)
+    negatives = int((b["face"] == 0).sum())
+    assert 8 < negatives < 32 and set(b["face"].tolist()) == {0.0, 1.0}
+    val = [landmark_batch(cache, np.arange(4), S, np.random.default_rng(9), torch.Generator(), False, CPU,
+                          negative_fraction=0.25) for _ in range(2)]
+    assert val[0]["face"].tolist() == [1.0] * 4 + [0.0] * 4 and val[0]["item"].tolist() == [0, 1, 2, 3] * 2
+    assert torch.equal(val[0]["x"], val[1]["x"])  # a fixed validation set for a fixed rng
+    # the positives are the nominal crops, as without negatives
+    plain = landmark_batch(cache, np.arange(4), S, np.random.default_rng(9), torch.Generator(), False, CPU)
+    assert torch.equal(plain["x"], val[0]["x"][:4])
+
+
+def test_band_mask_blacks_out_one_edge():
+    mask = band_mask([None, (0, 0.25), (3, 0.5)], 8, CPU)
+    assert mask[0].min() == 1
+    assert mask[1, 0, :, :2].max() == 0 and mask[1, 0, :, 2:].min() == 1
+    assert mask[2, 0, 4:].max() == 0 and mask[2, 0, :4].min() == 1

@@ -1,60 +1,144 @@
-"""`facetrack eval`: metrics JSON with every field, pictures written, clear errors."""
+"""`facetrack eval`: the runtime's crops and backends on ground-truth boxes; metrics JSON with every field,
+per source group, pictures written, the training split rebuilt, ONNX and torch in agreement, clear errors."""
 
 import json
 
-import torch
+import pytest
 from typer.testing import CliRunner
 
-from core.manifest import write_manifest
-from core.models import build_model, make_checkpoint, make_config, save_checkpoint
+from core.models import make_checkpoint, read_checkpoint, save_checkpoint
 from facetrack.cli import app
-from tests.datagen import make_300w, make_ytf_csv
+from tests.datagen import make_300w, make_caltech, make_mtfl, make_ytf_csv
+from tests.helpers import shared_weights, write_weights
 
 runner = CliRunner()
+LANDMARK_KEYS = {"faces", "nme_mean", "nme_median", "failure_rate", "per_point", "per_group", "passes", "model"}
 
 
-def _weights(folder):
-    torch.manual_seed(0)
-    folder.mkdir()
-    lm = build_model("resnet", make_config("resnet", input_size=64))
-    box = build_model("box", make_config("box", input_size=64))
-    save_checkpoint(folder / "landmarks-resnet.pt", make_checkpoint("resnet", lm, half=True))
-    save_checkpoint(folder / "box.pt", make_checkpoint("box", box, half=True))
-    write_manifest(folder, {"default_landmarks": "resnet",
-                            "checkpoints": {"resnet": "landmarks-resnet.pt", "box": "box.pt"}, "onnx": {}})
-    return folder
+@pytest.fixture(scope="module")
+def wiggly_weights(tmp_path_factory):
+    """Tiny models whose points depend strongly on the image: the second pass sees another crop."""
+    return write_weights(tmp_path_factory.mktemp("wiggly") / "w", wiggle=8.0)
 
 
-def test_eval_writes_json_sheet_and_ced(tmp_path):
-    weights = _weights(tmp_path / "w")
-    ytf, w300 = make_ytf_csv(tmp_path / "ytf"), make_300w(tmp_path / "w300")
-    out = tmp_path / "m.json"
-    result = runner.invoke(app, ["eval", "--data", str(ytf), "--data", str(w300), "--weights", str(weights),
-                                 "--json", str(out), "--sheet", str(tmp_path / "s.png"), "--ced",
-                                 str(tmp_path / "c.png"), "--flip-test"])
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval-data")
+    return {"ytf": make_ytf_csv(root / "ytf"), "300w": make_300w(root / "w300"), "mtfl": make_mtfl(root / "mtfl"),
+            "caltech": make_caltech(root / "caltech")}
+
+
+def _eval(tmp_path, weights, data_paths, *args, name="m.json"):
+    out = tmp_path / name
+    argv = ["eval", "--weights", str(weights), "--json", str(out), "--device", "cpu"]
+    for path in data_paths:
+        argv += ["--data", str(path)]
+    result = runner.invoke(app, argv + list(args))
     assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text()), result.output
+
+
+def test_eval_writes_json_sheet_and_ced(face_weights, data, tmp_path):
+    report, output = _eval(tmp_path, face_weights, data.values(), "--sheet", str(tmp_path / "s.png"),
+                           "--ced", str(tmp_path / "c.png"))
     lm, box = report["landmarks"], report["box"]
-    assert {"faces", "nme_mean", "nme_median", "failure_rate", "per_point"} <= set(lm)
+    assert LANDMARK_KEYS <= set(lm) and report["backend"] == "onnx" and lm["passes"] == 2
     assert set(lm["per_point"]) == {"right_eye", "left_eye", "nose_tip", "mouth_center"}
+    assert set(lm["per_group"]) == {"ytf-csv", "300w", "mtfl/lfw", "mtfl/net", "mtfl/aflw", "caltech"}
+    assert lm["per_group"]["mtfl/aflw"]["convention"] == "mtfl" and lm["per_group"]["300w"]["convention"] == "ibug68"
+    assert sum(g["faces"] for g in lm["per_group"].values()) == lm["faces"]
+    assert "quality_mean" not in lm  # the model gives none
     assert {"images", "iou_mean", "iou_recall", "presence_accuracy"} <= set(box)
     assert lm["faces"] > 0 and 0 <= box["iou_mean"] <= 1 and 0 <= box["presence_accuracy"] <= 1
     assert (tmp_path / "s.png").stat().st_size > 1000 and (tmp_path / "c.png").stat().st_size > 1000
+    assert "per source" in output and "mtfl/aflw" in output
 
 
-def test_eval_split_and_errors(tmp_path):
-    weights = _weights(tmp_path / "w")
-    ytf = make_ytf_csv(tmp_path / "ytf")
-    result = runner.invoke(app, ["eval", "--data", str(ytf), "--weights", str(weights), "--split", "test",
-                                 "--what", "landmarks", "--json", str(tmp_path / "t.json")])
-    assert result.exit_code == 0, result.output
-    faces_test = json.loads((tmp_path / "t.json").read_text())["landmarks"]["faces"]
-    result = runner.invoke(app, ["eval", "--data", str(ytf), "--weights", str(weights), "--what", "landmarks",
-                                 "--json", str(tmp_path / "a.json")])
-    assert json.loads((tmp_path / "a.json").read_text())["landmarks"]["faces"] > faces_test
+def test_onnx_and_torch_agree(wiggly_weights, data, tmp_path):
+    paths = [data["ytf"], data["300w"]]
+    onnx, _ = _eval(tmp_path, wiggly_weights, paths, "--what", "landmarks", "--backend", "onnx", name="o.json")
+    torch_, _ = _eval(tmp_path, wiggly_weights, paths, "--what", "landmarks", "--backend", "torch", name="t.json")
+    assert onnx["landmarks"]["faces"] == torch_["landmarks"]["faces"] > 0
+    assert onnx["landmarks"]["crops_per_face"] == torch_["landmarks"]["crops_per_face"] > 1.5
+    assert abs(onnx["landmarks"]["nme_mean"] - torch_["landmarks"]["nme_mean"]) < 0.05
+    for group, row in onnx["landmarks"]["per_group"].items():
+        assert abs(row["nme_mean"] - torch_["landmarks"]["per_group"][group]["nme_mean"]) < 0.05
+
+
+def test_passes_and_flip_test(wiggly_weights, face_weights, data, tmp_path):
+    one, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--passes", "1", name="1.json")
+    two, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", name="2.json")
+    flip, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--flip-test", name="3.json")
+    two, flip, one = two["landmarks"], flip["landmarks"], one["landmarks"]
+    assert one["passes"] == 1 and one["crops_per_face"] == 1.0
+    assert 1.0 < two["crops_per_face"] <= 2.0 and two["nme_mean"] != one["nme_mean"]
+    assert flip["flip_test"] and flip["crops_per_face"] == two["crops_per_face"] + 1
+    # a model at its own fixed point: the second crop would be the first, so it is skipped
+    fixed, _ = _eval(tmp_path, face_weights, [data["ytf"]], "--what", "landmarks", name="4.json")
+    assert fixed["landmarks"]["crops_per_face"] == 1.0
+    result = runner.invoke(app, ["eval", "--data", str(data["ytf"]), "--weights", str(wiggly_weights),
+                                 "--passes", "3"])
+    assert result.exit_code == 2 and "--passes" in result.output
+
+
+def test_a_quality_model_reports_its_quality(tmp_path_factory, data, tmp_path):
+    weights = shared_weights(tmp_path_factory, "lowquality")
+    report, output = _eval(tmp_path, weights, [data["ytf"], data["caltech"]], "--what", "landmarks")
+    lm = report["landmarks"]
+    assert lm["quality"] is True and lm["below_min_quality"] == 1.0 and 0 < lm["quality_mean"] < 0.1
+    assert lm["per_group"]["caltech"]["below_min_quality"] == 1.0
+    assert lm["crops_per_face"] >= 4  # low quality: the turned crops were tried
+    assert "quality" in output
+
+
+def test_split_follows_the_training_run(tmp_path_factory, data, tmp_path):
+    weights = write_weights(tmp_path_factory.mktemp("trained") / "w")
+    path = weights / "landmarks-resnet.pt"
+    ckpt = read_checkpoint(path)
+    ckpt["train_config"] = {"seed": 3, "split_lookalikes": True, "data": [str(data["ytf"])]}
+    save_checkpoint(path, ckpt)
+    report, output = _eval(tmp_path, weights, [data["ytf"]], "--split", "test", "--what", "landmarks")
+    assert report["seed"] == 3 and report["split_lookalikes"] is True
+    assert "look-alike copies merged" in output and "note:" not in output
+    report, output = _eval(tmp_path, weights, [data["ytf"], data["300w"]], "--split", "test", "--seed", "0",
+                           "--what", "landmarks", name="n.json")
+    assert report["seed"] == 0 and "note: the model was trained on ytf" in output
+
+
+def test_old_checkpoints_give_todays_split(face_weights, data, tmp_path):
+    assert "train_config" not in read_checkpoint(face_weights / "landmarks-resnet.pt")
+    report, _ = _eval(tmp_path, face_weights, [data["ytf"]], "--split", "test", "--what", "landmarks")
+    assert report["seed"] == 0 and report["split_lookalikes"] is False
+    everything, _ = _eval(tmp_path, face_weights, [data["ytf"]], "--what", "landmarks", name="a.json")
+    assert everything["landmarks"]["faces"] > report["landmarks"]["faces"] > 0
+
+
+def test_eval_errors(face_weights, data, tmp_path):
+    ytf = str(data["ytf"])
     for args, needle in ([["--split", "bogus"], "unknown split"], [["--what", "nose"], "--what"],
-                         [["--json", str(tmp_path / "no" / "x.json")], "does not exist"]):
-        result = runner.invoke(app, ["eval", "--data", str(ytf), "--weights", str(weights), *args])
+                         [["--json", str(tmp_path / "no" / "x.json")], "does not exist"],
+                         [["--landmark-model", "nalbert"], "not in the weights manifest"]):
+        result = runner.invoke(app, ["eval", "--data", ytf, "--weights", str(face_weights), *args])
         assert result.exit_code == 2 and needle in result.output, result.output
-    result = runner.invoke(app, ["eval", "--data", str(ytf), "--weights", str(tmp_path / "nowhere")])
+    result = runner.invoke(app, ["eval", "--data", ytf, "--weights", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "weights folder not found" in result.output
+
+
+def test_checkpoints_only_weights_work_with_the_torch_backend(tmp_path, data):
+    import torch
+
+    from core.manifest import write_manifest
+    from core.models import build_model, make_config
+
+    torch.manual_seed(0)
+    folder = tmp_path / "w"
+    folder.mkdir()
+    for name, file in (("resnet", "lm.pt"), ("box", "box.pt")):
+        model = build_model(name, make_config(name, input_size=64))
+        save_checkpoint(folder / file, make_checkpoint(name, model, half=True))
+    write_manifest(folder, {"default_landmarks": "resnet", "checkpoints": {"resnet": "lm.pt", "box": "box.pt"},
+                            "onnx": {}})
+    report, _ = _eval(tmp_path, folder, [data["300w"]], "--backend", "torch")
+    assert report["landmarks"]["faces"] == 4 and report["box"]["images"] == 4
+    result = runner.invoke(app, ["eval", "--data", str(data["300w"]), "--weights", str(folder)])
+    assert result.exit_code == 2 and "no onnx file" in result.output

@@ -14,6 +14,7 @@ from core.geometry import (
     face_square_from_points,
     invert_affine,
     letterbox,
+    roll_deg,
     square_from_box,
 )
 
@@ -34,6 +35,20 @@ def test_crop_round_trip():
     pts = np.array([[30.0, 40.0], [70.0, 45.0]], np.float32)
     back = apply_affine(apply_affine(pts, m), invert_affine(m))
     assert np.allclose(back, pts, atol=1e-4)
+
+
+@pytest.mark.parametrize("turn_deg", [0, 20, 45, 90, 135, 180, -30, -90])
+def test_roll_and_crop_angle_level_the_eyes(turn_deg):
+    # an upright face turned clockwise as displayed (image y down) by turn_deg about its nose
+    upright = np.array([[80, 100], [120, 100], [100, 125], [100, 145]], np.float64)
+    a = np.radians(turn_deg)
+    rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # clockwise on screen, y down
+    points = (upright - upright[2]) @ rotation.T + upright[2]
+    roll = roll_deg(points)
+    assert abs((roll - turn_deg + 180) % 360 - 180) < 1e-6  # clockwise is a positive roll
+    crop = apply_affine(points, crop_matrix(points[2], 100.0, 100, angle_deg=roll))
+    assert abs(crop[0, 1] - crop[1, 1]) < 1e-4 and crop[0, 0] < crop[1, 0]  # level, right eye on the left
+    assert crop[3, 1] > crop[0, 1]  # mouth below the eyes
 
 
 def test_letterbox_keeps_aspect_and_maps_points():

@@ -1,17 +1,22 @@
-"""Model shapes at several input sizes, checkpoint round trip, refusing foreign checkpoints."""
+"""Model shapes at several input sizes, the optional face-quality output, checkpoint round trip,
+refusing foreign checkpoints."""
 
 import numpy as np
 import pytest
 import torch
 
 from core.errors import InputError
+from core.meta import ModelMeta
 from core.models import (
     MODELS,
     build_model,
     count_parameters,
+    init_points_bias,
     load_model,
     make_checkpoint,
     make_config,
+    model_meta,
+    points_layer,
     read_checkpoint,
     save_checkpoint,
 )
@@ -108,3 +113,31 @@ def test_unknown_model_name():
 def test_too_small_input_is_a_clear_error():
     with pytest.raises(InputError, match="too small"):
         build_model("nalbert", make_config("nalbert", input_size=40))
+
+
+@pytest.mark.parametrize("name", ["nalbert", "net", "landmark-bbox", "resnet"])
+def test_quality_models_output_a_logit_after_the_points(tmp_path, name):
+    model = build_model(name, make_config(name, input_size=64, quality=True)).eval()
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 9)
+    path = tmp_path / "q.pt"
+    save_checkpoint(path, make_checkpoint(name, model))
+    loaded, ckpt = load_model(path, expect_kind="landmarks")
+    assert ckpt["config"]["quality"] is True and ckpt["meta"]["quality"] is True
+    assert ModelMeta.from_dict(ckpt["meta"]).output_width == 9
+    assert loaded(torch.zeros(1, 3, 64, 64)).shape == (1, 9)
+
+
+def test_configs_from_before_the_quality_head_build_point_only_models():
+    config = {"input_size": 64, "num_points": 4, "dropout": 0.1}  # an old checkpoint's config: no "quality"
+    model = build_model("resnet", config).eval()
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 8)
+    assert model_meta("resnet", model.config).quality is False
+    assert model_meta("box", make_config("box")).output_width == 5
+
+
+def test_init_points_bias_sets_points_and_quality_logit():
+    model = build_model("resnet", make_config("resnet", input_size=64, quality=True))
+    mean = torch.arange(8, dtype=torch.float32) / 10
+    init_points_bias(model, mean, quality_logit=1.5)
+    bias = points_layer(model).bias.detach()
+    assert torch.allclose(bias[:8], mean) and bias[8].item() == pytest.approx(1.5)

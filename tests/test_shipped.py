@@ -67,3 +67,24 @@ def test_readme_main_command_on_the_demo_clip(tmp_path):
     lines = [json.loads(line) for line in rows.read_text().splitlines()]
     assert len(lines) == 180
     assert sum(1 for r in lines if r["faces"]) >= 170  # a face in nearly every frame of the demo
+
+
+@pytest.mark.slow
+def test_eval_of_the_shipped_graph_and_checkpoint_agree():
+    """`facetrack eval --backend onnx` and `--backend torch` on the held-out test faces: within 0.05 NME."""
+    from facetrack.evaluate import EvalJob, evaluate
+    from tests.test_shared_data import shared_data_dir
+
+    manifest = _shipped()
+    base = shared_data_dir()
+    if base is None or not all((base / name).is_dir() for name in ("ytf-keypoints", "300w-helen-train")):
+        pytest.skip("shared data sets ytf-keypoints and 300w-helen-train not found (looked beside the repo and "
+                    "in $FACETRACK_SHARED_DATA)")
+    if manifest["default_landmarks"] not in manifest.get("checkpoints", {}):
+        pytest.skip("the default landmark model ships without a checkpoint")
+    data = (str(base / "ytf-keypoints"), str(base / "300w-helen-train"))
+    reports = {backend: evaluate(EvalJob(data, split="test", what="landmarks", backend=backend, device="cpu"),
+                                 lambda line: None)["landmarks"] for backend in ("onnx", "torch")}
+    assert reports["onnx"]["faces"] == reports["torch"]["faces"] > 400
+    assert abs(reports["onnx"]["nme_mean"] - reports["torch"]["nme_mean"]) < 0.05
+    assert reports["onnx"]["nme_mean"] < 10.0

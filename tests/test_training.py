@@ -1,4 +1,5 @@
-"""Training pieces: crops through grid_sample match cv2, flips swap eyes, lr schedule, a dry run, resume."""
+"""Training pieces: crops through grid_sample match cv2, flips swap eyes at any roll, lr schedule, dry runs
+(one on mixed conventions with the quality head), resume, negatives training only the quality logit."""
 
 import json
 
@@ -6,13 +7,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from core.geometry import apply_affine, crop_affine, crop_matrix
+from core.models import build_model, load_model, make_config, points_layer
 from facetrack.cli import app
-from tests.datagen import make_300w, make_ytf_csv
+from tests.datagen import make_300w, make_caltech, make_mtfl, make_ytf_csv
 from training.augment import affine_theta, flip_points, landmark_crop_params, warp_batch
+from training.data.samples import CONVENTIONS
 from training.evaluate import predict_points
+from training.negatives import quality_metrics
+from training.tasks import QUALITY_WEIGHT, LandmarkTask
 from training.train import TrainConfig, get_lr, train
 
 runner = CliRunner()
@@ -34,15 +40,33 @@ def test_affine_theta_identity():
     assert np.allclose(theta, [[1, 0, 0], [0, 1, 0]])
 
 
-def test_flip_crop_swaps_eyes_and_keeps_subjects_right_eye_on_image_left():
+def _mouth_side(points: np.ndarray) -> float:
+    """The mouth's coordinate along the face frame's y axis (the eye line turned +90 degrees, y down):
+    positive for a face whose labels keep the subject's right eye on the right at any roll."""
+    x = points[1] - points[0]
+    y = np.array([-x[1], x[0]])
+    return float((points[3] - (points[0] + points[1]) / 2) @ y)
+
+
+def test_flip_crop_swaps_eyes_at_any_roll():
     rng = np.random.default_rng(3)
     points = np.array([[40.0, 50.0], [60.0, 50.0], [50.0, 60.0], [50.0, 70.0]], dtype=np.float32)
-    for _ in range(50):
+    angles, flips = [], 0
+    for _ in range(200):
         m, flipped = landmark_crop_params(rng, np.array([50.0, 55.0]), 60.0, 64, train=True)
         crop_points = apply_affine(points, m)
         if flipped:
+            # a mirror image without the eye swap is a face seen from behind: the mouth on the other side
+            assert _mouth_side(crop_points) < 0
             crop_points = flip_points(crop_points)
-        assert crop_points[0, 0] < crop_points[1, 0]  # rotation is limited to +-35 degrees
+        flips += flipped
+        assert _mouth_side(crop_points) > 0
+        eye_line = crop_points[1] - crop_points[0]
+        angles.append(abs(np.degrees(np.arctan2(eye_line[1], eye_line[0]))))
+    angles = np.array(angles)
+    # roll: about 70 % near level (N(0, 12) clipped to 35 degrees), the rest anywhere
+    assert 0.6 < (angles <= 35.01).mean() < 0.9 and (angles > 90).mean() > 0.08
+    assert 60 < flips < 140
 
 
 def test_get_lr_warms_up_then_decays():
@@ -111,3 +135,65 @@ def test_train_cli_dry_run_then_plot(tmp_path, tiny_sets):
     assert "epoch 1/50" in result.output
     result = runner.invoke(app, ["plot", str(out), "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_dry_run_on_mixed_conventions_with_quality(tmp_path):
+    sets = [make_ytf_csv(tmp_path / "ytf"), make_mtfl(tmp_path / "mtfl"), make_caltech(tmp_path / "caltech")]
+    logs = []
+    cfg = TrainConfig(task="landmarks", model="resnet", data=tuple(map(str, sets)), epochs=1, batch_size=8,
+                      input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0, quality=True)
+    summary = train(cfg, log=logs.append)
+    run = tmp_path / "run"
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    groups = row["val_nme_by_group"]
+    assert groups and set(groups) <= {"ytf-csv", "mtfl/lfw", "mtfl/net", "mtfl/aflw", "caltech"}
+    assert all(np.isfinite(v) for v in groups.values())
+    assert 0 <= row["val_quality_accuracy"] <= 1 and 0 <= row["val_quality_auc"] <= 1
+    assert any("learned convention offsets" in line for line in logs)
+    assert any("look-alike" in line for line in logs)
+    for name in ("best.pt", "last.pt"):
+        model, ckpt = load_model(run / name, expect_kind="landmarks")
+        assert model(torch.zeros(2, 3, 48, 48)).shape == (2, 9)
+        assert ckpt["meta"]["quality"] is True
+        assert ckpt["train_config"]["quality"] is True and ckpt["train_config"]["split_lookalikes"] is True
+        offsets = ckpt["convention_offsets"]
+        assert set(offsets) == set(CONVENTIONS) and offsets["ibug68"] == [[0.0, 0.0]] * 4
+        assert np.abs(np.array(offsets["mtfl"])).sum() > 0  # one Adam step moved them
+    assert summary["convention_offsets"] == ckpt["convention_offsets"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["quality"] is True and config["split_lookalikes"] is True
+
+
+def test_negatives_train_quality_only():
+    task = LandmarkTask(32, quality=True)
+    model = build_model("resnet", make_config("resnet", input_size=32, quality=True)).eval()
+    trainer = task.train_module(model)
+    x = torch.randn(4, 3, 32, 32)
+    batch = {"x": x, "points": torch.rand(4, 8), "face": torch.tensor([1.0, 0.0, 1.0, 0.0]),
+             "convention": torch.zeros(4, dtype=torch.long), "flipped": torch.zeros(4, dtype=torch.bool),
+             "box": torch.rand(4, 4)}
+    loss, out = task.loss(trainer, batch)
+    assert out.shape == (4, 9)
+    moved = dict(batch, points=batch["points"].clone())
+    moved["points"][[1, 3]] += 100.0  # a negative's points: not trained on
+    assert task.loss(trainer, moved)[0].item() == pytest.approx(loss.item(), rel=1e-6)
+    points = out[:, :8].detach()
+    expected = F.mse_loss(points[[0, 2]], batch["points"][[0, 2]]) + \
+        QUALITY_WEIGHT * F.binary_cross_entropy_with_logits(out[:, 8].detach(), batch["face"])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    # all negatives: no point loss at all, and still a gradient for the quality logit
+    none = dict(batch, face=torch.zeros(4))
+    loss, out = task.loss(trainer, none)
+    assert loss.item() == pytest.approx(
+        QUALITY_WEIGHT * F.binary_cross_entropy_with_logits(out[:, 8].detach(), torch.zeros(4)).item(), rel=1e-5)
+    loss.backward()
+    assert points_layer(model).bias.grad[8] != 0 and points_layer(model).bias.grad[:8].abs().max() == 0
+
+
+def test_quality_metrics_accuracy_and_auc():
+    m = quality_metrics(np.array([2.0, 1.0, -1.0, 0.5, -3.0]), np.array([1, 1, 0, 0, 0]))
+    assert m["quality_accuracy"] == pytest.approx(0.8)  # 0.5 -> p 0.62, called a face
+    assert m["quality_auc"] == pytest.approx(1.0)
+    m = quality_metrics(np.array([0.0, 0.0, 1.0, -1.0]), np.array([1, 0, 0, 1]))
+    # pairs (face, negative): (0, 0) a tie counts half, (0, 1), (-1, 0), (-1, 1) the negative above: 0
+    assert m["quality_auc"] == pytest.approx(0.5 / 4)

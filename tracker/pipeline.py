@@ -1,9 +1,11 @@
 """One frame in, one result out: `Tracker.step(frame) -> FrameResult`, the unit every runtime mode uses.
 
-While a face is tracked (`Track`), its landmark crop comes from the previous frame's points and the box
-model runs only every `detect_every` frames. The track is lost (and the box model runs on the same
-frame) when the points leave their crop or their geometry is implausible; on a box-model frame, a
-presence score below `min_presence` means no face.
+While a face is tracked (`Track`), its landmark crop comes from the previous frame's points (turned by
+their roll, so the eyes are level) and the box model runs only every `detect_every` frames. The track
+is lost (and the box model runs on the same frame) when the points leave their crop, their geometry is
+implausible or their quality (models with a quality output) falls below `min_quality`; on a box-model
+frame, a presence score below `min_presence` means no face, and the landmarks come from the box path
+of `tracker.locate` (first pass, then the de-rolled crop of its points).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import numpy as np
 
 from core.errors import InputError
 from core.frame import Detection, Frame, FrameResult
-from core.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, square_from_box
+from core.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, roll_deg
 from core.meta import POINT_NAMES, MetadataError
-from core.postprocess import box_detection, landmark_points, points_inside
-from core.preprocess import box_input, landmark_input, to_batch
+from core.postprocess import box_detection, points_inside
+from core.preprocess import box_input, to_batch
 from tracker.backends import Backend, Log, open_models
+from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Locator
 from tracker.smoothing import FaceSmoother
 
 STAGES = ("preprocess", "box_model", "landmark_model", "postprocess")
@@ -37,17 +40,23 @@ REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box
 
 @dataclass(frozen=True)
 class Track:
-    """The face followed between frames: the last frame's points and the face square they imply."""
+    """The face followed between frames: the last frame's points, the face square they imply, and
+    their roll (the next landmark crop is turned by it, so the eyes come out level)."""
 
     points_px: np.ndarray  # (P, 2) float32 frame pixels, POINT_NAMES order
     center_px: np.ndarray  # (2,) float32 centre of the face square (core.geometry.face_square_from_points)
     side_px: float  # side of that face square; the next landmark crop is meta.crop_scale x this
+    angle_deg: float = 0.0  # roll of the points (core.geometry.roll_deg), degrees
 
     @classmethod
     def from_points(cls, points_px: np.ndarray, square: tuple[np.ndarray, float] | None = None) -> "Track":
         """The track of these points; `square` is their face square when already computed."""
         center, side = face_square_from_points(points_px) if square is None else square
-        return cls(points_px, center, side)
+        return cls(points_px, center, side, roll_deg(points_px))
+
+    def crop(self, crop_scale: float) -> Crop:
+        """The next frame's landmark crop: the face square x `crop_scale`, turned by the roll."""
+        return Crop(self.center_px, self.side_px * crop_scale, self.angle_deg)
 
     def box_xyxy(self) -> np.ndarray:
         """The face square as an xyxy box in frame pixels, (4,) float32."""
@@ -57,26 +66,29 @@ class Track:
 
 class _Look(NamedTuple):
     """One attempt at the face in a frame: the box model's detection (when it ran), the points found
-    (None: none looked for), whether they can seed the next crop, their face square, and whether the
-    crop came from the track."""
+    (None: none looked for, or their quality too low), whether they can seed the next crop, their face
+    square, whether the crop came from the track, and the face quality (None: the model gives none)."""
 
     detection: Detection | None
     points_px: np.ndarray | None
     ok: bool
     square: tuple[np.ndarray, float] | None
     tracked: bool
+    quality: float | None = None
 
 
 class Tracker:
     """Single-face tracker around a box backend and a landmark backend.
 
     Raises MetadataError when a backend is not the kind of model its slot needs, InputError for
-    `detect_every` < 1, `min_presence` outside 0..1 or an unknown `mode`.
+    `detect_every` < 1, `min_presence` or `min_quality` outside 0..1, `passes` other than 1 or 2 or an
+    unknown `mode`.
     """
 
     def __init__(self, box_backend: Backend, landmark_backend: Backend, *, detect_every: int = DEFAULT_DETECT_EVERY,
-                 min_presence: float = DEFAULT_MIN_PRESENCE, smooth: bool = False, mode: str = "video",
-                 smoother: FaceSmoother | None = None) -> None:
+                 min_presence: float = DEFAULT_MIN_PRESENCE, min_quality: float = DEFAULT_MIN_QUALITY,
+                 smooth: bool = False, mode: str = "video", smoother: FaceSmoother | None = None,
+                 passes: int = 2) -> None:
         if box_backend.meta.kind != "box":
             raise MetadataError(f"{box_backend.name}: not a box model ({box_backend.meta.kind})")
         if landmark_backend.meta.kind != "landmarks":
@@ -84,22 +96,28 @@ class Tracker:
         if tuple(landmark_backend.meta.point_names) != POINT_NAMES:
             raise MetadataError(f"landmark model predicts {', '.join(landmark_backend.meta.point_names)}; "
                                 f"this tracker needs {', '.join(POINT_NAMES)}")
-        _check_options(detect_every, min_presence)
+        _check_options(detect_every, min_presence, min_quality)
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         self.box_backend = box_backend
         self.landmark_backend = landmark_backend
+        self.locator = Locator(landmark_backend, passes=passes, min_quality=min_quality)
         self.detect_every = int(detect_every)
         self.min_presence = float(min_presence)
+        self.min_quality = float(min_quality)
         self.mode = mode
         self.smooth = bool(smooth)
         self.smoother = smoother or FaceSmoother()
         self.point_names = POINT_NAMES
         self.box_calls = 0
-        self.landmark_calls = 0
         self.frames = 0
         self.lost_reason = "no face yet"
         self.reset()
+
+    @property
+    def landmark_calls(self) -> int:
+        """Landmark-model calls so far (a batch of turned crops is one call)."""
+        return self.locator.calls
 
     def reset(self) -> None:
         """Forget the tracked face: the next frame runs the box model."""
@@ -117,20 +135,25 @@ class Tracker:
         optional One-Euro smoothing (`smooth`, not in image mode, on `frame.t_ms`).
 
         The box model runs in image mode, without a track, every `detect_every` frames, and again on
-        the same frame when the tracked points are lost. Returns a FrameResult: box and points in frame
-        pixels (None when no face), stage timings in ms. Updates the track, counters (`box_calls`,
-        `landmark_calls`, `frames`) and `lost_reason`. Raises MetadataError when a model's output does
-        not have the shape its metadata promises; a backend's own failure propagates unchanged.
+        the same frame when the tracked points are lost. On a box-model frame the landmarks come from
+        `tracker.locate.Locator.in_box` (first pass on the box's crop, second on the de-rolled crop of
+        its points), else from the track's crop, turned by the last roll. A face whose quality (models
+        with a quality output) is below `min_quality` is no face. Returns a FrameResult: box and points
+        in frame pixels (None when no face), quality, stage timings in ms. Updates the track, counters
+        (`box_calls`, `landmark_calls`, `frames`) and `lost_reason`. Raises MetadataError when a
+        model's output does not have the shape its metadata promises; a backend's own failure
+        propagates unchanged.
         """
         t_start = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         image = frame.image
         detect = self.mode == "image" or self.track is None or self._since_detect >= self.detect_every
         look = self._look(image, detect, timings)
-        if not look.ok and not detect:
-            # Lost between box-model frames: forget the track and look again with the box model, same frame.
+        if not look.ok and (not detect or look.tracked):
+            # Lost in the track's crop: forget the track and look again through the box, same frame
+            # (the box model runs unless it already did).
             self.track, detect = None, True
-            look = self._look(image, True, timings)
+            look = self._look(image, True, timings, look.detection)
         self._since_detect = 1 if detect else self._since_detect + 1
         self.frames += 1
 
@@ -153,30 +176,38 @@ class Tracker:
             if self.smooth and self.mode != "image":
                 points, box = self.smoother(points, detection.box_xyxy, frame.t_ms / 1000.0, face_side)
                 detection = Detection(box, detection.score, detection.from_model)
-            result = FrameResult(frame, detection, points, timings, detect, look.tracked)
+            result = FrameResult(frame, detection, points, timings, detect, look.tracked, look.quality)
         timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
         timings["total"] = (time.perf_counter() - t_start) * 1000.0
         return result
 
-    def _look(self, image: np.ndarray, detect: bool, timings: dict[str, float]) -> _Look:
-        """One attempt: the box model when `detect`, then the landmarks in the crop it or the track gives."""
-        detection = self._detect(image, timings) if detect else None
+    def _look(self, image: np.ndarray, detect: bool, timings: dict[str, float],
+              detection: Detection | None = None) -> _Look:
+        """One attempt: the box model when `detect` (unless its `detection` is given), then the landmarks
+        in the crop the track gives (while it agrees with the box) or the box path (`Locator.in_box`)."""
+        if detect and detection is None:
+            detection = self._detect(image, timings)
         if detect and detection is None:
             self.lost_reason = "presence below min_presence"
             return _Look(None, None, False, None, False)
-        center, side, tracked = self._crop_square(detection)
-        points, ok, square = self._locate(image, center, side, timings)
-        return _Look(detection, points, ok, square, tracked)
-
-    def _crop_square(self, detection: Detection | None) -> tuple[np.ndarray, float, bool]:
-        """Centre and side of the landmark crop: from the track while it agrees with the box model."""
-        crop_scale = self.landmark_backend.meta.crop_scale
-        if self.track is not None:
-            center, side = self.track.center_px, self.track.side_px * crop_scale
-            if detection is None or box_iou(self.track.box_xyxy(), detection.box_xyxy) >= REANCHOR_IOU:
-                return center, side, True
-        center, side = square_from_box(detection.box_xyxy, crop_scale)
-        return center, side, False
+        track = self.track
+        tracked = track is not None and (
+            detection is None or box_iou(track.box_xyxy(), detection.box_xyxy) >= REANCHOR_IOU)
+        if tracked:
+            found = self.locator.in_crop(image, track.crop(self.landmark_backend.meta.crop_scale), timings)
+        else:
+            found = self.locator.in_box(image, detection.box_xyxy, timings)
+        t0 = time.perf_counter()
+        if found.quality is not None and found.quality < self.min_quality:
+            self.lost_reason = "face quality below min_quality"
+            return _Look(detection, None, False, None, tracked, found.quality)
+        # the face square is computed once here: the box, smoothing and next crop reuse it
+        square = face_square_from_points(found.points_px)
+        ok, reason = plausible(found.points_px, found.points_norm, image.shape[1], image.shape[0], square)
+        if not ok:
+            self.lost_reason = reason
+        timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
+        return _Look(detection, found.points_px, ok, square, tracked, found.quality)
 
     def _detect(self, image: np.ndarray, timings: dict[str, float]) -> Detection | None:
         """Run the box model on the letterboxed frame; None when the presence score is below `min_presence`."""
@@ -198,31 +229,6 @@ class Tracker:
             return None
         return detection
 
-    def _locate(self, image: np.ndarray, center: np.ndarray, side: float,
-                timings: dict[str, float]) -> tuple[np.ndarray, bool, tuple[np.ndarray, float]]:
-        """Landmarks in frame pixels from the crop around (center, side), whether they can be tracked, and
-        the face square they imply (computed once here: the box, smoothing and next crop reuse it)."""
-        meta = self.landmark_backend.meta
-        t0 = time.perf_counter()
-        x, frame_to_crop = landmark_input(image, center, side, meta)
-        batch = to_batch([x])
-        t1 = time.perf_counter()
-        out = self.landmark_backend.predict(batch)
-        t2 = time.perf_counter()
-        self.landmark_calls += 1
-        if out.ndim != 2 or out.shape[1] != meta.output_width:
-            raise MetadataError(f"{self.landmark_backend.name}: landmark output {out.shape}, "
-                                f"expected (B, {meta.output_width})")
-        points_px, points_norm = landmark_points(out[0, : 2 * len(POINT_NAMES)], frame_to_crop, meta.input_size)
-        square = face_square_from_points(points_px)
-        ok, reason = plausible(points_px, points_norm, image.shape[1], image.shape[0], square)
-        if not ok:
-            self.lost_reason = reason
-        timings["preprocess"] += (t1 - t0) * 1000.0
-        timings["landmark_model"] += (t2 - t1) * 1000.0
-        timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
-        return points_px, ok, square
-
 
 def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int,
               square: tuple[np.ndarray, float] | None = None) -> tuple[bool, str]:
@@ -239,18 +245,22 @@ def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height
     return True, ""
 
 
-def _check_options(detect_every: int, min_presence: float) -> None:
+def _check_options(detect_every: int, min_presence: float, min_quality: float = DEFAULT_MIN_QUALITY) -> None:
     if detect_every < 1:
         raise InputError("--detect-every must be at least 1")
     if not 0.0 <= min_presence <= 1.0:
         raise InputError("--min-presence must lie in 0..1")
+    if not 0.0 <= min_quality <= 1.0:
+        raise InputError("--min-quality must lie in 0..1")
 
 
 def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str = "auto",
                   landmark_model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
-                  min_presence: float = DEFAULT_MIN_PRESENCE, smooth: bool = False, mode: str = "video",
-                  threads: int | None = None, log: Log | None = None) -> Tracker:
+                  min_presence: float = DEFAULT_MIN_PRESENCE, min_quality: float = DEFAULT_MIN_QUALITY,
+                  smooth: bool = False, mode: str = "video", threads: int | None = None,
+                  log: Log | None = None) -> Tracker:
     """Load the weights folder's box and landmark models and wrap them in a Tracker (options checked first)."""
-    _check_options(detect_every, min_presence)
+    _check_options(detect_every, min_presence, min_quality)
     box, landmarks = open_models(weights_dir, backend, device, landmark_model, threads, log)
-    return Tracker(box, landmarks, detect_every=detect_every, min_presence=min_presence, smooth=smooth, mode=mode)
+    return Tracker(box, landmarks, detect_every=detect_every, min_presence=min_presence, min_quality=min_quality,
+                   smooth=smooth, mode=mode)

@@ -23,7 +23,7 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
 from core.signals import deferred_signals
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
-from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_PRESENCE, Tracker, build_tracker
+from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY, Tracker, build_tracker
 from tracker.runtime import RunStats, StepError, run
 from tracker.sinks import (
     ImageSink,
@@ -63,12 +63,14 @@ class ModelOptions:
     landmark_model: str | None = None  # None: the manifest's default
     detect_every: int = DEFAULT_DETECT_EVERY
     min_presence: float = DEFAULT_MIN_PRESENCE
+    min_quality: float = DEFAULT_MIN_QUALITY  # landmark models with a quality output: less is no face
 
     def build(self, *, mode: str, smooth: bool, log: Log) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device)."""
         return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
-                             min_presence=self.min_presence, smooth=smooth, mode=mode, log=log)
+                             min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
+                             mode=mode, log=log)
 
 
 def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:

@@ -296,15 +296,17 @@ def _r(v: float) -> float:
 
 
 def face_rows(result, point_names: tuple[str, ...] = POINT_NAMES) -> list[dict]:
-    """The "faces" list of a FrameResult: [] when none, else one dict with box, score and points."""
+    """The "faces" list of a FrameResult: [] when none, else one dict with box, score, "quality" (only
+    when the landmark model gives one) and points."""
     if result.detection is None or result.points_px is None:
         return []
     points = np.asarray(result.points_px, dtype=np.float32).reshape(-1, 2)
-    return [{
-        "box_xyxy": [_r(v) for v in result.detection.box_xyxy],
-        "score": round(float(result.detection.score), 4),
-        "points": {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)},
-    }]
+    face: dict = {"box_xyxy": [_r(v) for v in result.detection.box_xyxy],
+                  "score": round(float(result.detection.score), 4)}
+    if result.quality is not None:
+        face["quality"] = round(float(result.quality), 4)
+    face["points"] = {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)}
+    return [face]
 
 
 def result_row(result, point_names: tuple[str, ...] = POINT_NAMES) -> dict:

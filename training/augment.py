@@ -78,14 +78,29 @@ def photometric(x: torch.Tensor, gen: torch.Generator, strength: float = 1.0) ->
     return x.clamp_(0.0, 1.0)
 
 
+# Roll of training crops: the runtime de-rolls its crops (eyes level, from the previous frame's points or a
+# first pass), so most faces are near level; the rest take any roll, for first passes on rolled faces.
+ROLL_NEAR_LEVEL_SHARE = 0.7
+ROLL_NEAR_LEVEL_STD_DEG = 12.0
+ROLL_NEAR_LEVEL_MAX_DEG = 35.0
+
+
+def roll_angle(rng: np.random.Generator) -> float:
+    """A crop's roll in degrees: 70 % N(0, 12) clipped to +-35, 30 % uniform in +-180."""
+    if rng.random() < ROLL_NEAR_LEVEL_SHARE:
+        return float(np.clip(rng.normal(0, ROLL_NEAR_LEVEL_STD_DEG), -ROLL_NEAR_LEVEL_MAX_DEG, ROLL_NEAR_LEVEL_MAX_DEG))
+    return float(rng.uniform(-180, 180))
+
+
 def landmark_crop_params(rng: np.random.Generator, center_xy: np.ndarray, side: float, out_size: int,
                          train: bool) -> tuple[np.ndarray, bool]:
-    """Crop map for one face: jittered scale/shift/rotation/flip when training, exact otherwise."""
+    """Crop map for one face: jittered scale (0.85..1.25), shift (+-0.1 side), roll (`roll_angle`) and
+    mirror when training, exact otherwise; returns (2x3 map, mirrored)."""
     if not train:
         return crop_matrix(center_xy, side, out_size), False
     scale = rng.uniform(0.85, 1.25)
     shift = rng.uniform(-0.1, 0.1, size=2) * side
-    angle = float(np.clip(rng.normal(0, 12), -35, 35))
+    angle = roll_angle(rng)
     flip = bool(rng.random() < 0.5)
     return crop_matrix(center_xy + shift, side * scale, out_size, angle, flip), flip
 

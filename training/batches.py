@@ -16,36 +16,66 @@ from training.augment import (
     warp_batch,
 )
 from training.data.cache import FrameCache, LandmarkCache
+from training.negatives import BORDER_POSITIVE_RATE, BORDER_POSITIVE_SHARE, band_mask, border_band, negative_crop_params
 
 
 def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: np.random.Generator,
-                   gen: torch.Generator, train: bool, device: torch.device) -> dict[str, torch.Tensor]:
-    """One crop per cached face: "x" (B,3,S,S) ImageNet-normalised RGB, "points" (B,2P) and "box" (B,4).
+                   gen: torch.Generator, train: bool, device: torch.device, negative_fraction: float = 0.0
+                   ) -> dict[str, torch.Tensor]:
+    """Crops of cached faces with their targets, on `device`:
 
-    Points and boxes are crop-normalised (crop pixels / S, pixel centres at integers). With `train`
-    the crop is jittered (scale, shift, rotation, mirror with the eyes swapped) and photometrically
-    augmented; without it, it is the nominal crop: the face square of side `cache.crop_side` around
-    the patch centre.
+    - "x" (B,3,S,S) ImageNet-normalised RGB;
+    - "points" (B,2P) and "box" (B,4), crop-normalised (crop pixels / S, pixel centres at integers), in
+      the face's own convention (its row of `cache.conventions`);
+    - "face" (B,) 1.0 for a crop of the face, 0.0 for a negative (`training.negatives`: its points and
+      box are where the face would be, for nobody to train on);
+    - "item" (B,) the cache row of each crop, "convention" (B,) its convention row (CONVENTIONS),
+      "flipped" (B,) bool: a mirrored crop (its eyes' labels swapped).
+
+    With `train` the crop is jittered (scale, shift, roll, mirror with the eyes swapped), photometrically
+    augmented, sometimes cut by a narrow black band (the frame's edge), and each item is a negative with
+    probability `negative_fraction`. Without it, the crops are the nominal ones: the face square of side
+    `cache.crop_side` around `cache.center` (the runtime's crop of the face box), followed, when
+    `negative_fraction` > 0, by one negative per item (a fixed validation set, given a fixed `rng`).
     """
-    patch = cache.images.shape[1]
-    center = np.array([(patch - 1) / 2, (patch - 1) / 2])
-    matrices, points, boxes = [], [], []
-    for i in idx:
-        m, flipped = landmark_crop_params(rng, center, cache.crop_side, input_size, train)
+    center = np.array([cache.center, cache.center])
+    items = [int(i) for i in idx]
+    plan = [(i, False) for i in items]
+    if not train and negative_fraction > 0:
+        plan += [(i, True) for i in items]
+    matrices, points, boxes, faces, flips, bands = [], [], [], [], [], []
+    for i, negative in plan:
+        negative = negative or (train and negative_fraction > 0 and rng.random() < negative_fraction)
+        band = None
+        if negative:
+            m, flipped, band = negative_crop_params(rng, center, cache.crop_side, input_size)
+        else:
+            m, flipped = landmark_crop_params(rng, center, cache.crop_side, input_size, train)
+            if train and negative_fraction > 0 and rng.random() < BORDER_POSITIVE_RATE:
+                band = border_band(rng, BORDER_POSITIVE_SHARE)
         pts = apply_affine(cache.points[i], m)
         if flipped:
             pts = flip_points(pts)
-        b = box_through(m, cache.boxes[i])
         matrices.append(m)
         points.append(pts / input_size)
-        boxes.append(b / input_size)
-    images = cache.images[torch.as_tensor(idx, device=cache.images.device)].to(device, non_blocking=True)
+        boxes.append(box_through(m, cache.boxes[i]) / input_size)
+        faces.append(0.0 if negative else 1.0)
+        flips.append(flipped)
+        bands.append(band)
+    rows = [i for i, _ in plan]
+    images = cache.images[torch.as_tensor(rows, device=cache.images.device)].to(device, non_blocking=True)
     x = warp_batch(images, matrices, input_size)
     if train:
         x = photometric(x, gen)
+    if any(b is not None for b in bands):
+        x = x * band_mask(bands, input_size, device)  # after the photometric changes: the edge stays black
     pts = torch.tensor(np.stack(points), dtype=torch.float32, device=device)
-    return {"x": normalize(x), "points": pts.reshape(len(idx), -1),
-            "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device)}
+    return {"x": normalize(x), "points": pts.reshape(len(plan), -1),
+            "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device),
+            "face": torch.tensor(faces, dtype=torch.float32, device=device),
+            "item": torch.tensor(rows, dtype=torch.long, device=device),
+            "convention": torch.as_tensor(cache.conventions[rows], dtype=torch.long, device=device),
+            "flipped": torch.tensor(flips, dtype=torch.bool, device=device)}
 
 
 def _cache_map(m_src: np.ndarray, stretch: np.ndarray) -> np.ndarray:

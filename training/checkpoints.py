@@ -16,7 +16,8 @@ from core.errors import InputError
 from core.models import make_checkpoint, read_checkpoint, save_checkpoint
 
 RESUME_KEYS = ("optimizer", "epoch", "elapsed_s")  # what last.pt needs beyond the weights
-MUST_MATCH = ("model", "task", "input_size")  # a resumed run may not change these
+# a resumed run may not change these; the value a last.pt without the key was trained with (None: any)
+MUST_MATCH = {"model": None, "task": None, "input_size": None, "quality": False, "split_lookalikes": False}
 
 
 class RunCheckpoints:
@@ -45,7 +46,9 @@ class RunCheckpoints:
             raise InputError(f"{self.last_path}: not a resumable checkpoint (no {', '.join(missing)}); "
                              "train without --resume")
         saved = dict(state.get("train_config", {}))
-        for key in MUST_MATCH:
+        for key, old_default in MUST_MATCH.items():
+            if key not in saved and old_default is not None and key in self.train_config:
+                saved[key] = old_default
             if key in saved and saved[key] != self.train_config.get(key):
                 raise InputError(f"{self.last_path}: was trained with {key}={saved[key]!r}, "
                                  f"not {self.train_config.get(key)!r}")
@@ -67,13 +70,16 @@ class RunCheckpoints:
         return int(state["epoch"]), float(state["elapsed_s"]), list(state.get("history", []))
 
     def save_last(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, elapsed_s: float,
-                  history: list[dict]) -> None:
-        """Write last.pt: the weights as they are after `epoch` epochs, with what --resume needs."""
+                  history: list[dict], extra: dict | None = None) -> None:
+        """Write last.pt: the weights as they are after `epoch` epochs, with what --resume needs and the
+        task's `extra` entries (e.g. `convention_offsets`)."""
         save_checkpoint(self.last_path, make_checkpoint(
             self.model_name, model, optimizer=optimizer.state_dict(), epoch=epoch, elapsed_s=elapsed_s,
-            history=history, train_config=self.train_config))
+            history=history, train_config=self.train_config, **(extra or {})))
 
-    def save_best(self, model: torch.nn.Module, epoch: int, row: dict, elapsed_s: float) -> None:
-        """Write best.pt: the weights after `epoch` epochs and that epoch's metrics row."""
+    def save_best(self, model: torch.nn.Module, epoch: int, row: dict, elapsed_s: float,
+                  extra: dict | None = None) -> None:
+        """Write best.pt: the weights after `epoch` epochs, that epoch's metrics row and the task's `extra`."""
         save_checkpoint(self.best_path, make_checkpoint(self.model_name, model, epoch=epoch, metrics=row,
-                                                        train_config=self.train_config, elapsed_s=elapsed_s))
+                                                        train_config=self.train_config, elapsed_s=elapsed_s,
+                                                        **(extra or {})))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from core.models import build_model, count_parameters, make_config
 from core.signals import deferred_signals
 from training.checkpoints import RunCheckpoints
 from training.data import load_dataset
+from training.data.lookalike import merge_lookalike_identities
 from training.data.splits import split_by_identity
 from training.distributed import Dist, agree, finish, init_distributed, wrap_model
 from training.tasks import TrainingTask, task_for
@@ -52,6 +54,10 @@ class TrainConfig:
     max_samples: int = 0  # use at most this many faces per split (0 = all); for quick runs
     threads: int = 0  # torch intra-op threads (0 = torch's default)
     model_options: dict = field(default_factory=dict)
+    quality: bool = False  # landmarks: the model also outputs a face-quality logit, trained with negatives
+    # the split keeps look-alike copies of a photo under different names together
+    # (training.data.lookalike); checkpoints written before this field existed split without it
+    split_lookalikes: bool = True
 
 
 def get_lr(base_lr: float, progress: float, warmup: float = 0.03, floor: float = 0.02) -> float:
@@ -73,8 +79,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def prepare_data(cfg: TrainConfig, task: TrainingTask, log=print) -> dict:
-    """Load the datasets, split by identity, cache train and val (test stays untouched): {"train", "val"}."""
+def split_samples(cfg: TrainConfig, log=print) -> dict[str, list]:
+    """Load the datasets and split them by identity as `cfg` says: {"train", "val", "test"} lists of
+    FaceSamples (look-alike identities merged when `cfg.split_lookalikes`). `facetrack eval` rebuilds a
+    run's split from its saved config through this."""
     if not cfg.data:
         raise InputError("no --data given")
     samples = []
@@ -83,17 +91,39 @@ def prepare_data(cfg: TrainConfig, task: TrainingTask, log=print) -> dict:
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(result.skipped.items())) or "none"
         log(f"data {path}: {len(result.samples)} faces ({result.format}), skipped: {skipped}")
         samples += result.samples
-    splits = split_by_identity(samples, cfg.seed)
-    if cfg.max_samples:
-        splits = {k: v[: cfg.max_samples] for k, v in splits.items()}
+    merged = None
+    if cfg.split_lookalikes:
+        t0 = time.time()
+        merged = merge_lookalike_identities(samples, max(1, cfg.workers))
+        log(f"look-alike faces: {len(merged)} identities merged into others ({time.time() - t0:.0f}s)")
+    return split_by_identity(samples, cfg.seed, merged=merged)
+
+
+def _subset(samples: list, n: int, seed: int) -> list:
+    """At most n samples, drawn evenly over the list (seeded), in their original order."""
+    if not n or len(samples) <= n:
+        return samples
+    keep = np.sort(np.random.default_rng(seed).choice(len(samples), n, replace=False))
+    return [samples[i] for i in keep]
+
+
+def prepare_data(cfg: TrainConfig, task: TrainingTask, log=print) -> dict:
+    """Load the datasets, split by identity, cache train and val (test stays untouched): {"train", "val"}.
+
+    With `cfg.max_samples` each split is a seeded random subset of that size (every set represented).
+    """
+    splits = split_samples(cfg, log)
+    splits = {k: _subset(v, cfg.max_samples, cfg.seed) for k, v in splits.items()}
     if not splits["train"]:
         raise InputError("no training faces left after the split")
     if not splits["val"]:
         splits["val"] = splits["train"][: max(1, len(splits["train"]) // 10)]
-    log(f"split by identity (seed {cfg.seed}): train {len(splits['train'])}, val {len(splits['val'])}, "
-        f"test {len(splits['test'])} (held out)")
+    groups = {k: Counter(s.group for s in v) for k, v in splits.items()}
+    log(f"split by identity (seed {cfg.seed}{', look-alikes merged' if cfg.split_lookalikes else ''}): "
+        f"train {len(splits['train'])}, val {len(splits['val'])}, test {len(splits['test'])} (held out); "
+        "val per source: " + ", ".join(f"{g} {n}" for g, n in sorted(groups["val"].items())))
     t0 = time.time()
-    caches = {k: task.build_cache(splits[k], cfg.workers) for k in ("train", "val")}
+    caches = {k: task.build_cache(splits[k], cfg.workers, train=k == "train") for k in ("train", "val")}
     log(f"cached {len(caches['train'])} train / {len(caches['val'])} val items in {time.time() - t0:.1f}s")
     return caches
 
@@ -111,7 +141,7 @@ def train_one_epoch(cfg: TrainConfig, task: TrainingTask, model, cache, optimize
         if len(idx) == 0:
             break
         for group in optimizer.param_groups:
-            group["lr"] = lr_at()
+            group["lr"] = lr_at() * group.get("lr_scale", 1.0)
         batch = task.make_batch(cache, idx, rng, gen, True, device)
         loss, _ = task.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
@@ -193,17 +223,21 @@ def train(cfg: TrainConfig, log=print) -> dict:
         # the decoded cache lives on the GPU: batches are gathered, warped and jittered there
         for cache in caches.values():
             cache.images = cache.images.to(device)
-    config = make_config(cfg.model, input_size=cfg.input_size, **cfg.model_options)
+    options = dict(cfg.model_options, quality=True) if cfg.quality else cfg.model_options
+    config = make_config(cfg.model, input_size=cfg.input_size, **options)
     model = build_model(cfg.model, config).to(device)
     if state is None:
         task.init_model(model, caches["train"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = task.train_module(model).to(device)  # the model and what only training uses (not exported)
+    optimizer = torch.optim.AdamW(task.param_groups(trainable, cfg.weight_decay), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     start_epoch, elapsed, history, best = 0, 0.0, [], math.inf
     if state is not None:
         start_epoch, elapsed, history = ckpts.restore(state, model, optimizer)
+        task.restore_extra(trainable, state)
         best = min((task.score(r) for r in history), default=math.inf)
         log(f"resumed from {ckpts.last_path} at epoch {start_epoch} ({elapsed / 60:.1f} min trained)")
-    train_model = wrap_model(model, dist)
+    train_model = wrap_model(trainable, dist)
     if dist.main:
         log(f"model {cfg.model}: {count_parameters(model):,} parameters, input {cfg.input_size}px, device {device}"
             + (f", {dist.world} processes" if dist.world > 1 else ""))
@@ -228,7 +262,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     def save_last(epoch: int) -> None:
         if dist.main:
-            ckpts.save_last(model, optimizer, epoch, time.time() - t_run, history)
+            ckpts.save_last(model, optimizer, epoch, time.time() - t_run, history, task.checkpoint_extra(trainable))
 
     done_epochs = start_epoch
     try:
@@ -241,7 +275,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                                          lr_at, on_step)
             row = {"epoch": epoch + 1, "train_loss": train_loss}
             if dist.main:
-                row.update(evaluate(task, model, caches["val"], device, cfg.dry_run))
+                row.update(evaluate(task, trainable, caches["val"], device, cfg.dry_run))
                 row.update(lr=lr_at(), seconds=time.time() - t0, elapsed_min=(time.time() - t_run) / 60)
                 history.append(row)
                 done_epochs = epoch + 1  # the weights now are this epoch's end: an interrupt keeps it
@@ -250,7 +284,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 score = task.score(row)
                 if score < best:
                     best = score
-                    ckpts.save_best(model, epoch + 1, row, time.time() - t_run)
+                    ckpts.save_best(model, epoch + 1, row, time.time() - t_run, task.checkpoint_extra(trainable))
                 save_last(epoch + 1)
                 _plot(out)
                 log(_row_text(task, row, cfg.epochs))
@@ -267,9 +301,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
                           f"{done_epochs}: continue with --resume") from None
     summary = {"run": str(out), "model": cfg.model, "epochs_done": len(history),
                "minutes": (time.time() - t_run) / 60, "parameters": count_parameters(model),
-               "best": min(history, key=task.score) if history else None}
+               "best": min(history, key=task.score) if history else None, **task.checkpoint_extra(trainable)}
     if dist.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        for line in task.closing_lines(trainable):
+            log(line)
     finish(dist)
     return summary
 

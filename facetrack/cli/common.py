@@ -106,3 +106,7 @@ MinPresenceOption = Annotated[float, typer.Option(
     "--min-presence", "--threshold", min=0.0, max=1.0,
     help="Lowest face presence score (0..1) the box model must give for a face, checked on every box-model "
          "frame (--threshold: its old name, still accepted).")]
+MinQualityOption = Annotated[float, typer.Option(
+    "--min-quality", min=0.0, max=1.0,
+    help="Lowest face quality (0..1) for a face, with landmark models that output one: below it a track is "
+         "dropped and an image has no face. Models without a quality output ignore it.")]

@@ -1,4 +1,4 @@
-"""`facetrack eval`: accuracy of the shipped (or given) checkpoints on a dataset."""
+"""`facetrack eval`: accuracy of the shipped (or given) models on a dataset, through the runtime's path."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from core.errors import InputError
-from facetrack.cli import app
+from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors
+from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 @app.command("eval")
@@ -17,64 +18,34 @@ from facetrack.cli.common import handle_errors
 def eval_command(
     data: list[Path] = typer.Option(..., "--data", help="Dataset folder or file; repeat as in training, so "
                                     "--split picks the same identities training held out."),
-    format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml."),
-    weights: Path = typer.Option(None, "--weights", help="Weights folder with manifest.json (default: shipped)."),
-    landmark_model: str = typer.Option(None, "--landmark-model", help="Landmark model name (default: manifest's)."),
-    split: str = typer.Option("all", "--split", help="all, train, val or test (identity split, seed --seed)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the identity split (the one training used)."),
+    format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml, "
+                                                      "mtfl, caltech."),
+    weights: common.WeightsOption = None,
+    landmark_model: common.LandmarkModelOption = None,
+    backend: common.BackendOption = common.BackendKind.onnx,
+    device: common.DeviceOption = common.DeviceKind.auto,
+    passes: int = typer.Option(2, "--passes", min=1, max=2,
+                               help="Landmark passes per face box, as at run time: 2 (default) refines on the "
+                                    "de-rolled crop of the first pass's points; 1 stops after the box's crop."),
+    split: str = typer.Option("all", "--split", help="all, train, val or test (the identity split the landmark "
+                                                     "model was trained with)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the identity split (default: the training run's)."),
     what: str = typer.Option("both", "--what", help="landmarks, box or both."),
-    flip_test: bool = typer.Option(False, "--flip-test", help="Average with a mirrored pass (landmarks)."),
+    flip_test: bool = typer.Option(False, "--flip-test", help="Average the last pass with its mirrored crop."),
+    min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as one JSON object to this file."),
-    sheet: Path = typer.Option(None, "--sheet", help="PNG of predictions (dots) next to truth (rings)."),
-    ced: Path = typer.Option(None, "--ced", help="PNG of the cumulative error distribution of NME."),
+    sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings)."),
+    ced: Path = typer.Option(None, "--ced", help="PNG of the cumulative error distribution of NME, per source."),
 ) -> None:
-    """Landmark NME on ground-truth face crops; box IoU and presence accuracy on whole images."""
-    if what not in ("landmarks", "box", "both"):
-        raise InputError(f"--what must be landmarks, box or both, not {what!r}")
+    """Landmark NME through the runtime's crops and backend on ground-truth boxes, per source and point;
+    box IoU and presence accuracy on whole images."""
     for path in (json_out, sheet, ced):
         if path is not None and not path.parent.is_dir():
             raise InputError(f"{path}: folder {path.parent} does not exist")
-    import torch
+    from facetrack.evaluate import EvalJob, evaluate
 
-    from core.manifest import default_weights_dir, landmark_model_name, model_file, read_manifest
-    from core.models import load_model
-    from training.data import load_dataset
-    from training.data.splits import select_split
-    from training.evaluate import evaluate_box, evaluate_landmarks, prediction_sheet
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    weights_dir = weights or default_weights_dir()
-    manifest = read_manifest(weights_dir)
-    try:
-        pooled = [s for path in data for s in load_dataset(path, format).samples]
-        samples = select_split(pooled, split, seed)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if not samples:
-        raise InputError(f"{', '.join(map(str, data))}: no faces in split {split!r}")
-    report: dict = {"data": [str(p) for p in data], "split": split, "seed": seed}
-    if what in ("landmarks", "both"):
-        name = landmark_model_name(manifest, landmark_model)
-        model, _ = load_model(model_file(weights_dir, name, "checkpoints"), expect_kind="landmarks")
-        metrics, raw = evaluate_landmarks(model, samples, flip_test=flip_test)
-        report["landmarks"] = {"model": name, "flip_test": flip_test, **metrics}
-        typer.echo(f"landmarks ({name}) on {metrics['faces']} faces: NME mean {metrics['nme_mean']:.2f}% "
-                   f"median {metrics['nme_median']:.2f}%  failure (>10%) {100 * metrics['failure_rate']:.1f}%")
-        typer.echo("  per point: " + "  ".join(f"{k} {v:.2f}%" for k, v in metrics["per_point"].items()))
-        if sheet:
-            prediction_sheet(raw["crops"], raw["pred"], raw["target"], raw["nme"], sheet)
-            typer.echo(f"  sheet: {sheet}")
-        if ced:
-            from training.plots import plot_ced
-
-            plot_ced({name: raw["nme"]}, ced)
-            typer.echo(f"  CED: {ced}")
-    if what in ("box", "both"):
-        model, _ = load_model(model_file(weights_dir, "box", "checkpoints"), expect_kind="box")
-        box = evaluate_box(model, samples)
-        report["box"] = box
-        typer.echo(f"box on {box['images']} images: IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
-                   f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
-                   f"(with {box['no_face_crops']} no-face crops)")
+    job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,
+                  split, seed, what, flip_test, min_quality)
+    report = evaluate(job, typer.echo, ced=ced, sheet=sheet)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

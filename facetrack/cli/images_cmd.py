@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE
+from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
 
 
 @app.command("images")
@@ -22,10 +22,12 @@ def images_command(
     weights: common.WeightsOption = None,
     landmark_model: common.LandmarkModelOption = None,
     min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
     from tracker.session import ImagesJob, ModelOptions, run_job
 
-    models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence)
+    models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence,
+                          min_quality=min_quality)
     run_job(ImagesJob(tuple(paths), out_dir, json_path, models, draw=not no_draw), log=say)

@@ -21,7 +21,8 @@ class Task(str, Enum):
 def train_command(
     task: Task = typer.Argument(..., help="What to train: 'landmarks' (face crops) or 'box' (whole frames)."),
     data: list[Path] = typer.Option(..., "--data", help="Dataset folder or file; repeat to train on several."),
-    format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml."),
+    format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml, mtfl, "
+                              "caltech."),
     single_face_only: bool = typer.Option(False, "--single-face-only", help="Drop images with several faces."),
     model: str = typer.Option(None, "--model",
                               help="Landmarks: resnet (default), nalbert, net, landmark-bbox. Box: box."),
@@ -41,6 +42,12 @@ def train_command(
     threads: int = typer.Option(0, "--threads", min=0, help="Torch CPU threads (0 = default)."),
     max_samples: int = typer.Option(0, "--max-samples", min=0, help="Use at most N faces per split (0 = all)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation, then stop."),
+    quality: bool = typer.Option(False, "--quality/--no-quality",
+                                 help="Landmarks: also output a face-quality logit, trained on crops without "
+                                      "the face (the runtime drops faces it scores low)."),
+    split_lookalikes: bool = typer.Option(True, "--split-lookalikes/--no-split-lookalikes",
+                                          help="Keep look-alike copies of a photo under different names in one "
+                                               "split (runs from before this option: --no-split-lookalikes)."),
 ) -> None:
     """Train the landmark model on face crops or the separate box regressor on whole frames."""
     from training.train import TrainConfig, train
@@ -50,7 +57,7 @@ def train_command(
                       single_face_only=single_face_only, epochs=epochs, batch_size=batch_size, lr=lr,
                       workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),
                       resume=resume, loss=loss, time_budget_min=time_budget, dry_run=dry_run,
-                      max_samples=max_samples, threads=threads)
+                      max_samples=max_samples, threads=threads, quality=quality, split_lookalikes=split_lookalikes)
     summary = train(cfg, log=typer.echo)  # handle_errors already turns SIGTERM into KeyboardInterrupt
     best = summary["best"] or {}
     typer.echo(f"done: {summary['epochs_done']} epochs in {summary['minutes']:.1f} min; best epoch "

@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE
+from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
 
 
 @app.command("video")
@@ -31,12 +31,14 @@ def video_command(
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
     min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
     """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
     from tracker.session import ModelOptions, VideoJob, run_job
 
-    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence)
+    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
+                          min_quality)
     run_job(VideoJob(source, out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
                      threaded=not sequential), log=say)

@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE
+from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
 
 
 @app.command("webcam")
@@ -30,6 +30,7 @@ def webcam_command(
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
     min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "
@@ -40,7 +41,8 @@ def webcam_command(
     """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
     from tracker.session import ModelOptions, WebcamJob, run_job
 
-    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence)
+    models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
+                          min_quality)
     run_job(WebcamJob(camera, width, height, fps, out, json_path, models, show=not no_show, smooth=smooth,
                       draw=not no_draw, threaded=not sequential, max_frames=max_frames or None,
                       stall_timeout_s=stall_timeout), log=say)

@@ -1,0 +1,298 @@
+"""`facetrack eval`: the accuracy of what ships, measured the way it runs.
+
+Landmarks: on each ground-truth face box, the runtime's own path (`tracker.locate.Locator.in_box`: the
+crop `core.preprocess` makes, the backend `tracker.backends` loads, first pass plus the de-rolled
+second pass, as on a box-model frame or a still image) with `--backend onnx` (the shipped graph,
+default) or `torch` (the checkpoint). NME is in % of the true inter-ocular distance, overall, per
+point and per source group (`FaceSample.group`); every group is scored against its own labels, in its
+own point convention (`FaceSample.convention`: MTFL and Caltech put the eyes on the pupils and the
+mouth elsewhere than the 68-point sets, so their NME includes that convention gap).
+
+Box: IoU and presence accuracy on training's letterboxed images and no-face crops
+(`training.evaluate.evaluate_box`), through the same backend.
+
+`--split test` rebuilds the split the landmark model was trained with (`training.train.split_samples`):
+the seed, the look-alike merging (`split_lookalikes`, False when absent) and `single_face_only` its
+checkpoint's `train_config` records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from core.errors import InputError
+from core.geometry import apply_affine, crop_affine, crop_matrix
+from core.imageio import read_image_bgr
+from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
+from core.meta import POINT_NAMES
+from core.metrics import landmark_metrics, nme_per_face
+from tracker.backends import create_backend
+from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Landmarks, Locator
+from training.data.samples import FaceSample
+
+Log = Callable[[str], None]
+WHATS = ("landmarks", "box", "both")
+SHEET_TILE = 160
+SHEET_FACES = 24
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """What `facetrack eval` measures (its options)."""
+
+    data: tuple[str, ...]
+    format: str | None = None
+    weights: Path | None = None  # None: the shipped weights/
+    landmark_model: str | None = None  # None: the manifest's default
+    backend: str = "onnx"
+    device: str = "auto"
+    passes: int = 2
+    split: str = "all"
+    seed: int | None = None  # None: the training run's seed (0 when the checkpoint does not say)
+    what: str = "both"
+    flip_test: bool = False
+    min_quality: float = DEFAULT_MIN_QUALITY
+    workers: int = 2
+
+
+@dataclass
+class LandmarkRun:
+    """The runtime's answer on every readable face: points (N, P, 2) px, quality (N,) (NaN: the model
+    gives none), the final crop of each face, and the faces whose image could not be read."""
+
+    samples: list[FaceSample]
+    points_px: np.ndarray
+    quality: np.ndarray
+    crops: list[Crop]
+    crops_run: np.ndarray
+    unreadable: list[FaceSample] = field(default_factory=list)
+
+    @property
+    def truth_px(self) -> np.ndarray:
+        return np.stack([s.points_px for s in self.samples]).astype(np.float32) if self.samples else \
+            np.zeros((0, len(POINT_NAMES), 2), np.float32)
+
+    def nme(self) -> np.ndarray:
+        """(N,) NME of each face in % of its true inter-ocular distance."""
+        return nme_per_face(self.points_px, self.truth_px)
+
+
+def training_settings(weights_dir: Path, model: str) -> dict:
+    """The `train_config` of a model's checkpoint in the weights folder ({} when it has none)."""
+    manifest = read_manifest(weights_dir)
+    file = (manifest.get("checkpoints") or {}).get(model)
+    if not file or not (Path(weights_dir) / file).is_file():
+        return {}
+    from core.models import read_checkpoint
+
+    config = read_checkpoint(Path(weights_dir) / file).get("train_config")
+    return dict(config) if isinstance(config, dict) else {}
+
+
+def select_faces(data: tuple[str, ...], fmt: str | None, split: str, seed: int, lookalikes: bool,
+                 workers: int = 2, single_face_only: bool = False) -> list[FaceSample]:
+    """The faces of one split of the pooled data sets ('all': every face), split as training splits them
+    (`training.train.split_samples`: identities, look-alike copies of one photo merged when
+    `lookalikes`). InputError for an unknown split or format, or unreadable data."""
+    from training.data.splits import SPLITS
+    from training.train import TrainConfig, split_samples
+
+    if split != "all" and split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; expected all, {', '.join(SPLITS)}")
+    cfg = TrainConfig(data=tuple(data), format=fmt, seed=seed, workers=workers, single_face_only=single_face_only,
+                      split_lookalikes=lookalikes and split != "all")
+    try:
+        splits = split_samples(cfg, log=lambda line: None)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return [s for name in SPLITS for s in splits[name]] if split == "all" else splits[split]
+
+
+def locate_faces(locator: Locator, samples: list[FaceSample], flip_test: bool = False,
+                 workers: int = 2) -> LandmarkRun:
+    """Run the box path of the runtime (`Locator.in_box`) on each face's ground-truth box; with
+    `flip_test`, the final pass averaged with its mirrored crop. Images are decoded ahead in threads."""
+    width = len(POINT_NAMES)
+    points, quality, crops, runs, kept, unreadable = [], [], [], [], [], []
+    for sample, image in _decoded(samples, workers):
+        if image is None:
+            unreadable.append(sample)
+            continue
+        found: Landmarks = locator.in_box(image, sample.box_xyxy)
+        if flip_test:
+            found = locator.mirror_averaged(image, found)
+        kept.append(sample)
+        points.append(found.points_px)
+        quality.append(math.nan if found.quality is None else found.quality)
+        crops.append(found.crop)
+        runs.append(found.crops_run)
+    return LandmarkRun(kept, np.asarray(points, np.float32).reshape(-1, width, 2), np.asarray(quality, np.float64),
+                       crops, np.asarray(runs, np.int64), unreadable)
+
+
+def _decoded(samples: list[FaceSample], workers: int, ahead: int = 16):
+    """(sample, uint8 BGR image or None) in order, decoded in `workers` threads at most `ahead` images ahead."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: deque = deque()
+        for sample in samples:
+            pending.append((sample, pool.submit(read_image_bgr, sample.image_path)))
+            if len(pending) > ahead:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def landmark_report(run: LandmarkRun, min_quality: float = DEFAULT_MIN_QUALITY) -> dict:
+    """Today's keys (faces, nme_mean, nme_median, failure_rate, per_point) over all faces, the same per
+    source group under "per_group" (with its point convention), crops per face, and for models with a
+    quality output its mean and the share of faces the runtime would drop (below `min_quality`)."""
+    pred, truth = run.points_px, run.truth_px
+    report = landmark_metrics(pred, truth)
+    report["crops_per_face"] = float(run.crops_run.mean()) if len(run.crops_run) else 0.0
+    report["unreadable"] = len(run.unreadable)
+    groups: dict[str, list[int]] = {}
+    for i, sample in enumerate(run.samples):
+        groups.setdefault(sample.group, []).append(i)
+    report["per_group"] = {}
+    for group in sorted(groups):
+        idx = np.array(groups[group])
+        row = landmark_metrics(pred[idx], truth[idx])
+        row["convention"] = run.samples[idx[0]].convention
+        row.update(_quality_stats(run.quality[idx], min_quality))
+        report["per_group"][group] = row
+    report.update(_quality_stats(run.quality, min_quality))
+    return report
+
+
+def _quality_stats(quality: np.ndarray, min_quality: float) -> dict:
+    if not len(quality) or np.isnan(quality).all():
+        return {}
+    return {"quality_mean": float(quality.mean()), "below_min_quality": float((quality < min_quality).mean())}
+
+
+def worst_faces_sheet(run: LandmarkRun, out_path: Path, n: int = SHEET_FACES, tile: int = SHEET_TILE) -> Path:
+    """PNG grid of the `n` faces with the largest NME, each in the crop the runtime's final pass saw
+    (turned as it was): truth as rings, the answer as dots, group and NME written on each."""
+    from core.colors import POINT_COLORS_BGR
+    from training.data.inspect import legend
+
+    nme = run.nme()
+    order = np.argsort(-nme)[:n]
+    cols = 6
+    rows = max(1, math.ceil(len(order) / cols))
+    top = legend(cols * tile)
+    grid = np.zeros((rows * tile, top.shape[1], 3), dtype=np.uint8)
+    for k, i in enumerate(order):
+        crop, sample = run.crops[i], run.samples[i]
+        image = read_image_bgr(sample.image_path)
+        m = crop_matrix(crop.center_px, crop.side_px, tile, crop.angle_deg)
+        cell = crop_affine(image, m, tile)
+        for (tx, ty), (px, py), color in zip(apply_affine(sample.points_px, m), apply_affine(run.points_px[i], m),
+                                             POINT_COLORS_BGR):
+            cv2.circle(cell, (int(round(tx)), int(round(ty))), 5, color, 1, cv2.LINE_AA)
+            cv2.circle(cell, (int(round(px)), int(round(py))), 3, color, -1, cv2.LINE_AA)
+        for line, text in enumerate((sample.group, f"NME {nme[i]:.1f}%")):
+            cv2.putText(cell, text, (4, 14 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+        r, c = divmod(k, cols)
+        grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = cell
+    out_path = Path(out_path)
+    if not cv2.imwrite(str(out_path), np.vstack([top, grid])):
+        raise InputError(f"{out_path}: could not write the sheet")
+    return out_path
+
+
+def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None = None) -> dict:
+    """Run `job`; returns the report (what `--json` writes) and says the results through `log`.
+
+    Raises InputError for bad options, a missing weights folder or model, unknown data or split, or an
+    empty split.
+    """
+    from core.manifest import default_weights_dir
+
+    if job.what not in WHATS:
+        raise InputError(f"--what must be landmarks, box or both, not {job.what!r}")
+    weights_dir = Path(job.weights or default_weights_dir())
+    manifest = read_manifest(weights_dir)
+    fmt = "onnx" if job.backend == "onnx" else "checkpoints"
+    name = landmark_model_name(manifest, job.landmark_model, fmt)
+    trained = training_settings(weights_dir, name)
+    seed = job.seed if job.seed is not None else int(trained.get("seed", 0))
+    lookalikes = bool(trained.get("split_lookalikes", False))
+    samples = select_faces(job.data, job.format, job.split, seed, lookalikes, job.workers,
+                           bool(trained.get("single_face_only", False)))
+    if not samples:
+        raise InputError(f"{', '.join(job.data)}: no faces in split {job.split!r}")
+    if job.split != "all":
+        _say_split(trained, job.data, seed, lookalikes, log)
+    report: dict = {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
+                    "backend": job.backend}
+    if job.what in ("landmarks", "both"):
+        backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device,
+                                 expect_kind="landmarks")
+        locator = Locator(backend, passes=job.passes, min_quality=job.min_quality)
+        run = locate_faces(locator, samples, job.flip_test, job.workers)
+        if not run.samples:
+            raise InputError(f"{', '.join(job.data)}: none of the {len(samples)} faces' images could be read")
+        metrics = landmark_report(run, job.min_quality)
+        report["landmarks"] = {"model": name, "passes": job.passes, "flip_test": job.flip_test,
+                               "quality": backend.meta.quality, **metrics}
+        _say_landmarks(name, job, metrics, log)
+        if sheet:
+            log(f"  worst faces: {worst_faces_sheet(run, sheet)}")
+        if ced:
+            from training.plots import plot_ced
+
+            nme, groups = run.nme(), np.array([s.group for s in run.samples])
+            curves = {f"all ({len(nme)})": nme}
+            curves.update({f"{g} ({(groups == g).sum()})": nme[groups == g] for g in sorted(set(groups))})
+            log(f"  CED: {plot_ced(curves, ced)}")
+    if job.what in ("box", "both"):
+        from training.evaluate import evaluate_box
+
+        backend = create_backend(job.backend, model_file(weights_dir, BOX_MODEL, fmt), job.device, expect_kind="box")
+        box = evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)
+        report["box"] = box
+        log(f"box on {box['images']} images: IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
+            f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
+            f"(with {box['no_face_crops']} no-face crops)")
+    return report
+
+
+def _say_split(trained: dict, data: tuple[str, ...], seed: int, lookalikes: bool, log: Log) -> None:
+    how = "look-alike copies merged" if lookalikes else "no look-alike merging"
+    log(f"split by identity, seed {seed}, {how} (as the landmark model was trained)")
+    used = [Path(p).name for p in trained.get("data", ())]
+    given = [Path(p).name for p in data]
+    if used and sorted(used) != sorted(given):
+        log(f"note: the model was trained on {', '.join(used)}; the split holds out the same faces only when "
+            "--data names the same sets")
+
+
+def _say_landmarks(name: str, job: EvalJob, m: dict, log: Log) -> None:
+    def line(d: dict) -> str:
+        text = (f"NME mean {d['nme_mean']:.2f}% median {d['nme_median']:.2f}%  "
+                f"failure (>10%) {100 * d['failure_rate']:.1f}%")
+        if "quality_mean" in d:
+            text += f"  quality {d['quality_mean']:.2f}, {100 * d['below_min_quality']:.1f}% below {job.min_quality}"
+        return text
+
+    flip = ", flip-averaged" if job.flip_test else ""
+    log(f"landmarks ({name}, {job.backend}, runtime crops, {job.passes} pass{'es' if job.passes > 1 else ''}{flip}) "
+        f"on {m['faces']} faces: {line(m)}")
+    log("  per point: " + "  ".join(f"{k} {v:.2f}%" for k, v in m["per_point"].items()))
+    if m["unreadable"]:
+        log(f"  {m['unreadable']} faces left out: image unreadable")
+    log("  per source, each against its own labels (its point convention):")
+    for group, d in m["per_group"].items():
+        log(f"    {group:<12} {d['faces']:>6} faces ({d['convention']}): {line(d)}")

@@ -1,0 +1,123 @@
+"""Rolled faces: crops turned by the eye line come out level, on drawn faces turned by known angles.
+
+The landmark "model" here (`tests.helpers.DotReader`) reads the coloured dots of a drawn face off its
+crop, but only when the face is near upright in that crop, as a model trained on upright faces would;
+so a right answer on a turned face shows that the crop was turned the right way, and the points came
+back through the right inverse.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core.frame import Frame
+from core.geometry import box_from_points, crop_affine, crop_matrix, letterbox_matrix, roll_deg
+from core.meta import ModelMeta
+from tests.helpers import DotReader, dot_centres, drawn_face, rotate_image
+from tracker.locate import TURNS_DEG, Crop, Locator
+from tracker.pipeline import Tracker
+
+ANGLES = (0.0, 30.0, 45.0, 90.0, 135.0, 180.0, -45.0, -90.0)
+
+
+def _face(angle_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A drawn face turned by `angle_deg` (counter-clockwise as displayed): image, points, face box."""
+    image, points = drawn_face()
+    image, points = rotate_image(image, points, angle_deg)
+    return image, points, box_from_points(points, pad=0.6)
+
+
+@pytest.mark.parametrize("angle", ANGLES)
+def test_the_face_crop_of_turned_points_has_level_eyes(angle):
+    image, points, _ = _face(angle)
+    assert _angle_gap(roll_deg(points), -angle) < 0.5  # turned counter-clockwise: negative roll
+    crop = Crop.of_face(points, 1.3)
+    patch = crop_affine(image, crop_matrix(crop.center_px, crop.side_px, 128, crop.angle_deg), 128)
+    dots = dot_centres(cv2.cvtColor(patch, cv2.COLOR_BGR2RGB) / 255.0)
+    assert dots is not None
+    right_eye, left_eye, nose, mouth = dots
+    assert abs(right_eye[1] - left_eye[1]) < 1.0  # level
+    assert right_eye[0] < left_eye[0]  # the subject's right eye on the crop's left
+    assert nose[1] > right_eye[1] and mouth[1] > nose[1]  # upright: the mouth below the eyes
+
+
+@pytest.mark.parametrize("angle", (0.0, 30.0, 45.0, -45.0))
+def test_two_passes_bring_a_rolled_face_upright(angle):
+    image, points, box = _face(angle)
+    reader = DotReader(quality=False)
+    found = Locator(reader).in_box(image, box)
+    assert np.abs(found.points_px - points).max() < 1.5
+    assert found.crop.angle_deg == pytest.approx(roll_deg(points), abs=1.0)  # the second pass was de-rolled
+    one = Locator(DotReader(quality=False, upright_within_deg=10.0), passes=1).in_box(image, box)
+    if abs(angle) > 10:  # one level pass is not enough for a model that needs level eyes
+        assert np.abs(one.points_px - points).max() > 5.0
+
+
+@pytest.mark.parametrize("angle", (90.0, 180.0, -90.0, 135.0))
+def test_low_quality_tries_the_turned_crops(angle):
+    image, points, box = _face(angle)
+    found = Locator(DotReader(quality=True)).in_box(image, box)
+    assert found.quality > 0.99
+    assert np.abs(found.points_px - points).max() < 1.5
+    assert found.points_px[0][0] == pytest.approx(points[0][0], abs=1.5)  # eyes in their order
+    assert found.crops_run == 1 + len(TURNS_DEG) + 1
+    # the same model without a quality output cannot tell its answer is wrong
+    blind = Locator(DotReader(quality=False)).in_box(image, box)
+    assert np.abs(blind.points_px - points).max() > 10.0
+
+
+def test_an_upright_face_in_its_own_face_square_needs_one_pass():
+    image, points, _ = _face(0.0)
+    reader = DotReader(quality=True)
+    square = Crop.of_face(points, 1.0)  # the box whose crop is the face crop of the points
+    box = np.concatenate([square.center_px - square.side_px / 2, square.center_px + square.side_px / 2])
+    found = Locator(reader).in_box(image, box)
+    assert found.crops_run == 1 and reader.calls == 1
+    assert np.abs(found.points_px - points).max() < 1.5
+
+
+def _angle_gap(a_deg: float, b_deg: float) -> float:
+    return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
+
+
+class _FixedBox:
+    """A box "model" that always reports one box (frame px of a `width` x `height` frame)."""
+
+    name = "fake:box"
+
+    def __init__(self, box_xyxy: np.ndarray, width: int, height: int) -> None:
+        self.meta = ModelMeta.for_kind("box", "box", 64)
+        m = letterbox_matrix(width, height, 64)
+        corners = np.asarray(box_xyxy, np.float64).reshape(2, 2) @ m[:, :2].T + m[:, 2]
+        self.row = np.concatenate([corners.reshape(4) / 64, [8.0]]).astype(np.float32)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.tile(self.row, (len(batch), 1))
+
+
+def test_tracking_follows_a_face_that_turns_upside_down():
+    upright, points0 = drawn_face()
+    h, w = upright.shape[:2]
+    reader = DotReader(quality=False, upright_within_deg=25.0)
+    tracker = Tracker(_FixedBox(box_from_points(points0, pad=0.6), w, h), reader, detect_every=1000)
+    for i, angle in enumerate(np.arange(0.0, 181.0, 12.0)):
+        m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), float(angle), 1.0)
+        frame = cv2.warpAffine(upright, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+        truth = points0 @ m[:, :2].T + m[:, 2]
+        result = tracker.step(Frame(frame, i, 0.0, i * 40.0))
+        assert result.has_face and result.tracked == (i > 0), i
+        assert np.abs(result.points_px - truth).max() < 1.5, (i, angle)
+    assert _angle_gap(tracker.track.angle_deg, 180.0) < 1.0
+    assert tracker.box_calls == 1  # never lost on the way round
+
+
+@pytest.mark.parametrize("angle", (0.0, 45.0))
+def test_the_mirrored_crop_swaps_the_eyes_back(angle):
+    image, points, box = _face(angle)
+    locator = Locator(DotReader(quality=True))
+    found = locator.in_box(image, box)
+    averaged = locator.mirror_averaged(image, found)
+    assert averaged.crops_run == found.crops_run + 1 and averaged.quality > 0.99
+    assert np.abs(averaged.points_px - points).max() < 1.5  # the mirrored answer agrees, eyes in order

@@ -1,0 +1,169 @@
+"""The landmarks of one face from the landmark model: one pass on a square crop, and the path a face box
+takes (the tracker's box-model frames, every still image, and `facetrack eval`, which scores this path):
+
+    first pass: the level crop around the box (`meta.crop_scale` x its longer side)
+      quality below `min_quality` (models with a quality output only): the same crop turned by 90, 180
+      and 270 degrees as well, and the answer of the best quality kept: a face rolled by 90 or 180
+      degrees gives the box model an upright-looking box but the landmark model a turned face
+    second pass: the face crop of those points (their face square x `meta.crop_scale`, turned by
+      their roll so the eyes are level); skipped when the first crop already was that crop
+
+Points always map back to the frame through the inverse of the crop's own affine
+(`core.postprocess.landmark_points`), so a turned crop gives frame coordinates like any other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from core.errors import InputError
+from core.geometry import face_square_from_points, roll_deg, square_from_box
+from core.meta import MetadataError
+from core.postprocess import landmark_points, landmark_quality
+from core.preprocess import landmark_input, to_batch
+from tracker.backends import Backend
+
+# Quality needed for a face (models with a quality output; 0..1). The shipped default.
+DEFAULT_MIN_QUALITY = 0.5
+PASSES = (1, 2)
+TURNS_DEG = (90.0, 180.0, 270.0)  # the first crop turned by these when its quality is low
+# The second pass is skipped when the face crop of the first pass's points differs from the first crop
+# by less than all of these: the second pass would see nearly the same pixels.
+SKIP_ROLL_DEG = 3.0
+SKIP_SHIFT = 0.03  # centre distance, in crop sides
+SKIP_SCALE = 0.03  # relative difference of the sides
+MIRRORED = {"right_eye": "left_eye", "left_eye": "right_eye"}  # a mirrored face swaps these points
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A square landmark crop: centre (2,) and side in frame pixels, turned by `angle_deg`
+    (`core.geometry.crop_matrix`: a face of that roll comes out upright), mirrored when `flip`."""
+
+    center_px: np.ndarray
+    side_px: float
+    angle_deg: float = 0.0
+    flip: bool = False
+
+    @classmethod
+    def around_box(cls, box_xyxy: np.ndarray, crop_scale: float) -> Crop:
+        """The level crop of a face box, `crop_scale` x its longer side (as training crops are made)."""
+        center, side = square_from_box(box_xyxy, crop_scale)
+        return cls(center, side)
+
+    @classmethod
+    def of_face(cls, points_px: np.ndarray, crop_scale: float,
+                square: tuple[np.ndarray, float] | None = None) -> Crop:
+        """The crop the four points imply: their face square (`core.geometry.face_square_from_points`,
+        or `square` when already computed) x `crop_scale`, turned by their roll (eyes level)."""
+        center, side = face_square_from_points(points_px) if square is None else square
+        return cls(np.asarray(center, dtype=np.float32), side * crop_scale, roll_deg(points_px))
+
+    def turned(self, angle_deg: float) -> Crop:
+        """The same square turned by `angle_deg` more."""
+        return replace(self, angle_deg=self.angle_deg + angle_deg)
+
+    def close_to(self, other: Crop) -> bool:
+        """Whether two crops see nearly the same pixels (within SKIP_ROLL_DEG, SKIP_SHIFT, SKIP_SCALE)."""
+        turn = abs((self.angle_deg - other.angle_deg + 180.0) % 360.0 - 180.0)
+        shift = float(np.linalg.norm(np.asarray(self.center_px) - np.asarray(other.center_px)))
+        return (turn <= SKIP_ROLL_DEG and shift <= SKIP_SHIFT * self.side_px
+                and abs(other.side_px / max(self.side_px, 1e-6) - 1.0) <= SKIP_SCALE)
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """What one pass found: points (P, 2) float32 in frame pixels and in 0..1 of the crop, the face
+    quality 0..1 (None for models without it), the crop, and how many crops the model ran on for it."""
+
+    points_px: np.ndarray
+    points_norm: np.ndarray
+    quality: float | None
+    crop: Crop
+    crops_run: int = 1
+
+
+class Locator:
+    """Runs a landmark backend on crops of a frame (uint8 HxWx3 BGR).
+
+    `passes` 2 (default) refines every box's answer on the face crop of its points; 1 stops after the
+    first pass. `min_quality` is the quality below which the turned crops are tried. `calls` counts the
+    backend calls. Raises InputError for `passes` other than 1 or 2 or `min_quality` outside 0..1;
+    MetadataError when the model's output is not as wide as its metadata says
+    (`ModelMeta.output_width`); a backend's own failure propagates unchanged.
+    """
+
+    def __init__(self, backend: Backend, *, passes: int = 2, min_quality: float = DEFAULT_MIN_QUALITY) -> None:
+        if passes not in PASSES:
+            raise InputError(f"--passes must be 1 or 2, not {passes}")
+        if not 0.0 <= min_quality <= 1.0:
+            raise InputError("--min-quality must lie in 0..1")
+        self.backend = backend
+        self.meta = backend.meta
+        self.passes = passes
+        self.min_quality = float(min_quality)
+        self.calls = 0
+
+    def in_crops(self, image: np.ndarray, crops: list[Crop], timings: dict[str, float] | None = None
+                 ) -> list[Landmarks]:
+        """One backend call on a batch of crops; the answer in each. `timings` (ms) gains its
+        preprocess, landmark_model and postprocess time."""
+        meta = self.meta
+        t0 = time.perf_counter()
+        inputs, matrices = zip(*(landmark_input(image, c.center_px, c.side_px, meta, c.angle_deg, c.flip)
+                                 for c in crops))
+        batch = to_batch(list(inputs))
+        t1 = time.perf_counter()
+        out = self.backend.predict(batch)
+        t2 = time.perf_counter()
+        self.calls += 1
+        if out.ndim != 2 or out.shape != (len(crops), meta.output_width):
+            raise MetadataError(f"{self.backend.name}: landmark output {out.shape}, "
+                                f"expected (B, {meta.output_width})")
+        found = []
+        width = 2 * len(meta.point_names)
+        for row, crop, frame_to_crop in zip(out, crops, matrices):
+            points_px, points_norm = landmark_points(row[:width], frame_to_crop, meta.input_size)
+            found.append(Landmarks(points_px, points_norm, landmark_quality(row, meta), crop))
+        if timings is not None:
+            timings["preprocess"] = timings.get("preprocess", 0.0) + (t1 - t0) * 1000.0
+            timings["landmark_model"] = timings.get("landmark_model", 0.0) + (t2 - t1) * 1000.0
+            timings["postprocess"] = timings.get("postprocess", 0.0) + (time.perf_counter() - t2) * 1000.0
+        return found
+
+    def in_crop(self, image: np.ndarray, crop: Crop, timings: dict[str, float] | None = None) -> Landmarks:
+        """One pass on one crop."""
+        return self.in_crops(image, [crop], timings)[0]
+
+    def in_box(self, image: np.ndarray, box_xyxy: np.ndarray, timings: dict[str, float] | None = None
+               ) -> Landmarks:
+        """The landmarks of the face in a box (xyxy frame px): first pass on the level crop (and the
+        turned ones when its quality is low), then, with `passes` 2, the pass on the face crop of its
+        points unless that is the same crop. `crops_run` says how many crops the model saw."""
+        first = self.in_crop(image, Crop.around_box(box_xyxy, self.meta.crop_scale), timings)
+        runs = 1
+        if first.quality is not None and first.quality < self.min_quality:
+            turned = self.in_crops(image, [first.crop.turned(a) for a in TURNS_DEG], timings)
+            first = max([first, *turned], key=lambda found: found.quality)
+            runs += len(TURNS_DEG)
+        if self.passes == 2:
+            crop = Crop.of_face(first.points_px, self.meta.crop_scale)
+            if not first.crop.close_to(crop):
+                first = self.in_crop(image, crop, timings)
+                runs += 1
+        return replace(first, crops_run=runs)
+
+    def mirror_averaged(self, image: np.ndarray, found: Landmarks,
+                        timings: dict[str, float] | None = None) -> Landmarks:
+        """`found` averaged with the answer on its crop mirrored (test-time flip; the mirrored face's
+        eyes swap back, `MIRRORED`), quality averaged too."""
+        mirrored = self.in_crop(image, replace(found.crop, flip=not found.crop.flip), timings)
+        names = list(self.meta.point_names)
+        order = [names.index(MIRRORED.get(name, name)) for name in names]
+        points_px = (found.points_px + mirrored.points_px[order]) / 2
+        quality = None if found.quality is None else (found.quality + mirrored.quality) / 2
+        return replace(found, points_px=points_px.astype(np.float32), quality=quality,
+                       crops_run=found.crops_run + 1)
