@@ -54,7 +54,8 @@ def score(meta: ModelMeta, pred: np.ndarray, target: np.ndarray) -> float:
 
     if meta.kind == "box":
         return box_metrics(pred, target, np.ones(len(pred)))["iou_mean"]
-    return float(nme_per_face(pred, target).mean())
+    points = np.asarray(pred)[:, : 2 * len(meta.point_names)]  # a face-quality logit may follow the points
+    return float(nme_per_face(points, target).mean())
 
 
 def score_text(meta: ModelMeta, value: float, base: float | None = None, n: int = 0) -> str:

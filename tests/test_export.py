@@ -34,8 +34,10 @@ TINY = {
     "resnet": ("resnet", dict(input_size=32, widths=(8, 16), head_channels=8, hidden=16)),
     "small": ("resnet", dict(input_size=48, widths=(8, 16), head_channels=8, hidden=16)),
     "box": ("box", dict(input_size=32, widths=(8, 16), hidden=16)),
+    "quality": ("resnet", dict(input_size=32, widths=(8, 16), head_channels=8, hidden=16, quality=True)),
 }
-FILES = {"resnet": "landmarks.onnx", "small": "landmarks-small.onnx", "box": "box.onnx"}
+FILES = {"resnet": "landmarks.onnx", "small": "landmarks-small.onnx", "box": "box.onnx",
+         "quality": "landmarks-quality.onnx"}
 
 
 def make_weights(folder: Path, names=tuple(TINY), default: str = "resnet") -> Path:
@@ -120,7 +122,8 @@ def test_parity_dynamic_batch(exported, faces):
                 got = run(session, x)
                 with torch.no_grad():
                     want = model(torch.from_numpy(x)).numpy()
-                assert got.shape == want.shape == (batch, 5 if key == "box" else 8)
+                assert got.shape == want.shape == (batch, meta.output_width)
+                assert meta.output_width == {"box": 5, "quality": 9}.get(key, 8) and meta.quality == (key == "quality")
                 assert np.abs(got - want).max() <= FP32_TOLERANCE
 
 
