@@ -6,7 +6,9 @@ second pass, as on a box-model frame or a still image) with `--backend onnx` (th
 default) or `torch` (the checkpoint). NME is in % of the true inter-ocular distance, overall, per
 point and per source group (`FaceSample.group`); every group is scored against its own labels, in its
 own point convention (`FaceSample.convention`: MTFL and Caltech put the eyes on the pupils and the
-mouth elsewhere than the 68-point sets, so their NME includes that convention gap).
+mouth elsewhere than the 68-point sets). A model trained with per-convention offsets (its checkpoint's
+`convention_offsets`) has its 68-convention points moved into each set's convention first
+(`in_own_conventions`); for a model without them the NME includes the convention gap.
 
 Box: IoU and presence accuracy on training's letterboxed images and no-face crops
 (`training.evaluate.evaluate_box`), through the same backend.
@@ -87,14 +89,42 @@ class LandmarkRun:
 
 def training_settings(weights_dir: Path, model: str) -> dict:
     """The `train_config` of a model's checkpoint in the weights folder ({} when it has none)."""
+    config = _checkpoint_entry(weights_dir, model, "train_config")
+    return dict(config) if isinstance(config, dict) else {}
+
+
+def convention_offsets(weights_dir: Path, model: str) -> dict[str, np.ndarray]:
+    """{convention: (P, 2) face-frame offsets} the model learned for the sets labelled in other point
+    conventions (`training.conventions.ConventionOffsets`), from its checkpoint; {} when it has none."""
+    offsets = _checkpoint_entry(weights_dir, model, "convention_offsets")
+    if not isinstance(offsets, dict):
+        return {}
+    return {name: np.asarray(rows, dtype=np.float64) for name, rows in offsets.items()}
+
+
+def _checkpoint_entry(weights_dir: Path, model: str, key: str):
     manifest = read_manifest(weights_dir)
     file = (manifest.get("checkpoints") or {}).get(model)
     if not file or not (Path(weights_dir) / file).is_file():
-        return {}
+        return None
     from core.models import read_checkpoint
 
-    config = read_checkpoint(Path(weights_dir) / file).get("train_config")
-    return dict(config) if isinstance(config, dict) else {}
+    return read_checkpoint(Path(weights_dir) / file).get(key)
+
+
+def in_own_conventions(run: LandmarkRun, offsets: dict[str, np.ndarray]) -> LandmarkRun:
+    """The run with each face's points moved into the point convention its set is labelled in, by the
+    model's learned offsets (in the frame of the predicted points, as in training); faces of conventions
+    without an offset (the 68-point one, or a model without offsets) are left as they are."""
+    from training.conventions import apply_face_frame_offsets
+
+    points = run.points_px.copy()
+    conventions = np.array([s.convention for s in run.samples])
+    for name, table in offsets.items():
+        idx = np.nonzero(conventions == name)[0]
+        if len(idx) and np.any(table):
+            points[idx] = apply_face_frame_offsets(points[idx], table).astype(np.float32)
+    return LandmarkRun(run.samples, points, run.quality, run.crops, run.crops_run, run.unreadable)
 
 
 def select_faces(data: tuple[str, ...], fmt: str | None, split: str, seed: int, lookalikes: bool,
@@ -244,10 +274,14 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         run = locate_faces(locator, samples, job.flip_test, job.workers)
         if not run.samples:
             raise InputError(f"{', '.join(job.data)}: none of the {len(samples)} faces' images could be read")
+        offsets = convention_offsets(weights_dir, name)
+        run = in_own_conventions(run, offsets)
         metrics = landmark_report(run, job.min_quality)
         report["landmarks"] = {"model": name, "passes": job.passes, "flip_test": job.flip_test,
-                               "quality": backend.meta.quality, **metrics}
-        _say_landmarks(name, job, metrics, log)
+                               "quality": backend.meta.quality,
+                               "convention_offsets": {k: v.round(4).tolist() for k, v in offsets.items()},
+                               **metrics}
+        _say_landmarks(name, job, metrics, log, offsets)
         if sheet:
             log(f"  worst faces: {worst_faces_sheet(run, sheet)}")
         if ced:
@@ -279,7 +313,7 @@ def _say_split(trained: dict, data: tuple[str, ...], seed: int, lookalikes: bool
             "--data names the same sets")
 
 
-def _say_landmarks(name: str, job: EvalJob, m: dict, log: Log) -> None:
+def _say_landmarks(name: str, job: EvalJob, m: dict, log: Log, offsets: dict | None = None) -> None:
     def line(d: dict) -> str:
         text = (f"NME mean {d['nme_mean']:.2f}% median {d['nme_median']:.2f}%  "
                 f"failure (>10%) {100 * d['failure_rate']:.1f}%")
@@ -293,6 +327,7 @@ def _say_landmarks(name: str, job: EvalJob, m: dict, log: Log) -> None:
     log("  per point: " + "  ".join(f"{k} {v:.2f}%" for k, v in m["per_point"].items()))
     if m["unreadable"]:
         log(f"  {m['unreadable']} faces left out: image unreadable")
-    log("  per source, each against its own labels (its point convention):")
+    log("  per source, each against its own labels (its point convention"
+        + ("; the model's learned offsets move its points into it):" if offsets else "):"))
     for group, d in m["per_group"].items():
         log(f"    {group:<12} {d['faces']:>6} faces ({d['convention']}): {line(d)}")

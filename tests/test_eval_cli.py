@@ -3,6 +3,7 @@ per source group, pictures written, the training split rebuilt, ONNX and torch i
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -142,3 +143,20 @@ def test_checkpoints_only_weights_work_with_the_torch_backend(tmp_path, data):
     assert report["landmarks"]["faces"] == 4 and report["box"]["images"] == 4
     result = runner.invoke(app, ["eval", "--data", str(data["300w"]), "--weights", str(folder)])
     assert result.exit_code == 2 and "no onnx file" in result.output
+
+
+def test_points_move_into_each_sets_convention_by_the_learned_offsets():
+    from facetrack.evaluate import LandmarkRun, in_own_conventions
+    from training.data.samples import FaceSample
+
+    points = np.array([[[10, 10], [30, 10], [20, 20], [20, 30]]] * 2, dtype=np.float32)  # level, iod 20 px
+    samples = [FaceSample(f"{k}.jpg", points[k], np.array([0, 0, 40, 40], np.float32), str(k), src, (64, 64),
+                          convention=conv) for k, (src, conv) in enumerate([("ytf-csv", "ibug68"),
+                                                                            ("caltech", "caltech")])]
+    run = LandmarkRun(samples, points.copy(), np.full(2, np.nan), [None, None], np.ones(2))
+    offsets = {"ibug68": np.zeros((4, 2)), "caltech": np.array([[0, 0], [0, 0], [0, 0.2], [0.05, 0]])}
+    moved = in_own_conventions(run, offsets)
+    assert np.array_equal(moved.points_px[0], points[0])  # the 68-point face is left alone
+    # Caltech's nose 0.2 inter-ocular distances (4 px) further down, its mouth 1 px towards the left eye
+    assert np.allclose(moved.points_px[1] - points[1], [[0, 0], [0, 0], [0, 4], [1, 0]], atol=1e-5)
+    assert np.array_equal(run.points_px, points)  # the run itself is not changed

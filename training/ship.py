@@ -16,21 +16,23 @@ from core.errors import FacetrackError, InputError
 from core.manifest import MANIFEST, read_manifest, remove_model_file, set_model_file
 from core.models import model_kind, read_checkpoint, save_checkpoint
 
-KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s")
+KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s", "convention_offsets")
 
 
-def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = False) -> Path:
-    """Write `<kind>-<model>.pt` (box: `box.pt`) in fp16 and list it in the manifest.
+def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = False, name: str | None = None) -> Path:
+    """Write `landmarks-<name>.pt` (box: `box.pt`) in fp16 and list it in the manifest under `name`.
 
-    default=True also makes it the default landmark model (ignored for the box model). The written path.
+    `name` (what `--landmark-model` selects) defaults to the architecture, e.g. 'resnet'; a second model
+    of one architecture needs its own. default=True also makes it the default landmark model (ignored
+    for the box model). The written path.
     """
     ckpt = read_checkpoint(src)
-    name = ckpt["model"]
+    name = name or ckpt["model"]
     slim = {k: ckpt[k] for k in KEEP if k in ckpt}
     slim["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     folder = Path(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    landmarks = model_kind(name) == "landmarks"
+    landmarks = model_kind(ckpt["model"]) == "landmarks"
     filename = f"landmarks-{name}.pt" if landmarks else "box.pt"
     save_checkpoint(folder / filename, slim)
     set_model_file(folder, "checkpoints", name, filename, default=default and landmarks)
@@ -67,6 +69,8 @@ if __name__ == "__main__":
     parser.add_argument("checkpoint", nargs="?", help="a run's best.pt to ship")
     parser.add_argument("--weights", default="weights")
     parser.add_argument("--default", action="store_true", help="make it the default landmark model")
+    parser.add_argument("--name", help="the name it is listed (and selected with --landmark-model) under; "
+                                       "default: its architecture")
     parser.add_argument("--fp16-only", nargs="+", metavar="MODEL",
                         help="after export: ship these models' fp16 ONNX graphs and the others' fp32 graphs, "
                              "deleting the other precision")
@@ -76,7 +80,7 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     try:
         if args.checkpoint:
-            print(ship_checkpoint(args.checkpoint, args.weights, args.default))
+            print(ship_checkpoint(args.checkpoint, args.weights, args.default, args.name))
         if args.fp16_only:
             print(json.dumps(ship_one_graph_per_model(args.weights, args.fp16_only), indent=2))
     except FacetrackError as exc:
