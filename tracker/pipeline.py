@@ -5,7 +5,9 @@ their roll, so the eyes are level) and the box model runs only every `detect_eve
 is lost (and the box model runs on the same frame) when the points leave their crop, their geometry is
 implausible or their quality (models with a quality output) falls below `min_quality`; on a box-model
 frame, a presence score below `min_presence` means no face, and the landmarks come from the box path
-of `tracker.locate` (first pass, then the de-rolled crop of its points).
+of `tracker.locate` (first pass, then the de-rolled crop of its points). With a landmark model that
+outputs a face quality, a box scoring at least `CHECKED_MIN_PRESENCE` is enough for a candidate: the
+landmark model's quality then decides (it sees the face de-rolled, where the box model saw it turned).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ DEFAULT_DETECT_EVERY = 10
 # Presence needed on box-model frames. Measured with the shipped box model: every test-split face scores
 # >= 0.987 while background crops of other photos reach 0.90 (docs/experiments.md).
 DEFAULT_MIN_PRESENCE = 0.95
+# With a quality model, boxes down to this presence are candidates that the landmark quality confirms or
+# rejects: the shipped box model gives a face turned 90 degrees 0.86 (shared/field-cases/rolled).
+CHECKED_MIN_PRESENCE = 0.5
 MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
 MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
 REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
@@ -225,9 +230,15 @@ class Tracker:
         timings["preprocess"] += (t1 - t0) * 1000.0
         timings["box_model"] += (t2 - t1) * 1000.0
         timings["postprocess"] += (time.perf_counter() - t2) * 1000.0
-        if detection.score < self.min_presence:
-            return None
-        return detection
+        return detection if detection.score >= self.presence_needed else None
+
+    @property
+    def presence_needed(self) -> float:
+        """The box presence a candidate needs: `min_presence`, or at most CHECKED_MIN_PRESENCE when the
+        landmark model's quality output checks every candidate."""
+        if self.landmark_backend.meta.quality:
+            return min(self.min_presence, CHECKED_MIN_PRESENCE)
+        return self.min_presence
 
 
 def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int,

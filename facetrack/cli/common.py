@@ -105,7 +105,8 @@ DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,
 MinPresenceOption = Annotated[float, typer.Option(
     "--min-presence", "--threshold", min=0.0, max=1.0,
     help="Lowest face presence score (0..1) the box model must give for a face, checked on every box-model "
-         "frame (--threshold: its old name, still accepted).")]
+         "frame; with a landmark model that outputs a face quality, boxes from 0.5 up are candidates that "
+         "--min-quality decides (--threshold: its old name, still accepted).")]
 MinQualityOption = Annotated[float, typer.Option(
     "--min-quality", min=0.0, max=1.0,
     help="Lowest face quality (0..1) for a face, with landmark models that output one: below it a track is "
