@@ -7,7 +7,8 @@ implausible or their quality (models with a quality output) falls below `min_qua
 frame, a presence score below `min_presence` means no face, and the landmarks come from the box path
 of `tracker.locate` (first pass, then the de-rolled crop of its points). With a landmark model that
 outputs a face quality, a box scoring at least `CHECKED_MIN_PRESENCE` is enough for a candidate: the
-landmark model's quality then decides (it sees the face de-rolled, where the box model saw it turned).
+landmark model's quality then decides (it sees the face de-rolled, where the box model saw it turned),
+and a box below `min_presence` needs a quality of at least `DOUBTFUL_BOX_MIN_QUALITY`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ DEFAULT_MIN_PRESENCE = 0.95
 # With a quality model, boxes down to this presence are candidates that the landmark quality confirms or
 # rejects: the shipped box model gives a face turned 90 degrees 0.86 (shared/field-cases/rolled).
 CHECKED_MIN_PRESENCE = 0.5
+# ...and such a doubtful box needs this quality: a face cut in half by the border of
+# shared/field-cases/half-outside scored presence 0.93 and quality 0.56 with points 32 % off.
+DOUBTFUL_BOX_MIN_QUALITY = 0.9
 MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
 MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
 REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
@@ -203,7 +207,10 @@ class Tracker:
         else:
             found = self.locator.in_box(image, detection.box_xyxy, timings)
         t0 = time.perf_counter()
-        if found.quality is not None and found.quality < self.min_quality:
+        needed = self.min_quality
+        if detection is not None and not tracked and detection.score < self.min_presence:
+            needed = max(needed, DOUBTFUL_BOX_MIN_QUALITY)
+        if found.quality is not None and found.quality < needed:
             self.lost_reason = "face quality below min_quality"
             return _Look(detection, None, False, None, tracked, found.quality)
         # the face square is computed once here: the box, smoothing and next crop reuse it
