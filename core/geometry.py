@@ -34,6 +34,12 @@ def square_from_box(box_xyxy: np.ndarray, scale: float) -> tuple[np.ndarray, flo
     return center, max(x2 - x1, y2 - y1, 1.0) * scale
 
 
+def box_from_square(center_xy: np.ndarray, side: float) -> np.ndarray:
+    """The xyxy box (4,) float32 of an axis-aligned square: centre (2,) and side in pixels."""
+    cx, cy, half = float(center_xy[0]), float(center_xy[1]), float(side) / 2
+    return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
+
+
 def face_square_from_points(points_px: np.ndarray) -> tuple[np.ndarray, float]:
     """Centre and side of the face box implied by the four points (eyes, nose, mouth)."""
     pts = np.asarray(points_px, dtype=np.float32).reshape(4, 2)

@@ -93,3 +93,12 @@ def test_face_square_constants_are_the_medians_of_68_point_faces():
     assert len(sides) == 870
     assert np.median(sides) == pytest.approx(FACE_SIDE_PER_EYE_MOUTH, abs=0.02)
     assert np.median(shifts) == pytest.approx(FACE_CENTER_SHIFT, abs=0.01)
+
+
+def test_box_from_square_inverts_square_from_box():
+    from core.geometry import box_from_square, square_from_box
+
+    box = box_from_square(np.array([50.0, 40.0]), 20.0)
+    assert box.dtype == np.float32 and box.tolist() == [40.0, 30.0, 60.0, 50.0]
+    center, side = square_from_box(box, 1.0)
+    assert center.tolist() == [50.0, 40.0] and side == 20.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.frame import Detection, Frame, FrameResult
-from core.geometry import box_iou, clip_box, face_square_from_points, inter_ocular, roll_deg
+from core.geometry import box_from_square, box_iou, clip_box, face_square_from_points, inter_ocular, roll_deg
 from core.meta import POINT_NAMES, MetadataError
 from core.postprocess import box_detection, points_inside
 from core.preprocess import box_input, to_batch
@@ -69,8 +69,7 @@ class Track:
 
     def box_xyxy(self) -> np.ndarray:
         """The face square as an xyxy box in frame pixels, (4,) float32."""
-        half = self.side_px / 2
-        return np.concatenate([self.center_px - half, self.center_px + half])
+        return box_from_square(self.center_px, self.side_px)
 
 
 class _Look(NamedTuple):
@@ -179,8 +178,7 @@ class Tracker:
             self.track = Track.from_points(points, look.square) if keep else None
             center, face_side = look.square
             if detection is None:
-                box = clip_box(np.concatenate([center - face_side / 2, center + face_side / 2]),
-                               frame.width, frame.height)
+                box = clip_box(box_from_square(center, face_side), frame.width, frame.height)
                 detection = Detection(box, self._score, from_model=False)
             if self.smooth and self.mode != "image":
                 points, box = self.smoother(points, detection.box_xyxy, frame.t_ms / 1000.0, face_side)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from core.geometry import face_square_from_points
+from core.geometry import box_from_square, face_square_from_points
 from training.data.samples import (
     SKIP_BAD_IMAGE_FORMAT,
     SKIP_BAD_VALUES,
@@ -65,9 +65,7 @@ def make_sample(image_path: Path, points4: np.ndarray, box_xyxy: np.ndarray, ide
 def box_from_four_points(points4: np.ndarray) -> np.ndarray:
     """A face box (xyxy px) for sets that give only points: the square the tracker builds from the four
     points (`core.geometry.face_square_from_points`, fitted to the 68-point sets' min/max boxes)."""
-    center, side = face_square_from_points(points4)
-    half = side / 2
-    return np.array([center[0] - half, center[1] - half, center[0] + half, center[1] + half], dtype=np.float32)
+    return box_from_square(*face_square_from_points(points4))
 
 
 def read_text_lines(path: Path) -> list[str]:
