@@ -12,6 +12,17 @@ from core import __version__
 from core.errors import InputError
 
 POINT_NAMES: tuple[str, ...] = ("right_eye", "left_eye", "nose_tip", "mouth_center")
+_MIRROR_PARTNER = {"right_eye": "left_eye", "left_eye": "right_eye"}  # the subject's sides swap in a mirror
+
+
+def mirrored_order(point_names: tuple[str, ...] = POINT_NAMES) -> tuple[int, ...]:
+    """Index order of a mirrored face's points: point i of the mirror image is the original's point
+    `order[i]` (right and left eye change places; nose and mouth stay)."""
+    names = list(point_names)
+    return tuple(names.index(_MIRROR_PARTNER.get(name, name)) for name in names)
+
+
+MIRRORED_ORDER: tuple[int, ...] = mirrored_order()
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 

@@ -102,3 +102,10 @@ def test_box_from_square_inverts_square_from_box():
     assert box.dtype == np.float32 and box.tolist() == [40.0, 30.0, 60.0, 50.0]
     center, side = square_from_box(box, 1.0)
     assert center.tolist() == [50.0, 40.0] and side == 20.0
+
+
+def test_mirrored_order_swaps_only_the_eyes():
+    from core.meta import MIRRORED_ORDER, POINT_NAMES, mirrored_order
+
+    assert MIRRORED_ORDER == (1, 0, 2, 3) and mirrored_order(POINT_NAMES) == MIRRORED_ORDER
+    assert mirrored_order(("nose_tip", "left_eye", "right_eye")) == (0, 2, 1)

@@ -21,7 +21,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.geometry import face_square_from_points, roll_deg, square_from_box
-from core.meta import MetadataError
+from core.meta import MetadataError, mirrored_order
 from core.postprocess import landmark_points, landmark_quality
 from core.preprocess import landmark_input, to_batch
 from tracker.backends import Backend
@@ -35,7 +35,6 @@ TURNS_DEG = (90.0, 180.0, 270.0)  # the first crop turned by these when its qual
 SKIP_ROLL_DEG = 3.0
 SKIP_SHIFT = 0.03  # centre distance, in crop sides
 SKIP_SCALE = 0.03  # relative difference of the sides
-MIRRORED = {"right_eye": "left_eye", "left_eye": "right_eye"}  # a mirrored face swaps these points
 
 
 @dataclass(frozen=True)
@@ -159,10 +158,9 @@ class Locator:
     def mirror_averaged(self, image: np.ndarray, found: Landmarks,
                         timings: dict[str, float] | None = None) -> Landmarks:
         """`found` averaged with the answer on its crop mirrored (test-time flip; the mirrored face's
-        eyes swap back, `MIRRORED`), quality averaged too."""
+        eyes swap back, `core.meta.mirrored_order`), quality averaged too."""
         mirrored = self.in_crop(image, replace(found.crop, flip=not found.crop.flip), timings)
-        names = list(self.meta.point_names)
-        order = [names.index(MIRRORED.get(name, name)) for name in names]
+        order = list(mirrored_order(tuple(self.meta.point_names)))
         points_px = (found.points_px + mirrored.points_px[order]) / 2
         quality = None if found.quality is None else (found.quality + mirrored.quality) / 2
         return replace(found, points_px=points_px.astype(np.float32), quality=quality,

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from core.geometry import apply_affine, crop_matrix, invert_affine
-from core.meta import IMAGENET_MEAN, IMAGENET_STD
+from core.meta import IMAGENET_MEAN, IMAGENET_STD, MIRRORED_ORDER
 
 
 def affine_theta(m_src_to_dst: np.ndarray, src_wh: tuple[int, int], out_size: int) -> np.ndarray:
@@ -107,9 +107,7 @@ def landmark_crop_params(rng: np.random.Generator, center_xy: np.ndarray, side: 
 
 def flip_points(points: np.ndarray) -> np.ndarray:
     """Swap the eyes after a horizontal flip (right_eye <-> left_eye)."""
-    out = points.copy()
-    out[..., [0, 1], :] = out[..., [1, 0], :]
-    return out
+    return np.asarray(points)[..., list(MIRRORED_ORDER), :]  # a copy (fancy indexing)
 
 
 def box_frame_params(rng: np.random.Generator, face_box: np.ndarray, out_size: int

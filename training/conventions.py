@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.meta import MIRRORED_ORDER
 from training.data.samples import (
     CONVENTION_IBUG68,
     CONVENTIONS,
@@ -80,7 +81,6 @@ def summarise(offsets: np.ndarray) -> dict[str, list[list[float]]]:
 
 
 # ---------------------------------------------------------------- learned offsets (training only)
-EYE_SWAP = (1, 0, 2, 3)  # a mirrored face's point order: its right eye is the original's left eye
 
 
 def convention_index(name: str) -> int:
@@ -148,7 +148,7 @@ class ConventionOffsets(nn.Module):
 
 def mirror_offsets(offsets: torch.Tensor) -> torch.Tensor:
     """(..., P, 2) face-frame offsets of a mirrored face: the eyes' rows swapped, x negated."""
-    out = offsets[..., list(EYE_SWAP), :]
+    out = offsets[..., list(MIRRORED_ORDER), :]
     return torch.stack([-out[..., 0], out[..., 1]], dim=-1)
 
 

@@ -12,22 +12,21 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.meta import MIRRORED_ORDER, POINT_NAMES
 from core.metrics import box_metrics, landmark_metrics, nme_per_face, presence_accuracy
 from training.data.samples import FaceSample
 from training.tasks import BoxTask, LandmarkTask
-
-POINT_SWAP = [1, 0, 2, 3]  # mirror: the eyes change places
 
 
 @torch.no_grad()
 def predict_points(model: torch.nn.Module, x: torch.Tensor, flip_test: bool = False) -> torch.Tensor:
     """Crop-normalised points (B, 2P) (a quality logit after them is left out); with flip_test,
     averaged with the mirrored crop's prediction."""
-    width = 2 * len(POINT_SWAP)
+    width = 2 * len(POINT_NAMES)
     pts = model(x)[:, :width]
     if not flip_test:
         return pts
-    mirrored = model(torch.flip(x, dims=[3]))[:, :width].reshape(len(x), -1, 2)[:, POINT_SWAP]
+    mirrored = model(torch.flip(x, dims=[3]))[:, :width].reshape(len(x), -1, 2)[:, list(MIRRORED_ORDER)]
     # a pixel at x maps to S-1-x; in 0..S/S units with pixel centres at integers that is (S-1)/S - x
     size = x.shape[-1]
     mirrored = torch.stack([(size - 1) / size - mirrored[..., 0], mirrored[..., 1]], dim=-1)
