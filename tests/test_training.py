@@ -197,3 +197,16 @@ def test_quality_metrics_accuracy_and_auc():
     m = quality_metrics(np.array([0.0, 0.0, 1.0, -1.0]), np.array([1, 0, 0, 1]))
     # pairs (face, negative): (0, 0) a tie counts half, (0, 1), (-1, 0), (-1, 1) the negative above: 0
     assert m["quality_auc"] == pytest.approx(0.5 / 4)
+
+
+def test_training_resolves_devices_as_the_runtime_does():
+    from core.errors import InputError
+    from training.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(InputError, match="--device tpu: expected one of auto, cpu, cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(InputError, match="no usable CUDA GPU"):
+            resolve_device("cuda")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core import devices
 from core.errors import InputError, Interrupted
 from core.models import build_model, count_parameters, make_config
 from core.signals import deferred_signals
@@ -69,14 +70,9 @@ def get_lr(base_lr: float, progress: float, warmup: float = 0.03, floor: float =
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when usable, else cpu; cuda without a GPU is an InputError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda asked for, but no usable CUDA GPU was found; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise InputError(f"unknown device {name!r}; expected auto, cpu or cuda")
-    return torch.device(name)
+    """--device auto|cpu|cuda as the runtime resolves it (`core.devices.resolve_device`, with torch's view
+    of the GPU): auto -> cuda when usable, else cpu; an unknown name or cuda without a GPU is an InputError."""
+    return torch.device(devices.resolve_device(name, torch.cuda.is_available()))
 
 
 def split_samples(cfg: TrainConfig, log=print) -> dict[str, list]:
