@@ -91,3 +91,18 @@ def box_metrics(pred: np.ndarray, target_box: np.ndarray, presence: np.ndarray, 
     return {"iou_mean": float(ious.mean()) if len(ious) else 0.0,
             "iou_recall": float((ious >= 0.5).mean()) if len(ious) else 0.0,
             "presence_accuracy": accuracy}
+
+
+def quality_metrics(logits: np.ndarray, face: np.ndarray) -> dict[str, float]:
+    """Face-quality accuracy (sigmoid >= 0.5 vs `face` > 0.5, 0..1) and ROC AUC (0..1, the chance that a
+    face crop scores above a negative: Mann-Whitney U with ties counted half; 0.5 without both kinds)."""
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    positive = np.asarray(face).reshape(-1) > 0.5
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    auc = 0.5
+    if n_pos and n_neg:
+        _, inverse, counts = np.unique(logits, return_inverse=True, return_counts=True)
+        ends = np.cumsum(counts)
+        ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based ranks, tied scores at their mean rank
+        auc = float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return {"quality_accuracy": presence_accuracy(logits, positive.astype(np.float32)), "quality_auc": auc}

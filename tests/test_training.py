@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from core.geometry import apply_affine, crop_affine, crop_matrix
+from core.metrics import quality_metrics
 from core.models import build_model, load_model, make_config, points_layer
 from facetrack.cli import app
 from tests.datagen import make_300w, make_caltech, make_mtfl, make_ytf_csv
 from training.augment import affine_theta, flip_points, landmark_crop_params, warp_batch
 from training.data.samples import CONVENTIONS
 from training.evaluate import predict_points
-from training.negatives import quality_metrics
 from training.tasks import QUALITY_WEIGHT, LandmarkTask
 from training.train import TrainConfig, get_lr, train
 

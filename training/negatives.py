@@ -27,7 +27,6 @@ import torch
 
 from core.geometry import apply_affine, crop_matrix
 from core.meta import LANDMARK_CROP_SCALE
-from core.metrics import presence_accuracy
 from training.augment import landmark_crop_params, roll_angle
 
 NEGATIVE_KINDS = ("off", "tiny", "big", "border")
@@ -105,17 +104,3 @@ def band_mask(bands: list[tuple[int, float] | None], size: int, device: torch.de
             mask[k, :, size - n:, :] = 0
     return mask
 
-
-def quality_metrics(logits: np.ndarray, face: np.ndarray) -> dict[str, float]:
-    """Face-quality accuracy (sigmoid >= 0.5 vs `face` > 0.5, 0..1) and ROC AUC (0..1, the chance that a
-    face crop scores above a negative: Mann-Whitney U with ties counted half; 0.5 without both kinds)."""
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
-    positive = np.asarray(face).reshape(-1) > 0.5
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    auc = 0.5
-    if n_pos and n_neg:
-        _, inverse, counts = np.unique(logits, return_inverse=True, return_counts=True)
-        ends = np.cumsum(counts)
-        ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based ranks, tied scores at their mean rank
-        auc = float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return {"quality_accuracy": presence_accuracy(logits, positive.astype(np.float32)), "quality_auc": auc}

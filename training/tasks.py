@@ -15,7 +15,7 @@ import torch
 from core.errors import InputError
 from core.geometry import apply_affine, crop_matrix
 from core.meta import POINT_NAMES
-from core.metrics import box_metrics, failure_rate, nme_per_face
+from core.metrics import box_metrics, failure_rate, nme_per_face, quality_metrics
 from core.models import LANDMARK_MODELS, init_points_bias, model_kind
 from training.batches import box_batch, landmark_batch
 from training.conventions import WithConventionOffsets, offsets_text
@@ -30,7 +30,6 @@ from training.data.cache import (
 )
 from training.data.samples import FaceSample
 from training.losses import POINT_LOSSES, box_loss, point_loss
-from training.negatives import quality_metrics
 
 BOX_CACHE_PER_INPUT = 1.5  # frame cache side per box-model input side
 # Weight of the face-quality BCE beside the point loss (MSE of crop-normalised points, ~1e-4 once trained):
