@@ -1,4 +1,5 @@
-"""Accuracy measures, the one home of them: NME by inter-ocular distance, box IoU, presence accuracy, face-quality accuracy and AUC.
+"""Accuracy measures, the one home of them: NME by inter-ocular distance, box IoU, presence accuracy,
+face-quality accuracy and AUC.
 
 Numpy only (no torch): training's validation, `facetrack eval`, export's int8 check and
 `scripts/measure_tracking.py` all score through these functions. The two distances they rest on are
