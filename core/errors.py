@@ -27,3 +27,10 @@ class Interrupted(FacetrackError):
     """Stopped by Ctrl+C or SIGTERM after finalising outputs."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text (its type name when empty), at most `limit` characters:
+    what a one-line error quotes of a library's failure."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.meta import ModelMeta
 
 
@@ -289,7 +289,7 @@ def read_checkpoint(path: str | Path) -> dict:
         elif "zip archive" in text or "central directory" in text or isinstance(exc, EOFError):
             reason = "truncated, or not a PyTorch file; train or copy it again"
         else:
-            reason = (text.splitlines()[0] if text else type(exc).__name__)[:160]
+            reason = first_line(exc, 160)
         raise InputError(f"{path}: not a loadable facetrack checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or not {"model", "state_dict", "config"} <= set(ckpt):
         raise InputError(f"{path}: not a facetrack checkpoint (expected a dict with model, config, state_dict)")
@@ -312,7 +312,7 @@ def load_model(path: str | Path, expect_kind: str | None = None) -> tuple[nn.Mod
     try:
         model = build_model(name, ckpt["config"])
     except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as exc:
-        raise InputError(f"{path}: its config cannot build model {name} ({str(exc).splitlines()[0][:160]})") from None
+        raise InputError(f"{path}: its config cannot build model {name} ({first_line(exc, 160)})") from None
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     try:
         model.load_state_dict(state)

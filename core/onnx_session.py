@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from core.devices import Log, cuda_gpu_usable, default_threads, resolve_device, tensorrt_loadable
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.meta import MetadataError, ModelMeta
 
 CPU = "CPUExecutionProvider"
@@ -112,11 +112,6 @@ def session_options(threads: int | None = None):
     return options
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
-
-
 def open_session(path: str | Path, device: str = "cpu", *, threads: int | None = None,
                  log: Log | None = None) -> OnnxSession:
     """Open a facetrack ONNX graph on ONNX Runtime for --device auto|cpu|cuda.
@@ -135,7 +130,7 @@ def open_session(path: str | Path, device: str = "cpu", *, threads: int | None =
     try:
         session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...: all mean "not a usable graph"
-        raise InputError(f"{path}: not a loadable ONNX model ({_first_line(exc)}); re-export it with "
+        raise InputError(f"{path}: not a loadable ONNX model ({first_line(exc)}); re-export it with "
                          "`facetrack export` or point --weights at a good folder") from None
     meta = graph_meta(dict(session.get_modelmeta().custom_metadata_map),
                       [i.shape for i in session.get_inputs()], session.get_outputs()[0].shape, str(path))

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import torch
 
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.meta import ModelMeta
 from core.onnx_session import open_session
 from export.probe import Probe
@@ -22,7 +22,6 @@ from export.verify import (
     FP32_TOLERANCE,
     VerificationError,
     check_graph,
-    first_line,
     latency_ms,
     max_abs_diff,
     meta_of,

@@ -14,10 +14,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from core.errors import FacetrackError
+from core.errors import FacetrackError, first_line
 from core.meta import ModelMeta
 from export.onnx_graph import save_with_metadata, with_precision
-from export.verify import first_line
 
 FP16_MAX = float(np.finfo(np.float16).max)
 _SUFFIX = "_fp16"

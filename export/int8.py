@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from core.errors import first_line
 from core.meta import ModelMeta
 from export.onnx_graph import save_with_metadata, with_precision
-from export.verify import VerificationError, first_line
+from export.verify import VerificationError
 
 CALIB_BATCH = 8
 INT8_MAX_NME_LOSS = 0.5  # NME points (% of inter-ocular distance) an int8 landmark graph may lose

@@ -22,7 +22,7 @@ from typing import Callable
 
 import onnx
 
-from core.errors import FacetrackError, InputError
+from core.errors import FacetrackError, InputError, first_line
 from core.manifest import MANIFEST, read_manifest
 from core.meta import ModelMeta
 from export.checks import verify_variant
@@ -34,7 +34,7 @@ from export.onnx_graph import with_precision
 from export.plan import Planned, checkpoint_meta, plan
 from export.probe import CALIB_FACES, VERIFY_FACES, Probe, make_probe
 from export.report import Row
-from export.verify import VerificationError, first_line, opset_of
+from export.verify import VerificationError, opset_of
 
 
 @dataclass

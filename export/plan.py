@@ -8,10 +8,9 @@ from pathlib import Path
 
 import torch
 
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.manifest import BOX_MODEL, MANIFEST, landmark_model_name
 from core.meta import ModelMeta
-from export.verify import first_line
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from core.errors import FacetrackError, InputError
+from core.errors import FacetrackError, InputError, first_line
 from core.meta import ModelMeta
 from core.onnx_session import graph_meta
 
@@ -21,12 +21,6 @@ FP32_TOLERANCE = 1e-4  # max |ONNX - PyTorch| an fp32 graph may differ by
 
 class VerificationError(FacetrackError):
     """An exported graph that is invalid, differs from its PyTorch model or loses too much accuracy."""
-
-
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's text (its type name when empty), at most `limit` characters."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 def read_onnx(path: str | Path) -> onnx.ModelProto:

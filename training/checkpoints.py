@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from core.errors import InputError
+from core.errors import InputError, first_line
 from core.models import make_checkpoint, read_checkpoint, save_checkpoint
 
 RESUME_KEYS = ("optimizer", "epoch", "elapsed_s")  # what last.pt needs beyond the weights
@@ -66,7 +66,7 @@ class RunCheckpoints:
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise InputError(f"{self.last_path}: does not fit this model or optimizer "
-                             f"({str(exc).splitlines()[0][:160]}); train without --resume") from None
+                             f"({first_line(exc, 160)}); train without --resume") from None
         return int(state["epoch"]), float(state["elapsed_s"]), list(state.get("history", []))
 
     def save_last(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, elapsed_s: float,
