@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
+from core.geometry import apply_affine, crop_affine, crop_matrix, map_box, square_from_box
 from core.imageio import read_image_bgr
 from core.meta import LANDMARK_CROP_SCALE
 from training.data.samples import CONVENTION_IBUG68, CONVENTIONS, SKIP_UNREADABLE_IMAGE, FaceSample
@@ -121,7 +121,7 @@ def build_landmark_cache(samples: list[FaceSample], input_size: int, workers: in
             ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(quality[k])])
             out = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
         pts = apply_affine(sample.points_px, m)
-        box = apply_affine(sample.box_xyxy.reshape(2, 2), m).reshape(4)
+        box = map_box(sample.box_xyxy, m)
         return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), pts, box
 
     images = torch.empty((n, patch, patch, 3), dtype=torch.uint8)

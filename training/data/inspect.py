@@ -11,7 +11,7 @@ import numpy as np
 
 from core.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
 from core.errors import InputError
-from core.geometry import apply_affine, crop_affine, crop_matrix, square_from_box
+from core.geometry import apply_affine, crop_affine, crop_matrix, map_box, square_from_box
 from core.imageio import read_image_bgr
 from core.meta import POINT_NAMES
 from training.data.samples import FaceSample, LoadResult
@@ -76,7 +76,7 @@ def face_tile(sample: FaceSample, tile: int = 160) -> np.ndarray:
     center, side = square_from_box(sample.box_xyxy, SHEET_MARGIN)
     m = crop_matrix(center, side, tile)
     out = crop_affine(image, m, tile)
-    box = apply_affine(np.asarray(sample.box_xyxy, dtype=np.float32).reshape(2, 2), m).reshape(4)
+    box = map_box(sample.box_xyxy, m)
     return draw_face(out, box, apply_affine(sample.points_px, m))
 
 
