@@ -37,6 +37,12 @@ SKIP_SHIFT = 0.03  # centre distance, in crop sides
 SKIP_SCALE = 0.03  # relative difference of the sides
 
 
+def check_min_quality(min_quality: float) -> None:
+    """InputError unless `min_quality` lies in 0..1."""
+    if not 0.0 <= min_quality <= 1.0:
+        raise InputError("--min-quality must lie in 0..1")
+
+
 @dataclass(frozen=True)
 class Crop:
     """A square landmark crop: centre (2,) and side in frame pixels, turned by `angle_deg`
@@ -98,8 +104,7 @@ class Locator:
     def __init__(self, backend: Backend, *, passes: int = 2, min_quality: float = DEFAULT_MIN_QUALITY) -> None:
         if passes not in PASSES:
             raise InputError(f"--passes must be 1 or 2, not {passes}")
-        if not 0.0 <= min_quality <= 1.0:
-            raise InputError("--min-quality must lie in 0..1")
+        check_min_quality(min_quality)
         self.backend = backend
         self.meta = backend.meta
         self.passes = passes

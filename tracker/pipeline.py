@@ -27,7 +27,7 @@ from core.meta import POINT_NAMES, MetadataError
 from core.postprocess import box_detection, points_inside
 from core.preprocess import box_input, to_batch
 from tracker.backends import Backend, Log, open_models
-from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Locator
+from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Locator, check_min_quality
 from tracker.smoothing import FaceSmoother
 
 STAGES = ("preprocess", "box_model", "landmark_model", "postprocess")
@@ -266,8 +266,7 @@ def _check_options(detect_every: int, min_presence: float, min_quality: float = 
         raise InputError("--detect-every must be at least 1")
     if not 0.0 <= min_presence <= 1.0:
         raise InputError("--min-presence must lie in 0..1")
-    if not 0.0 <= min_quality <= 1.0:
-        raise InputError("--min-quality must lie in 0..1")
+    check_min_quality(min_quality)
 
 
 def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str = "auto",
