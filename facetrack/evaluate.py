@@ -87,29 +87,38 @@ class LandmarkRun:
         return nme_per_face(self.points_px, self.truth_px)
 
 
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a model's checkpoint in the weights folder says of its training: its `train_config` ({}
+    when it has none) and the convention offsets it learned ({convention: (P, 2) face-frame offsets,
+    `training.conventions.ConventionOffsets`}; {} when it has none). Read once per model."""
+
+    settings: dict
+    offsets: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, weights_dir: Path, model: str) -> TrainingRecord:
+        manifest = read_manifest(weights_dir)
+        file = (manifest.get("checkpoints") or {}).get(model)
+        if not file or not (Path(weights_dir) / file).is_file():
+            return cls({}, {})
+        from core.models import read_checkpoint
+
+        ckpt = read_checkpoint(Path(weights_dir) / file)
+        config, offsets = ckpt.get("train_config"), ckpt.get("convention_offsets")
+        return cls(dict(config) if isinstance(config, dict) else {},
+                   {name: np.asarray(rows, dtype=np.float64) for name, rows in offsets.items()}
+                   if isinstance(offsets, dict) else {})
+
+
 def training_settings(weights_dir: Path, model: str) -> dict:
     """The `train_config` of a model's checkpoint in the weights folder ({} when it has none)."""
-    config = _checkpoint_entry(weights_dir, model, "train_config")
-    return dict(config) if isinstance(config, dict) else {}
+    return TrainingRecord.of(weights_dir, model).settings
 
 
 def convention_offsets(weights_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """{convention: (P, 2) face-frame offsets} the model learned for the sets labelled in other point
-    conventions (`training.conventions.ConventionOffsets`), from its checkpoint; {} when it has none."""
-    offsets = _checkpoint_entry(weights_dir, model, "convention_offsets")
-    if not isinstance(offsets, dict):
-        return {}
-    return {name: np.asarray(rows, dtype=np.float64) for name, rows in offsets.items()}
-
-
-def _checkpoint_entry(weights_dir: Path, model: str, key: str):
-    manifest = read_manifest(weights_dir)
-    file = (manifest.get("checkpoints") or {}).get(model)
-    if not file or not (Path(weights_dir) / file).is_file():
-        return None
-    from core.models import read_checkpoint
-
-    return read_checkpoint(Path(weights_dir) / file).get(key)
+    """The convention offsets a model's checkpoint learned ({} when it has none; `TrainingRecord`)."""
+    return TrainingRecord.of(weights_dir, model).offsets
 
 
 def in_own_conventions(run: LandmarkRun, offsets: dict[str, np.ndarray]) -> LandmarkRun:
@@ -256,7 +265,8 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     manifest = read_manifest(weights_dir)
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
     name = landmark_model_name(manifest, job.landmark_model, fmt)
-    trained = training_settings(weights_dir, name)
+    record = TrainingRecord.of(weights_dir, name)
+    trained = record.settings
     seed = job.seed if job.seed is not None else int(trained.get("seed", 0))
     lookalikes = bool(trained.get("split_lookalikes", False))
     samples = select_faces(job.data, job.format, job.split, seed, lookalikes, job.workers,
@@ -274,7 +284,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         run = locate_faces(locator, samples, job.flip_test, job.workers)
         if not run.samples:
             raise InputError(f"{', '.join(job.data)}: none of the {len(samples)} faces' images could be read")
-        offsets = convention_offsets(weights_dir, name)
+        offsets = record.offsets
         run = in_own_conventions(run, offsets)
         metrics = landmark_report(run, job.min_quality)
         report["landmarks"] = {"model": name, "passes": job.passes, "flip_test": job.flip_test,
