@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.imageio import read_image_bgr  # noqa: E402
 from core.manifest import default_weights_dir, landmark_model_name, model_file, read_manifest  # noqa: E402
-from core.postprocess import landmark_points  # noqa: E402
-from core.preprocess import landmark_input_from_box, to_batch  # noqa: E402
 from tracker.backends import create_backend  # noqa: E402
+from tracker.locate import Crop, Locator  # noqa: E402
 from training.conventions import ibug68_alternatives, offsets_in_face_frame, summarise  # noqa: E402
 from training.data import load_dataset  # noqa: E402
 from training.data.splits import split_by_identity  # noqa: E402
@@ -35,14 +34,11 @@ POINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center")
 
 
 def predict(backend, samples) -> np.ndarray:
-    """(N, 4, 2) frame-pixel points of the landmark model on the crops around the samples' boxes."""
-    out = []
-    for s in samples:
-        image = read_image_bgr(s.image_path)
-        x, frame_to_crop = landmark_input_from_box(image, s.box_xyxy, backend.meta)
-        row = backend.predict(to_batch([x]))[0]
-        out.append(landmark_points(row, frame_to_crop, backend.meta.input_size)[0])
-    return np.stack(out)
+    """(N, 4, 2) frame-pixel points of the landmark model, one pass on the level crop around each
+    sample's box (the runtime's first pass, `tracker.locate`)."""
+    locator = Locator(backend, passes=1)
+    crops = [Crop.around_box(s.box_xyxy, backend.meta.crop_scale) for s in samples]
+    return np.stack([locator.in_crop(read_image_bgr(s.image_path), c).points_px for s, c in zip(samples, crops)])
 
 
 def table(title: str, summary: dict) -> str:
