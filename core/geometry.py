@@ -180,3 +180,40 @@ def inter_ocular(points_px: np.ndarray) -> float:
     """Distance between the two eye centres (points 0 and 1)."""
     pts = np.asarray(points_px, dtype=np.float32).reshape(-1, 2)
     return float(np.linalg.norm(pts[1] - pts[0]))
+
+
+# ---------------------------------------------------------------- quarter turns of a whole frame
+_CV2_TURNS = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def turn_image(image: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """`image` (HxW[xC]) turned clockwise as displayed by 90 degrees x `quarter_turns` (0..3): an exact
+    pixel permutation (cv2.rotate), no resampling. ValueError for another count."""
+    if quarter_turns not in (0, 1, 2, 3):
+        raise ValueError(f"quarter_turns must be 0..3, not {quarter_turns}")
+    return image if quarter_turns == 0 else cv2.rotate(image, _CV2_TURNS[quarter_turns])
+
+
+def unturn_points(points_px: np.ndarray, quarter_turns: int, width: int, height: int) -> np.ndarray:
+    """(N, 2) pixel coordinates in `turn_image(image, quarter_turns)` -> the same points in `image`
+    (`width` x `height`, the unturned image's size; pixel centres at integers): float64."""
+    p = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    if quarter_turns == 0:
+        out = (x, y)
+    elif quarter_turns == 1:  # turned (x', y') = (H - 1 - y, x)
+        out = (y, height - 1 - x)
+    elif quarter_turns == 2:  # (W - 1 - x, H - 1 - y)
+        out = (width - 1 - x, height - 1 - y)
+    elif quarter_turns == 3:  # (y, W - 1 - x)
+        out = (width - 1 - y, x)
+    else:
+        raise ValueError(f"quarter_turns must be 0..3, not {quarter_turns}")
+    return np.stack(out, axis=1)
+
+
+def quarter_turn_angle(quarter_turns: int) -> float:
+    """The `crop_matrix` angle (degrees, in (-180, 180]) whose crop of an image shows it as
+    `turn_image(image, quarter_turns)` does: the turned image's x axis in the original's coordinates."""
+    angle = (-90.0 * quarter_turns) % 360.0
+    return angle - 360.0 if angle > 180.0 else angle

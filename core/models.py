@@ -44,6 +44,15 @@ class ResNetLandmarkConfig(LandmarkConfig):
 
 
 @dataclass(frozen=True)
+class SimCCLandmarkConfig(ResNetLandmarkConfig):
+    """The ResNet backbone with a SimCC head: each point's x and y as 1-D classifications over bins."""
+
+    split_ratio: float = 2.0  # bins per input pixel (SimCC's k; Li et al., ECCV 2022)
+    margin: float = 0.1  # the bins also cover this share of the crop beyond each edge
+    point_channels: int = 8  # feature channels per point before its token
+
+
+@dataclass(frozen=True)
 class BoxConfig:
     """The box regressor: a small strided BatchNorm CNN on the letterboxed frame."""
 
@@ -139,6 +148,16 @@ def _stage(c_in: int, c_out: int, stride: int) -> BasicBlock:
     return BasicBlock(c_in, c_out, stride=stride, downsample=down)
 
 
+def _resnet_backbone(widths: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """Stem (stride 2) + one basic block per width (the first at stride 1, the others 2): (module, channels)."""
+    blocks: list[nn.Module] = [_conv_bn(3, widths[0], 2)]
+    c_in = widths[0]
+    for i, c_out in enumerate(widths):
+        blocks.append(_stage(c_in, c_out, 1 if i == 0 else 2))
+        c_in = c_out
+    return nn.Sequential(*blocks), c_in
+
+
 class ResNetLandmarks(nn.Module):
     """Modern landmark net: stem + ResNet basic blocks with BatchNorm, a spatial 1x1 head, FC to 2P."""
 
@@ -147,21 +166,85 @@ class ResNetLandmarks(nn.Module):
     def __init__(self, config: ResNetLandmarkConfig):
         super().__init__()
         self.config = config
-        w = config.widths
-        blocks: list[nn.Module] = [_conv_bn(3, w[0], 2)]
-        c_in = w[0]
-        for i, c_out in enumerate(w):
-            blocks.append(_stage(c_in, c_out, 1 if i == 0 else 2))
-            c_in = c_out
-        blocks += [nn.Conv2d(c_in, config.head_channels, 1, bias=False), nn.BatchNorm2d(config.head_channels),
-                   nn.ReLU(inplace=True)]
-        self.features = nn.Sequential(*blocks)
+        backbone, c_in = _resnet_backbone(config.widths)
+        self.features = nn.Sequential(*backbone, nn.Conv2d(c_in, config.head_channels, 1, bias=False),
+                                      nn.BatchNorm2d(config.head_channels), nn.ReLU(inplace=True))
         flat = _flat_size(self.features, config.input_size)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(inplace=True),
                                   nn.Dropout(config.dropout), nn.Linear(config.hidden, config.outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class SimCCLandmarks(nn.Module):
+    """The resnet backbone with a SimCC-style head (Li et al., "SimCC", ECCV 2022; RTMPose's head).
+
+    Each point gets `point_channels` feature maps of its own, flattened into a token; one shared MLP
+    turns every token into a hidden vector, and each point's own linear layers turn it into logits over
+    `bins` x positions and `bins` y positions spanning the crop plus `margin` on each side. `forward`
+    decodes them by soft-argmax (softmax, then the expected bin centre), so its output is the same
+    (B, 2P [+1]) crop-normalised rows as the regression nets' and the runtime and ONNX graph need
+    nothing new; `bin_logits` gives the logits that training also scores.
+    """
+
+    has_box_head = False
+
+    def __init__(self, config: SimCCLandmarkConfig):
+        super().__init__()
+        self.config = config
+        k = config.num_points
+        self.features, c = _resnet_backbone(config.widths)
+        self.point_maps = nn.Sequential(nn.Conv2d(c, k * config.point_channels, 3, padding=1, bias=False),
+                                        nn.BatchNorm2d(k * config.point_channels), nn.ReLU(inplace=True))
+        grid = _flat_size(self.features, config.input_size) // c  # H*W of the last feature map
+        self.token = nn.Sequential(nn.Linear(config.point_channels * grid, config.hidden), nn.ReLU(inplace=True),
+                                   nn.Dropout(config.dropout))
+        n_bins = self.num_bins
+        # each point's own token -> bins layers, (P, hidden, bins) weights and (P, bins) biases per axis
+        bound = config.hidden ** -0.5
+        self.bins_weight = nn.Parameter(torch.empty(2, k, config.hidden, n_bins).uniform_(-bound, bound))
+        self.bins_bias = nn.Parameter(torch.zeros(2, k, n_bins))
+        self.quality_head = nn.Linear(c, 1) if config.quality else None
+        lo, hi = -config.margin, 1.0 + config.margin
+        self.register_buffer("bin_centers", lo + (torch.arange(n_bins) + 0.5) * (hi - lo) / n_bins,
+                             persistent=False)
+
+    @property
+    def num_bins(self) -> int:
+        """Bins per axis: `split_ratio` per input pixel over the crop and its margins."""
+        c = self.config
+        return int(round(c.input_size * c.split_ratio * (1 + 2 * c.margin)))
+
+    def bin_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(x logits (B, P, bins), y logits (B, P, bins), quality logit (B,) or None)."""
+        f = self.features(x)
+        tokens = self.token(self.point_maps(f).flatten(1).unflatten(1, (self.config.num_points, -1)))
+        quality = self.quality_head(f.mean(dim=(2, 3)))[:, 0] if self.quality_head is not None else None
+        t = tokens[:, :, None, :]  # (B, P, 1, hidden) @ (P, hidden, bins) -> (B, P, 1, bins)
+        logits_x = (t @ self.bins_weight[0])[:, :, 0] + self.bins_bias[0]
+        logits_y = (t @ self.bins_weight[1])[:, :, 0] + self.bins_bias[1]
+        return logits_x, logits_y, quality
+
+    def init_mean_points(self, mean_points: torch.Tensor, spread: float = 0.08) -> None:
+        """Start each point's bins as a wide Gaussian (std `spread`, crop-normalised) around its mean
+        position (P, 2), as `init_points_bias` starts the regression nets at the mean face."""
+        with torch.no_grad():
+            self.bins_weight.mul_(0.1)
+            m = mean_points.reshape(-1, 2).to(self.bins_bias)
+            for axis in range(2):
+                self.bins_bias[axis] = -0.5 * ((self.bin_centers[None] - m[:, axis:axis + 1]) / spread) ** 2
+
+    def decode(self, logits_x: torch.Tensor, logits_y: torch.Tensor) -> torch.Tensor:
+        """Soft-argmax: (B, P, bins) logits per axis -> (B, 2P) crop-normalised x0, y0, x1, y1, ..."""
+        px = torch.softmax(logits_x, dim=-1) @ self.bin_centers
+        py = torch.softmax(logits_y, dim=-1) @ self.bin_centers
+        return torch.stack([px, py], dim=-1).flatten(1)  # no traced batch size: the ONNX batch stays dynamic
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits_x, logits_y, quality = self.bin_logits(x)
+        points = self.decode(logits_x, logits_y)
+        return points if quality is None else torch.cat([points, quality[:, None]], dim=1)
 
 
 class BoxRegressor(nn.Module):
@@ -192,6 +275,7 @@ MODELS: dict[str, tuple[type[nn.Module], type, str]] = {
     "net": (Net, LandmarkConfig, "landmarks"),
     "landmark-bbox": (FacialLandmarkAndBBoxModel, LandmarkConfig, "landmarks"),
     "resnet": (ResNetLandmarks, ResNetLandmarkConfig, "landmarks"),
+    "resnet-simcc": (SimCCLandmarks, SimCCLandmarkConfig, "landmarks"),
     "box": (BoxRegressor, BoxConfig, "box"),
 }
 LANDMARK_MODELS = tuple(k for k, v in MODELS.items() if v[2] == "landmarks")
@@ -242,7 +326,14 @@ def points_layer(model: nn.Module) -> nn.Linear:
 
 def init_points_bias(model: nn.Module, mean_points: torch.Tensor, quality_logit: float = 0.0) -> None:
     """Start the point outputs at the mean face (else Adam needs hundreds of steps just to reach it) and
-    a quality logit, when the model has one, at `quality_logit`."""
+    a quality logit, when the model has one, at `quality_logit` (a SimCC model: its bins around the mean
+    face, `SimCCLandmarks.init_mean_points`)."""
+    if isinstance(model, SimCCLandmarks):
+        model.init_mean_points(mean_points)
+        if model.quality_head is not None:
+            with torch.no_grad():
+                model.quality_head.bias.fill_(quality_logit)
+        return
     layer = points_layer(model)
     points = mean_points.reshape(-1).to(layer.bias)
     with torch.no_grad():

@@ -37,7 +37,7 @@ from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manif
 from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
 from tracker.backends import create_backend
-from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Landmarks, Locator
+from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator
 from training.data.samples import FaceSample
 
 Log = Callable[[str], None]
@@ -56,7 +56,7 @@ class EvalJob:
     landmark_model: str | None = None  # None: the manifest's default
     backend: str = "onnx"
     device: str = "auto"
-    passes: int = 2
+    passes: int = DEFAULT_PASSES
     split: str = "all"
     seed: int | None = None  # None: the training run's seed (0 when the checkpoint does not say)
     what: str = "both"

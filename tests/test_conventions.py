@@ -91,8 +91,9 @@ def test_training_module_scores_each_face_in_its_convention():
     caltech = convention_index("caltech")
     with torch.no_grad():
         trainer.offsets.offsets[caltech, 2] = torch.tensor([0.0, 0.2])  # Caltech's nose: 0.2 iod lower
-    points, quality, box = trainer(torch.zeros(2, 3, 8, 8), torch.tensor([0, caltech]), torch.tensor([False, False]))
-    assert box is None and quality.tolist() == [2.0, 2.0]
+    points, quality, box, bins = trainer(torch.zeros(2, 3, 8, 8), torch.tensor([0, caltech]),
+                                         torch.tensor([False, False]))
+    assert box is None and bins is None and quality.tolist() == [2.0, 2.0]
     points = points.detach().numpy().reshape(2, 4, 2)
     np.testing.assert_allclose(points[0], LEVEL, atol=1e-7)
     np.testing.assert_allclose(points[1], [[0, 0], [2, 0], [1.0, 1.4], [1, 2]], atol=1e-6)  # nose 1.0 + 0.2 * 2

@@ -43,7 +43,7 @@ def test_eval_writes_json_sheet_and_ced(face_weights, data, tmp_path):
     report, output = _eval(tmp_path, face_weights, data.values(), "--sheet", str(tmp_path / "s.png"),
                            "--ced", str(tmp_path / "c.png"))
     lm, box = report["landmarks"], report["box"]
-    assert LANDMARK_KEYS <= set(lm) and report["backend"] == "onnx" and lm["passes"] == 2
+    assert LANDMARK_KEYS <= set(lm) and report["backend"] == "onnx" and lm["passes"] == 3
     assert set(lm["per_point"]) == {"right_eye", "left_eye", "nose_tip", "mouth_center"}
     assert set(lm["per_group"]) == {"ytf-csv", "300w", "mtfl/lfw", "mtfl/net", "mtfl/aflw", "caltech"}
     assert lm["per_group"]["mtfl/aflw"]["convention"] == "mtfl" and lm["per_group"]["300w"]["convention"] == "ibug68"
@@ -68,9 +68,12 @@ def test_onnx_and_torch_agree(wiggly_weights, data, tmp_path):
 
 def test_passes_and_flip_test(wiggly_weights, face_weights, data, tmp_path):
     one, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--passes", "1", name="1.json")
-    two, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", name="2.json")
-    flip, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--flip-test", name="3.json")
-    two, flip, one = two["landmarks"], flip["landmarks"], one["landmarks"]
+    two, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--passes", "2", name="2.json")
+    three, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", name="default.json")
+    flip, _ = _eval(tmp_path, wiggly_weights, [data["ytf"]], "--what", "landmarks", "--passes", "2", "--flip-test",
+                    name="3.json")
+    two, flip, one, three = two["landmarks"], flip["landmarks"], one["landmarks"], three["landmarks"]
+    assert three["passes"] == 3 and two["crops_per_face"] <= three["crops_per_face"] <= 3.0  # the default
     assert one["passes"] == 1 and one["crops_per_face"] == 1.0
     assert 1.0 < two["crops_per_face"] <= 2.0 and two["nme_mean"] != one["nme_mean"]
     assert flip["flip_test"] and flip["crops_per_face"] == two["crops_per_face"] + 1
@@ -78,7 +81,7 @@ def test_passes_and_flip_test(wiggly_weights, face_weights, data, tmp_path):
     fixed, _ = _eval(tmp_path, face_weights, [data["ytf"]], "--what", "landmarks", name="4.json")
     assert fixed["landmarks"]["crops_per_face"] == 1.0
     result = runner.invoke(app, ["eval", "--data", str(data["ytf"]), "--weights", str(wiggly_weights),
-                                 "--passes", "3"])
+                                 "--passes", "4"])
     assert result.exit_code == 2 and "--passes" in result.output
 
 

@@ -35,9 +35,10 @@ TINY = {
     "small": ("resnet", dict(input_size=48, widths=(8, 16), head_channels=8, hidden=16)),
     "box": ("box", dict(input_size=32, widths=(8, 16), hidden=16)),
     "quality": ("resnet", dict(input_size=32, widths=(8, 16), head_channels=8, hidden=16, quality=True)),
+    "simcc": ("resnet-simcc", dict(input_size=32, widths=(8, 16), hidden=16, point_channels=2, quality=True)),
 }
 FILES = {"resnet": "landmarks.onnx", "small": "landmarks-small.onnx", "box": "box.onnx",
-         "quality": "landmarks-quality.onnx"}
+         "quality": "landmarks-quality.onnx", "simcc": "landmarks-simcc.onnx"}
 
 
 def make_weights(folder: Path, names=tuple(TINY), default: str = "resnet") -> Path:
@@ -123,7 +124,8 @@ def test_parity_dynamic_batch(exported, faces):
                 with torch.no_grad():
                     want = model(torch.from_numpy(x)).numpy()
                 assert got.shape == want.shape == (batch, meta.output_width)
-                assert meta.output_width == {"box": 5, "quality": 9}.get(key, 8) and meta.quality == (key == "quality")
+                quality = key in ("quality", "simcc")
+                assert meta.output_width == {"box": 5}.get(key, 9 if quality else 8) and meta.quality == quality
                 assert np.abs(got - want).max() <= FP32_TOLERANCE
 
 

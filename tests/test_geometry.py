@@ -14,8 +14,11 @@ from core.geometry import (
     face_square_from_points,
     invert_affine,
     letterbox,
+    quarter_turn_angle,
     roll_deg,
     square_from_box,
+    turn_image,
+    unturn_points,
 )
 
 
@@ -109,3 +112,28 @@ def test_mirrored_order_swaps_only_the_eyes():
 
     assert MIRRORED_ORDER == (1, 0, 2, 3) and mirrored_order(POINT_NAMES) == MIRRORED_ORDER
     assert mirrored_order(("nose_tip", "left_eye", "right_eye")) == (0, 2, 1)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_quarter_turns_map_pixels_back_exactly(turns):
+    image = np.random.default_rng(turns).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    turned = turn_image(image, turns)
+    assert turned.shape[:2] == ((7, 5) if turns % 2 else (5, 7))
+    ys, xs = np.mgrid[0:turned.shape[0], 0:turned.shape[1]]
+    where = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    back = unturn_points(where, turns, 7, 5).round().astype(int)
+    assert (turned[where[:, 1], where[:, 0]] == image[back[:, 1], back[:, 0]]).all()
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_quarter_turn_angle_crops_as_the_turned_image_shows(turns):
+    """A crop at `quarter_turn_angle` around a pixel shows what the turned image shows around it."""
+    image = np.random.default_rng(7).integers(0, 255, (41, 61, 3), dtype=np.uint8)
+    turned = turn_image(image, turns)
+    center_t = np.array([15.0, 12.0])  # a pixel of the turned image
+    center = unturn_points(center_t, turns, 61, 41)[0]
+    crop = crop_affine(image, crop_matrix(center, 16, 16, quarter_turn_angle(turns)), 16)
+    crop_t = crop_affine(turned, crop_matrix(center_t, 16, 16), 16)
+    assert np.abs(crop.astype(int) - crop_t.astype(int)).max() <= 1
+    with pytest.raises(ValueError):
+        turn_image(image, 4)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
+from core.errors import InputError
 from core.geometry import apply_affine, crop_affine, crop_matrix
 from core.metrics import quality_metrics
 from core.models import build_model, load_model, make_config, points_layer
@@ -92,7 +93,8 @@ def tiny_sets(tmp_path):
     return [make_ytf_csv(tmp_path / "ytf"), make_300w(tmp_path / "w300")]
 
 
-@pytest.mark.parametrize("task,model", [("landmarks", "nalbert"), ("landmarks", "net"), ("box", "box")])
+@pytest.mark.parametrize("task,model", [("landmarks", "nalbert"), ("landmarks", "net"), ("landmarks", "resnet-simcc"),
+                                        ("box", "box")])
 def test_dry_run_trains_and_writes_run_folder(tmp_path, tiny_sets, task, model):
     cfg = TrainConfig(task=task, model=model, data=tuple(map(str, tiny_sets)), epochs=1, batch_size=4,
                       input_size=64, out=str(tmp_path / "run"), dry_run=True, workers=0)
@@ -210,3 +212,17 @@ def test_training_resolves_devices_as_the_runtime_does():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(InputError, match="no usable CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_course_recipe_trains_with_adam_at_a_constant_lr_on_plain_crops(tmp_path, tiny_sets):
+    cfg = TrainConfig(task="landmarks", model="nalbert", data=tuple(map(str, tiny_sets)), epochs=2, batch_size=8,
+                      input_size=64, out=str(tmp_path / "run"), workers=0, recipe="course", max_samples=16)
+    train(cfg, log=lambda *_: None)
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == [1e-3, 1e-3]  # no warm-up, no decay
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert all(g["weight_decay"] == 0.0 for g in state["optimizer"]["param_groups"])
+    with pytest.raises(InputError, match="course recipe"):
+        train(TrainConfig(**{**cfg.__dict__, "quality": True}), log=lambda *_: None)
+    with pytest.raises(InputError, match="unknown recipe"):
+        train(TrainConfig(**{**cfg.__dict__, "recipe": "vintage"}), log=lambda *_: None)

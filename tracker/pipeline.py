@@ -22,12 +22,23 @@ import numpy as np
 
 from core.errors import InputError
 from core.frame import Detection, Frame, FrameResult
-from core.geometry import box_from_square, box_iou, clip_box, face_square_from_points, inter_ocular, roll_deg
+from core.geometry import (
+    box_from_square,
+    box_iou,
+    clip_box,
+    face_square_from_points,
+    inter_ocular,
+    quarter_turn_angle,
+    roll_deg,
+    square_from_box,
+    turn_image,
+    unturn_points,
+)
 from core.meta import POINT_NAMES, MetadataError
 from core.postprocess import box_detection, points_inside
 from core.preprocess import box_input, to_batch
 from tracker.backends import Backend, Log, open_models
-from tracker.locate import DEFAULT_MIN_QUALITY, Crop, Locator, check_min_quality
+from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator, check_min_quality
 from tracker.smoothing import FaceSmoother
 
 STAGES = ("preprocess", "box_model", "landmark_model", "postprocess")
@@ -42,6 +53,13 @@ CHECKED_MIN_PRESENCE = 0.5
 # ...and such a doubtful box needs this quality: a face cut in half by the border of
 # shared/field-cases/half-outside scored presence 0.93 and quality 0.56 with points 32 % off.
 DOUBTFUL_BOX_MIN_QUALITY = 0.9
+# With a quality model, the points of a box-model frame must also fit the box they came from: their face
+# crop (`Landmarks.box_agreement`) within this centre shift (face-square sides) and side ratio of the box's
+# crop. From validation photos (scripts/measure_box_agreement.py, 599 single-face photos of the all-sets
+# run's val split, docs/experiments.md): answers within 10 % NME reach a shift of 0.28 and a ratio 1.39 at
+# their 99.5th percentile; these limits keep 99.5 % of them and reject 87 % of the answers beyond 25 %.
+MAX_BOX_SHIFT = 0.3
+MAX_BOX_SIDE_RATIO = 1.5
 MIN_IOD_PX = 4.0  # eyes closer than this cannot be tracked reliably
 MAX_FACE_PER_FRAME = 3.0  # a face square this many times the frame's longer side is nonsense
 REANCHOR_IOU = 0.5  # on a box-model frame, keep the landmark crop while the box agrees this well
@@ -96,7 +114,7 @@ class Tracker:
     def __init__(self, box_backend: Backend, landmark_backend: Backend, *, detect_every: int = DEFAULT_DETECT_EVERY,
                  min_presence: float = DEFAULT_MIN_PRESENCE, min_quality: float = DEFAULT_MIN_QUALITY,
                  smooth: bool = False, mode: str = "video", smoother: FaceSmoother | None = None,
-                 passes: int = 2) -> None:
+                 passes: int = DEFAULT_PASSES) -> None:
         if box_backend.meta.kind != "box":
             raise MetadataError(f"{box_backend.name}: not a box model ({box_backend.meta.kind})")
         if landmark_backend.meta.kind != "landmarks":
@@ -204,12 +222,12 @@ class Tracker:
             found = self.locator.in_crop(image, track.crop(self.landmark_backend.meta.crop_scale), timings)
         else:
             found = self.locator.in_box(image, detection.box_xyxy, timings)
+            if found.quality is not None and self._rejects(detection, found) is not None:
+                detection, found = self._search_turns(image, detection, found, timings)
         t0 = time.perf_counter()
-        needed = self.min_quality
-        if detection is not None and not tracked and detection.score < self.min_presence:
-            needed = max(needed, DOUBTFUL_BOX_MIN_QUALITY)
-        if found.quality is not None and found.quality < needed:
-            self.lost_reason = "face quality below min_quality"
+        reason = None if tracked else self._rejects(detection, found)
+        if reason is not None:
+            self.lost_reason = reason
             return _Look(detection, None, False, None, tracked, found.quality)
         # the face square is computed once here: the box, smoothing and next crop reuse it
         square = face_square_from_points(found.points_px)
@@ -218,6 +236,50 @@ class Tracker:
             self.lost_reason = reason
         timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
         return _Look(detection, found.points_px, ok, square, tracked, found.quality)
+
+    def _rejects(self, detection: Detection | None, found: Landmarks) -> str | None:
+        """Why the answer of the box path is no face (None: it is one): a quality below `min_quality`
+        (or below DOUBTFUL_BOX_MIN_QUALITY for a box under `min_presence`), or, with a quality model,
+        points whose face crop disagrees with the box's (`Landmarks.box_agreement` beyond
+        MAX_BOX_SHIFT or MAX_BOX_SIDE_RATIO)."""
+        if found.quality is None:
+            return None
+        needed = self.min_quality
+        if detection is not None and detection.score < self.min_presence:
+            needed = max(needed, DOUBTFUL_BOX_MIN_QUALITY)
+        if found.quality < needed:
+            return "face quality below min_quality"
+        shift, ratio = found.box_agreement(self.landmark_backend.meta.crop_scale)
+        if shift > MAX_BOX_SHIFT or not 1.0 / MAX_BOX_SIDE_RATIO <= ratio <= MAX_BOX_SIDE_RATIO:
+            return "landmarks disagree with the face box"
+        return None
+
+    def _search_turns(self, image: np.ndarray, detection: Detection, found: Landmarks, timings: dict[str, float]
+                      ) -> tuple[Detection, Landmarks]:
+        """The box path again on the frame turned by 90, 180 and 270 degrees (the box model was trained
+        on upright faces: on a face lying on its side or upside down its box is off): each turned
+        frame's box becomes a crop of the frame turned alike (`core.geometry.quarter_turn_angle`), and
+        the answer (`Locator.from_crop`) that `_rejects` accepts with the highest quality wins. When
+        none is accepted, the upright answer stays (and is rejected)."""
+        height, width = image.shape[:2]
+        accepted = []
+        for turns in (1, 2, 3):
+            turned = self._detect(turn_image(image, turns), timings)
+            if turned is None:
+                continue
+            x1, y1, x2, y2 = turned.box_xyxy
+            corners = unturn_points(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), turns, width, height)
+            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
+            center, side = square_from_box(turned.box_xyxy, self.landmark_backend.meta.crop_scale)
+            crop = Crop(unturn_points(center, turns, width, height)[0].astype(np.float32), side,
+                        quarter_turn_angle(turns))
+            candidate = self.locator.from_crop(image, crop, timings)
+            turned = Detection(box, turned.score, turned.from_model)
+            if self._rejects(turned, candidate) is None:
+                accepted.append((turned, candidate))
+        if not accepted:
+            return detection, found
+        return max(accepted, key=lambda pair: pair[1].quality)
 
     def _detect(self, image: np.ndarray, timings: dict[str, float]) -> Detection | None:
         """Run the box model on the letterboxed frame; None when the presence score is below `min_presence`."""

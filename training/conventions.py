@@ -166,8 +166,11 @@ class WithConventionOffsets(nn.Module):
     config has `quality`) and the `ConventionOffsets` that score each face in its own convention.
 
     `forward(x, convention, flipped)` -> (points (B, 2P) crop-normalised in each face's own convention,
-    quality logits (B,) or None, box (B, 4) of the course models with a box head or None). One module,
-    so DistributedDataParallel averages the offsets' gradients with the model's.
+    quality logits (B,) or None, box (B, 4) of the course models with a box head or None, bins or None).
+    `bins`, for a model with `bin_logits` (SimCC), is (x logits (B, P, bins), y logits (B, P, bins),
+    shift (B, P, 2), bin centres (bins,)): `shift` is what the offsets added to the iBUG-68 points (detached), so that a
+    target minus it is the target in the model's own convention. One module, so DistributedDataParallel
+    averages the offsets' gradients with the model's.
     """
 
     def __init__(self, model: nn.Module, offsets: ConventionOffsets | None = None):
@@ -177,12 +180,19 @@ class WithConventionOffsets(nn.Module):
         self.has_box_head = getattr(model, "has_box_head", False)
 
     def forward(self, x: torch.Tensor, convention: torch.Tensor, flipped: torch.Tensor):
-        box = None
-        if self.has_box_head:
+        box = bins = None
+        if hasattr(self.model, "bin_logits"):
+            logits_x, logits_y, quality = self.model.bin_logits(x)
+            out = self.model.decode(logits_x, logits_y)
+        elif self.has_box_head:
             out, box = self.model.forward_all(x)
         else:
             out = self.model(x)
         n_values = 2 * self.model.config.num_points
         points = out[:, :n_values].reshape(len(x), -1, 2)
-        quality = out[:, n_values] if out.shape[1] > n_values else None
-        return self.offsets(points, convention, flipped).reshape(len(x), -1), quality, box
+        if not hasattr(self.model, "bin_logits"):
+            quality = out[:, n_values] if out.shape[1] > n_values else None
+        own = self.offsets(points, convention, flipped)
+        if hasattr(self.model, "bin_logits"):
+            bins = (logits_x, logits_y, (own - points).detach(), self.model.bin_centers)
+        return own.reshape(len(x), -1), quality, box, bins

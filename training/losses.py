@@ -31,6 +31,19 @@ def point_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Ten
     raise InputError(f"unknown loss {name!r}; known: {', '.join(POINT_LOSSES)}")
 
 
+def bin_loss(logits_x: torch.Tensor, logits_y: torch.Tensor, target: torch.Tensor, centers: torch.Tensor,
+             sigma: float) -> torch.Tensor:
+    """SimCC's classification loss (Li et al., ECCV 2022): cross-entropy of (B, P, bins) x and y logits
+    against Gaussian labels of std `sigma` around the (B, P, 2) targets, all in crop-normalised units
+    (`centers` (bins,) the bins' centres). It differs from SimCC's KL divergence by the labels' entropy, a
+    constant. A target beyond the bins has no label and adds nothing."""
+    def axis(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        label = torch.exp(-0.5 * ((centers - t[..., None]) / sigma) ** 2)
+        label = label / label.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+        return -(label * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+    return 0.5 * (axis(logits_x, target[..., 0]) + axis(logits_y, target[..., 1]))
+
+
 def box_loss(pred: torch.Tensor, target: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
     """SmoothL1 + generalised IoU on boxes (faces only) plus BCE on the presence logit."""
     bce = F.binary_cross_entropy_with_logits(pred[:, 4], presence)

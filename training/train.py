@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from core import devices
 from core.errors import InputError, Interrupted
-from core.models import build_model, count_parameters, make_config
+from core.models import build_model, count_parameters, make_config, read_checkpoint
 from core.signals import deferred_signals
 from training.checkpoints import RunCheckpoints
 from training.data import load_dataset
@@ -59,6 +59,30 @@ class TrainConfig:
     # the split keeps look-alike copies of a photo under different names together
     # (training.data.lookalike); checkpoints written before this field existed split without it
     split_lookalikes: bool = True
+    # start from this checkpoint's weights where name and shape match (a backbone for a new head or input
+    # size); what does not match keeps its fresh start. Ignored when resuming.
+    init_from: str = ""
+    # "modern": AdamW (weight_decay), warm-up then cosine, augmented crops (scale, shift, roll, mirror,
+    # colour, blur, noise, JPEG, occlusion). "course": the course project's settings: Adam without weight
+    # decay at a constant lr on the nominal crops, no augmentation, no quality output.
+    recipe: str = "modern"
+
+
+RECIPES = ("modern", "course")
+
+
+def warm_start(model: torch.nn.Module, path: str) -> tuple[int, int]:
+    """Copy a checkpoint's tensors into `model` where name and shape match; returns (copied, model's tensors).
+    InputError when the file is no checkpoint or nothing matches (wrong file)."""
+    state = read_checkpoint(path)["state_dict"]
+    own = model.state_dict()
+    same = {k: v.float() if v.is_floating_point() else v for k, v in state.items()
+            if k in own and own[k].shape == v.shape}
+    if not any(v.is_floating_point() for v in same.values()):  # BatchNorm step counters alone prove nothing
+        raise InputError(f"{path}: no weights fit model (none with the same name and shape); pick a checkpoint "
+                         "of the same backbone")
+    model.load_state_dict(same, strict=False)
+    return len(same), len(own)
 
 
 def get_lr(base_lr: float, progress: float, warmup: float = 0.03, floor: float = 0.02) -> float:
@@ -138,7 +162,7 @@ def train_one_epoch(cfg: TrainConfig, task: TrainingTask, model, cache, optimize
             break
         for group in optimizer.param_groups:
             group["lr"] = lr_at() * group.get("lr_scale", 1.0)
-        batch = task.make_batch(cache, idx, rng, gen, True, device)
+        batch = task.make_batch(cache, idx, rng, gen, cfg.recipe != "course", device)
         loss, _ = task.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -195,8 +219,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     as it does (saving nothing new) while the data is prepared.
 
     Raises `core.errors.InputError` (one line) for a model that is not a `cfg.task` model, an unknown
-    loss or device, missing or empty data, and a last.pt that --resume cannot continue from.
+    loss, device or recipe, the course recipe with a quality output, missing or empty data, and a last.pt
+    that --resume cannot continue from.
     """
+    if cfg.recipe not in RECIPES:
+        raise InputError(f"unknown recipe {cfg.recipe!r}; known: {', '.join(RECIPES)}")
+    if cfg.recipe == "course" and cfg.quality:
+        raise InputError("the course recipe trains points only: drop --quality, or use --recipe modern")
     task = task_for(cfg)
     device = resolve_device(cfg.device)
     if cfg.threads:
@@ -224,9 +253,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
     model = build_model(cfg.model, config).to(device)
     if state is None:
         task.init_model(model, caches["train"])
+        if cfg.init_from:
+            copied, total = warm_start(model, cfg.init_from)
+            log(f"started from {cfg.init_from}: {copied} of {total} weight tensors (those with the same name "
+                "and shape)")
     trainable = task.train_module(model).to(device)  # the model and what only training uses (not exported)
-    optimizer = torch.optim.AdamW(task.param_groups(trainable, cfg.weight_decay), lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    weight_decay = 0.0 if cfg.recipe == "course" else cfg.weight_decay  # course: plain Adam
+    optimizer = torch.optim.AdamW(task.param_groups(trainable, weight_decay), lr=cfg.lr, weight_decay=weight_decay)
     start_epoch, elapsed, history, best = 0, 0.0, [], math.inf
     if state is not None:
         start_epoch, elapsed, history = ckpts.restore(state, model, optimizer)
@@ -250,7 +283,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         return max(p, (time.time() - t_run) / budget_s) if budget_s else p
 
     def lr_at() -> float:
-        return get_lr(cfg.lr, min(progress(), 1.0))
+        return cfg.lr if cfg.recipe == "course" else get_lr(cfg.lr, min(progress(), 1.0))
 
     def on_step():
         nonlocal step

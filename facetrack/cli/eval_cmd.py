@@ -10,6 +10,7 @@ import typer
 from core.errors import InputError
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors
+from tracker.locate import DEFAULT_PASSES
 from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
@@ -24,9 +25,10 @@ def eval_command(
     landmark_model: common.LandmarkModelOption = None,
     backend: common.BackendOption = common.BackendKind.onnx,
     device: common.DeviceOption = common.DeviceKind.auto,
-    passes: int = typer.Option(2, "--passes", min=1, max=2,
-                               help="Landmark passes per face box, as at run time: 2 (default) refines on the "
-                                    "de-rolled crop of the first pass's points; 1 stops after the box's crop."),
+    passes: int = typer.Option(DEFAULT_PASSES, "--passes", min=1, max=3,
+                               help="Landmark passes per face box, as at run time: 3 (default) refines on the "
+                                    "de-rolled crop of the first pass's points and once more when that moved "
+                                    "the crop; 2 refines once; 1 stops after the box's crop."),
     split: str = typer.Option("all", "--split", help="all, train, val or test (the identity split the landmark "
                                                      "model was trained with)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the identity split (default: the training run's)."),

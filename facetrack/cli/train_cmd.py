@@ -25,7 +25,7 @@ def train_command(
                               "caltech."),
     single_face_only: bool = typer.Option(False, "--single-face-only", help="Drop images with several faces."),
     model: str = typer.Option(None, "--model",
-                              help="Landmarks: resnet (default), nalbert, net, landmark-bbox. Box: box."),
+                              help="Landmarks: resnet (default), resnet-simcc, nalbert, net, landmark-bbox. Box: box."),
     epochs: int = typer.Option(50, "--epochs", min=1, help="Number of epochs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Faces or frames per step."),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
@@ -48,6 +48,10 @@ def train_command(
     split_lookalikes: bool = typer.Option(True, "--split-lookalikes/--no-split-lookalikes",
                                           help="Keep look-alike copies of a photo under different names in one "
                                                "split (runs from before this option: --no-split-lookalikes)."),
+    recipe: str = typer.Option("modern", "--recipe", help="modern (default): AdamW, warm-up + cosine lr, augmented "
+                               "crops. course: the course project's Adam at a constant lr on un-augmented crops."),
+    init_from: Path = typer.Option(None, "--init-from", help="Start from this checkpoint's weights where name and "
+                                   "shape match (e.g. a trained backbone under a new head or input size)."),
 ) -> None:
     """Train the landmark model on face crops or the separate box regressor on whole frames."""
     from training.train import TrainConfig, train
@@ -57,7 +61,8 @@ def train_command(
                       single_face_only=single_face_only, epochs=epochs, batch_size=batch_size, lr=lr,
                       workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),
                       resume=resume, loss=loss, time_budget_min=time_budget, dry_run=dry_run,
-                      max_samples=max_samples, threads=threads, quality=quality, split_lookalikes=split_lookalikes)
+                      max_samples=max_samples, threads=threads, quality=quality, split_lookalikes=split_lookalikes,
+                      init_from=str(init_from) if init_from else "", recipe=recipe)
     summary = train(cfg, log=typer.echo)  # handle_errors already turns SIGTERM into KeyboardInterrupt
     best = summary["best"] or {}
     typer.echo(f"done: {summary['epochs_done']} epochs in {summary['minutes']:.1f} min; best epoch "
