@@ -222,10 +222,10 @@ class Tracker:
             found = self.locator.in_crop(image, track.crop(self.landmark_backend.meta.crop_scale), timings)
         else:
             found = self.locator.in_box(image, detection.box_xyxy, timings)
-            if found.quality is not None and self._rejects(detection, found) is not None:
+            if self.mode == "image" and found.quality is not None and self._rejects(detection, found) is not None:
                 detection, found = self._search_turns(image, detection, found, timings)
         t0 = time.perf_counter()
-        reason = None if tracked else self._rejects(detection, found)
+        reason = self._rejects(None if tracked else detection, found, agreement=not tracked)
         if reason is not None:
             self.lost_reason = reason
             return _Look(detection, None, False, None, tracked, found.quality)
@@ -237,11 +237,11 @@ class Tracker:
         timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
         return _Look(detection, found.points_px, ok, square, tracked, found.quality)
 
-    def _rejects(self, detection: Detection | None, found: Landmarks) -> str | None:
-        """Why the answer of the box path is no face (None: it is one): a quality below `min_quality`
-        (or below DOUBTFUL_BOX_MIN_QUALITY for a box under `min_presence`), or, with a quality model,
-        points whose face crop disagrees with the box's (`Landmarks.box_agreement` beyond
-        MAX_BOX_SHIFT or MAX_BOX_SIDE_RATIO)."""
+    def _rejects(self, detection: Detection | None, found: Landmarks, agreement: bool = True) -> str | None:
+        """Why an answer is no face (None: it is one), for models with a quality output: a quality below
+        `min_quality` (below DOUBTFUL_BOX_MIN_QUALITY for a `detection` under `min_presence`), or, with
+        `agreement` (the box path), points whose face crop disagrees with the box's
+        (`Landmarks.box_agreement` beyond MAX_BOX_SHIFT or MAX_BOX_SIDE_RATIO)."""
         if found.quality is None:
             return None
         needed = self.min_quality
@@ -249,6 +249,8 @@ class Tracker:
             needed = max(needed, DOUBTFUL_BOX_MIN_QUALITY)
         if found.quality < needed:
             return "face quality below min_quality"
+        if not agreement:
+            return None
         shift, ratio = found.box_agreement(self.landmark_backend.meta.crop_scale)
         if shift > MAX_BOX_SHIFT or not 1.0 / MAX_BOX_SIDE_RATIO <= ratio <= MAX_BOX_SIDE_RATIO:
             return "landmarks disagree with the face box"
@@ -257,7 +259,9 @@ class Tracker:
     def _search_turns(self, image: np.ndarray, detection: Detection, found: Landmarks, timings: dict[str, float]
                       ) -> tuple[Detection, Landmarks]:
         """The box path again on the frame turned by 90, 180 and 270 degrees (the box model was trained
-        on upright faces: on a face lying on its side or upside down its box is off): each turned
+        on upright faces: on a face lying on its side or upside down its box is off). Still images only
+        (`mode` "image"): it costs three more box-model runs and their landmark passes, and a video's
+        track keeps a face once found, whatever its roll. Each turned
         frame's box becomes a crop of the frame turned alike (`core.geometry.quarter_turn_angle`), and
         the answer (`Locator.from_crop`) that `_rejects` accepts with the highest quality wins. When
         none is accepted, the upright answer stays (and is rejected)."""
