@@ -50,6 +50,10 @@ class SimCCLandmarkConfig(ResNetLandmarkConfig):
     split_ratio: float = 2.0  # bins per input pixel (SimCC's k; Li et al., ECCV 2022)
     margin: float = 0.1  # the bins also cover this share of the crop beyond each edge
     point_channels: int = 8  # feature channels per point before its token
+    # where the quality logit comes from: "tokens" (a linear layer on the P point tokens, which know where
+    # each point's evidence lies) or "pooled" (on the globally pooled features; the first runs, whose
+    # configs lack this field: quality accuracy 86 % on validation against 99 % for the regression net)
+    quality_source: str = "tokens"
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,10 @@ class SimCCLandmarks(nn.Module):
         bound = config.hidden ** -0.5
         self.bins_weight = nn.Parameter(torch.empty(2, k, config.hidden, n_bins).uniform_(-bound, bound))
         self.bins_bias = nn.Parameter(torch.zeros(2, k, n_bins))
-        self.quality_head = nn.Linear(c, 1) if config.quality else None
+        if config.quality_source not in ("tokens", "pooled"):
+            raise ValueError(f"quality_source must be 'tokens' or 'pooled', not {config.quality_source!r}")
+        quality_in = k * config.hidden if config.quality_source == "tokens" else c
+        self.quality_head = nn.Linear(quality_in, 1) if config.quality else None
         lo, hi = -config.margin, 1.0 + config.margin
         self.register_buffer("bin_centers", lo + (torch.arange(n_bins) + 0.5) * (hi - lo) / n_bins,
                              persistent=False)
@@ -220,7 +227,10 @@ class SimCCLandmarks(nn.Module):
         """(x logits (B, P, bins), y logits (B, P, bins), quality logit (B,) or None)."""
         f = self.features(x)
         tokens = self.token(self.point_maps(f).flatten(1).unflatten(1, (self.config.num_points, -1)))
-        quality = self.quality_head(f.mean(dim=(2, 3)))[:, 0] if self.quality_head is not None else None
+        quality = None
+        if self.quality_head is not None:
+            pooled = tokens.flatten(1) if self.config.quality_source == "tokens" else f.mean(dim=(2, 3))
+            quality = self.quality_head(pooled)[:, 0]
         t = tokens[:, :, None, :]  # (B, P, 1, hidden) @ (P, hidden, bins) -> (B, P, 1, bins)
         logits_x = (t @ self.bins_weight[0])[:, :, 0] + self.bins_bias[0]
         logits_y = (t @ self.bins_weight[1])[:, :, 0] + self.bins_bias[1]
@@ -279,6 +289,8 @@ MODELS: dict[str, tuple[type[nn.Module], type, str]] = {
     "box": (BoxRegressor, BoxConfig, "box"),
 }
 LANDMARK_MODELS = tuple(k for k, v in MODELS.items() if v[2] == "landmarks")
+# What a saved config without a later field meant: the value before the field existed, not today's default.
+SAVED_BEFORE_FIELD: dict[str, dict] = {"resnet-simcc": {"quality_source": "pooled"}}
 
 
 def model_kind(name: str) -> str:
@@ -306,7 +318,7 @@ def build_model(name: str, config=None) -> nn.Module:
     if config is None:
         config = config_cls()
     elif isinstance(config, dict):
-        config = make_config(name, **config)
+        config = make_config(name, **{**SAVED_BEFORE_FIELD.get(name, {}), **config})
     return model_cls(config)
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The training runs behind the shipped landmark models of issue 11 (weights/README.md), on all four sets
-# with the identity split of seed 0. Run after scripts/compare_heads.sh: the default continues the
-# comparison's winner (WINNER, default runs/heads/simcc-128) with a longer budget (--resume keeps its
-# epochs; the lr rises again and anneals over the new budget). Nalbert's net is trained twice, side by
+# with the identity split of seed 0. Run after scripts/compare_heads.sh: the default starts from the
+# comparison's winner (WINNER, default runs/heads/simcc-128; every tensor that fits, so a SimCC winner's
+# pooled quality head gives way to the point-token one) for a longer budget, into runs/default-final.
+# Nalbert's net is trained twice, side by
 # side: at its best settings here (warm start from the previous shipped Nalbert, face-quality output,
 # the modern recipe) and at the course project's settings (--recipe course: Adam at a constant lr, MSE,
 # no augmentation, from scratch), both niced so the default's run keeps a core of its own.
@@ -17,9 +18,10 @@ sets=(--data "$data/ytf-keypoints" --data "$data/300w-helen-train" --data "$data
 model=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(c['model'], c['input_size'])" \
         "$winner/config.json")
 read -r arch size <<< "$model"
-$ft train landmarks "${sets[@]}" --model "$arch" --input-size "$size" --quality --lr 5e-4 --epochs 100 \
-    --time-budget "$minutes" --threads 1 --out "$winner" --resume > "$winner.final.log" 2>&1 &
 mkdir -p runs
+$ft train landmarks "${sets[@]}" --model "$arch" --input-size "$size" --quality --lr 5e-4 --epochs 100 \
+    --time-budget "$minutes" --threads 1 --init-from "$winner/best.pt" --out runs/default-final --resume \
+    > runs/default-final.log 2>&1 &
 nice -n 5 $ft train landmarks "${sets[@]}" --model nalbert --quality --lr 5e-4 --epochs 100 \
     --time-budget "$nalbert_minutes" --threads 1 --init-from weights/landmarks-nalbert.pt \
     --out runs/nalbert-all --resume > runs/nalbert-all.log 2>&1 &

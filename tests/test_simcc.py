@@ -109,3 +109,19 @@ def test_warm_start_copies_what_fits(tmp_path):
     save_checkpoint(tmp_path / "box.pt", make_checkpoint("box", box))
     with pytest.raises(InputError, match="no weights fit"):
         warm_start(tiny(), str(tmp_path / "box.pt"))
+
+
+def test_quality_comes_from_the_point_tokens_and_old_configs_keep_the_pooled_head(tmp_path):
+    model = tiny(quality=True)
+    assert model.config.quality_source == "tokens" and model.quality_head.in_features == 4 * TINY["hidden"]
+    old = {**TINY, "quality": True, "num_points": 4, "input_size": 32}  # a config saved before the field
+    legacy = build_model("resnet-simcc", old)
+    assert legacy.config.quality_source == "pooled" and legacy.quality_head.in_features == TINY["widths"][-1]
+    assert legacy(torch.zeros(2, 3, 32, 32)).shape == (2, 9)
+    save_checkpoint(tmp_path / "new.pt", make_checkpoint("resnet-simcc", model))
+    from core.models import load_model
+
+    loaded, ckpt = load_model(tmp_path / "new.pt")
+    assert ckpt["config"]["quality_source"] == "tokens" and loaded.config.quality_source == "tokens"
+    with pytest.raises(ValueError, match="quality_source"):
+        tiny(quality=True, quality_source="histogram")
