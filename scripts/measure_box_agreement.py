@@ -7,7 +7,8 @@ mode, the agreement check and turn search off) and records `Landmarks.box_agreem
 face-square sides, box crop side / face crop side) and the NME of the answer (the set's own convention is
 ignored: only right or wrong matters here). It prints percentiles of both for right answers (NME < 10 %)
 and wrong ones (NME > 25 %): the limits `tracker.pipeline.MAX_BOX_SHIFT` and `MAX_BOX_SIDE_RATIO` come
-from the right answers' tail.
+from the right answers' tail. It also prints what the box model hands over: its crop against the face crop of
+the true points (shift and side ratio), to set against the training crops' jitter.
 
 usage: scripts/measure_box_agreement.py --weights DIR --landmark-model NAME --data D1 --data D2 ... [--json F]
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +64,12 @@ def main() -> None:
             continue
         found = tracker.locator.in_box(image, detection.box_xyxy, timings)
         shift, ratio = found.box_agreement(tracker.landmark_backend.meta.crop_scale)
+        # what the box model hands over: its crop against the face crop of the true points
+        true_shift, true_ratio = replace(found, points_px=sample.points_px).box_agreement(
+            tracker.landmark_backend.meta.crop_scale)
         nme = float(nme_per_face(found.points_px.reshape(1, -1), sample.points_px.reshape(1, -1))[0])
-        rows.append({"group": sample.group, "shift": shift, "ratio": ratio, "nme": nme, "quality": found.quality})
+        rows.append({"group": sample.group, "shift": shift, "ratio": ratio, "nme": nme, "quality": found.quality,
+                     "true_shift": true_shift, "true_ratio": true_ratio})
         if (k + 1) % 100 == 0:
             print(f"{k + 1}/{len(samples)} faces", file=sys.stderr)
     right = [r for r in rows if r["nme"] < 10]
@@ -81,6 +87,11 @@ def main() -> None:
         report[name + "_shift_percentiles"] = dict(zip(map(str, qs), np.round(np.percentile(shift, qs), 3).tolist()))
         report[name + "_ratio_off_percentiles"] = dict(zip(map(str, qs), np.round(np.percentile(off, qs), 3).tolist()))
         report[name + "_ratio_range"] = [round(float(ratio.min()), 3), round(float(ratio.max()), 3)]
+    handed = np.array([[r["true_shift"], r["true_ratio"]] for r in rows])
+    report["handed_over_shift_percentiles"] = dict(zip(map(str, qs), np.round(np.percentile(handed[:, 0], qs),
+                                                                               3).tolist()))
+    report["handed_over_ratio_percentiles"] = dict(zip(["5", "25", "50", "75", "95"], np.round(
+        np.percentile(handed[:, 1], [5, 25, 50, 75, 95]), 3).tolist()))
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps({"report": report, "rows": rows}, indent=1))
