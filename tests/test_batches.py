@@ -201,3 +201,30 @@ def test_band_mask_blacks_out_one_edge():
     assert mask[0].min() == 1
     assert mask[1, 0, :, :2].max() == 0 and mask[1, 0, :, 2:].min() == 1
     assert mask[2, 0, 4:].max() == 0 and mask[2, 0, :4].min() == 1
+
+
+@pytest.mark.parametrize("share, from_points", [(0.0, 0), (1.0, 40)])
+def test_training_crops_come_from_the_box_or_from_the_points(monkeypatch, share, from_points):
+    """A POINT_CROP_SHARE of training crops is the face square of the points x LANDMARK_CROP_SCALE (as the
+    runtime's later passes crop), the rest the box's square; validation crops are always the box's."""
+    from core.geometry import face_square_from_points
+
+    cache = _landmark_cache(40)
+    point_center, point_side = face_square_from_points(cache.points[0])
+    seen = []
+
+    def spy(rng, center_xy, side, out_size, train):
+        seen.append((np.asarray(center_xy, np.float64), float(side)))
+        return landmark_crop_params(rng, center_xy, side, out_size, train)
+
+    monkeypatch.setattr(batches, "landmark_crop_params", spy)
+    monkeypatch.setattr(batches, "POINT_CROP_SHARE", share)
+    landmark_batch(cache, np.arange(40), S, np.random.default_rng(0), torch.Generator(), True, CPU)
+    is_point = [np.allclose(c, point_center) and side == pytest.approx(point_side * LANDMARK_CROP_SCALE)
+                for c, side in seen]
+    assert sum(is_point) == from_points
+    assert all(np.allclose(c, cache.center) and side == cache.crop_side for (c, side), p in zip(seen, is_point)
+               if not p)
+    seen.clear()
+    landmark_batch(cache, np.arange(40), S, np.random.default_rng(0), torch.Generator(), False, CPU)
+    assert all(np.allclose(c, cache.center) and side == cache.crop_side for c, side in seen)
