@@ -191,3 +191,18 @@ def test_points_that_disagree_with_their_box_are_no_face():
     near = box + np.array([1, 0, 1, 0]) * (box[2] - box[0]) * 0.2  # a box a little off: accepted
     result = Tracker(_FixedBox(near, w, h), DotReader(quality=True), mode="image").step(Frame(image, 0, 0.0))
     assert result.has_face and np.abs(result.points_px - points).max() < 1.5
+
+
+def test_flip_test_on_still_images_averages_with_the_mirrored_crop():
+    image, points, _ = _face(30.0)
+    results = {}
+    for flip in (False, True):
+        reader = DotReader(quality=True)
+        tracker = Tracker(_UprightBox(), reader, mode="image", flip_test=flip)
+        results[flip] = (tracker.step(Frame(image, 0, 0.0)), reader.calls)
+    (plain, plain_calls), (flipped, flipped_calls) = results[False], results[True]
+    assert flipped_calls == plain_calls + 1
+    assert np.abs(flipped.points_px - points).max() < 1.5  # eyes swapped back: the same face
+    video = Tracker(_UprightBox(), DotReader(quality=True), mode="video", flip_test=True)
+    video.step(Frame(image, 0, 0.0))
+    assert video.landmark_calls == plain_calls  # tracking never mirrors

@@ -106,6 +106,9 @@ class _Look(NamedTuple):
 class Tracker:
     """Single-face tracker around a box backend and a landmark backend.
 
+    With `flip_test`, still images (`mode` "image") average each face's last landmark pass with the
+    answer on its mirrored crop (`Locator.mirror_averaged`): one more landmark run per face.
+
     Raises MetadataError when a backend is not the kind of model its slot needs, InputError for
     `detect_every` < 1, `min_presence` or `min_quality` outside 0..1, `passes` other than 1 or 2 or an
     unknown `mode`.
@@ -114,7 +117,7 @@ class Tracker:
     def __init__(self, box_backend: Backend, landmark_backend: Backend, *, detect_every: int = DEFAULT_DETECT_EVERY,
                  min_presence: float = DEFAULT_MIN_PRESENCE, min_quality: float = DEFAULT_MIN_QUALITY,
                  smooth: bool = False, mode: str = "video", smoother: FaceSmoother | None = None,
-                 passes: int = DEFAULT_PASSES) -> None:
+                 passes: int = DEFAULT_PASSES, flip_test: bool = False) -> None:
         if box_backend.meta.kind != "box":
             raise MetadataError(f"{box_backend.name}: not a box model ({box_backend.meta.kind})")
         if landmark_backend.meta.kind != "landmarks":
@@ -132,6 +135,7 @@ class Tracker:
         self.min_presence = float(min_presence)
         self.min_quality = float(min_quality)
         self.mode = mode
+        self.flip_test = bool(flip_test)
         self.smooth = bool(smooth)
         self.smoother = smoother or FaceSmoother()
         self.point_names = POINT_NAMES
@@ -224,6 +228,8 @@ class Tracker:
             found = self.locator.in_box(image, detection.box_xyxy, timings)
             if self.mode == "image" and found.quality is not None and self._rejects(detection, found) is not None:
                 detection, found = self._search_turns(image, detection, found, timings)
+            if self.flip_test and self.mode == "image":
+                found = self.locator.mirror_averaged(image, found, timings)
         t0 = time.perf_counter()
         reason = self._rejects(None if tracked else detection, found, agreement=not tracked)
         if reason is not None:
@@ -339,9 +345,9 @@ def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str
                   landmark_model: str | None = None, detect_every: int = DEFAULT_DETECT_EVERY,
                   min_presence: float = DEFAULT_MIN_PRESENCE, min_quality: float = DEFAULT_MIN_QUALITY,
                   smooth: bool = False, mode: str = "video", threads: int | None = None,
-                  log: Log | None = None) -> Tracker:
+                  log: Log | None = None, flip_test: bool = False) -> Tracker:
     """Load the weights folder's box and landmark models and wrap them in a Tracker (options checked first)."""
     _check_options(detect_every, min_presence, min_quality)
     box, landmarks = open_models(weights_dir, backend, device, landmark_model, threads, log)
     return Tracker(box, landmarks, detect_every=detect_every, min_presence=min_presence, min_quality=min_quality,
-                   smooth=smooth, mode=mode)
+                   smooth=smooth, mode=mode, flip_test=flip_test)

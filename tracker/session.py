@@ -64,13 +64,14 @@ class ModelOptions:
     detect_every: int = DEFAULT_DETECT_EVERY
     min_presence: float = DEFAULT_MIN_PRESENCE
     min_quality: float = DEFAULT_MIN_QUALITY  # landmark models with a quality output: less is no face
+    flip_test: bool = False  # still images: average each face's last pass with its mirrored crop
 
     def build(self, *, mode: str, smooth: bool, log: Log) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device)."""
         return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
                              min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
-                             mode=mode, log=log)
+                             mode=mode, log=log, flip_test=self.flip_test)
 
 
 def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:

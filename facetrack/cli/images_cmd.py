@@ -24,10 +24,13 @@ def images_command(
     min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
+    flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test",
+                                   help="Average each face's last landmark pass with its mirrored crop (one more "
+                                        "model run per face; lower NME, see docs/evaluation.md)."),
 ) -> None:
     """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
     from tracker.session import ImagesJob, ModelOptions, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence,
-                          min_quality=min_quality)
+                          min_quality=min_quality, flip_test=flip_test)
     run_job(ImagesJob(tuple(paths), out_dir, json_path, models, draw=not no_draw), log=say)
