@@ -135,6 +135,30 @@ def test_ship_keeps_one_graph_per_model(tmp_path):
     assert (folder / "manifest.json").read_text() == before
 
 
+def test_drop_unlists_a_model_everywhere_and_deletes_its_files(tmp_path):
+    pytest.importorskip("torch")
+    from training.ship import drop_model
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    files = {"checkpoints": {"resnet": "landmarks-resnet.pt", "simcc": "landmarks-simcc.pt"},
+             "onnx": {"resnet": "landmarks-resnet.onnx", "simcc": "landmarks.onnx"},
+             "onnx_fp16": {"resnet": "landmarks-resnet.fp16.onnx"}}
+    for file in (file for table in files.values() for file in table.values()):
+        (folder / file).write_bytes(b"x")
+    write_manifest(folder, {"default_landmarks": "simcc", **files})
+    with pytest.raises(InputError, match="default landmark model"):
+        drop_model(folder, "simcc")
+    dropped = drop_model(folder, "resnet")
+    assert sorted(p.name for p in dropped) == ["landmarks-resnet.fp16.onnx", "landmarks-resnet.onnx",
+                                               "landmarks-resnet.pt"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["checkpoints"] == {"simcc": "landmarks-simcc.pt"} and manifest["onnx_fp16"] == {}
+    assert sorted(p.name for p in folder.iterdir()) == ["landmarks-simcc.pt", "landmarks.onnx", "manifest.json"]
+    with pytest.raises(InputError, match="lists no model"):
+        drop_model(folder, "resnet")
+
+
 def test_no_other_code_writes_the_manifest():
     """Inline writes (like the Python that scripts/ship_weights.sh once carried) are what this catches."""
     sources = [p for package in ("core", "tracker", "training", "export", "facetrack", "scripts")

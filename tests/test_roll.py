@@ -203,6 +203,7 @@ def test_flip_test_on_still_images_averages_with_the_mirrored_crop():
     (plain, plain_calls), (flipped, flipped_calls) = results[False], results[True]
     assert flipped_calls == plain_calls + 1
     assert np.abs(flipped.points_px - points).max() < 1.5  # eyes swapped back: the same face
+    assert np.abs(flipped.points_px - plain.points_px).max() < 1.5
     video = Tracker(_UprightBox(), DotReader(quality=True), mode="video", flip_test=True)
     video.step(Frame(image, 0, 0.0))
     assert video.landmark_calls == plain_calls  # tracking never mirrors

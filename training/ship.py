@@ -61,6 +61,19 @@ def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) 
     return read_manifest(folder)
 
 
+def drop_model(weights_dir: str | Path, name: str) -> list[Path]:
+    """Unlist a landmark model from every table of the manifest and delete its files; the deleted paths.
+    InputError for the default landmark model (ship another default first) or a model not listed."""
+    folder = Path(weights_dir)
+    manifest = read_manifest(folder)
+    if manifest.get("default_landmarks") == name:
+        raise InputError(f"{name!r} is the default landmark model; ship another one with --default first")
+    tables = [t for t in ("checkpoints", "onnx", "onnx_fp16", "onnx_int8") if name in (manifest.get(t) or {})]
+    if not tables:
+        raise InputError(f"{folder / MANIFEST}: lists no model {name!r}")
+    return [remove_model_file(folder, table, name) for table in tables]
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -74,13 +87,17 @@ if __name__ == "__main__":
     parser.add_argument("--fp16-only", nargs="+", metavar="MODEL",
                         help="after export: ship these models' fp16 ONNX graphs and the others' fp32 graphs, "
                              "deleting the other precision")
+    parser.add_argument("--drop", nargs="+", metavar="MODEL", default=[],
+                        help="after shipping the checkpoint: unlist these landmark models and delete their files")
     args = parser.parse_args()
-    if not args.checkpoint and not args.fp16_only:
-        parser.error("give a checkpoint to ship, --fp16-only MODEL..., or both")
+    if not args.checkpoint and not args.fp16_only and not args.drop:
+        parser.error("give a checkpoint to ship, --fp16-only MODEL..., --drop MODEL..., or several")
     torch.set_num_threads(1)
     try:
         if args.checkpoint:
             print(ship_checkpoint(args.checkpoint, args.weights, args.default, args.name))
+        for dropped in args.drop:
+            print("dropped", ", ".join(map(str, drop_model(args.weights, dropped))))
         if args.fp16_only:
             print(json.dumps(ship_one_graph_per_model(args.weights, args.fp16_only), indent=2))
     except FacetrackError as exc:
