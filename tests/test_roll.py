@@ -152,9 +152,10 @@ class _UprightBox:
         return np.array(rows, dtype=np.float32)
 
 
-@pytest.mark.parametrize("angle", (90.0, 180.0, -90.0))
-def test_a_face_on_its_side_is_found_in_the_turned_frame(angle):
+@pytest.mark.parametrize("angle, pad", [(90.0, 0), (180.0, 0), (-90.0, 0), (90.0, 140), (-90.0, 90)])
+def test_a_face_on_its_side_is_found_in_the_turned_frame(angle, pad):
     image, points, _ = _face(angle)
+    image = cv2.copyMakeBorder(image, 0, 0, 0, pad, cv2.BORDER_CONSTANT, value=(90, 90, 90))  # not square
     box_model = _UprightBox()
     tracker = Tracker(box_model, DotReader(quality=True), mode="image")
     result = tracker.step(Frame(image, 0, 0.0))
