@@ -29,6 +29,20 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 # Landmark crops are squares around the face box, this many times its longer side.
 LANDMARK_CROP_SCALE = 1.3
 DATA_TERMS = "trained on YouTube-Faces keypoints and 300-W HELEN: non-commercial research use only"
+# The data sets each reader format holds, as the terms name them; every one is for non-commercial research
+# only (../shared/data/README.md and each set's own README).
+DATA_SET_NAMES = {"ytf-csv": "YouTube-Faces keypoints", "300w": "300-W HELEN", "mtfl": "MTFL",
+                  "caltech": "Caltech 10k WebFaces", "aflw": "AFLW", "dlib-xml": "dlib's example faces"}
+
+
+def data_terms(formats) -> str:
+    """The `data_terms` of a model trained on data of these reader formats (in the order given; unknown
+    names are quoted as they are): "trained on A, B and C: non-commercial research use only"."""
+    names = list(dict.fromkeys(DATA_SET_NAMES.get(f, f) for f in formats))
+    if not names:
+        return DATA_TERMS
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"trained on {listed}: non-commercial research use only"
 
 _PREFIX = "facetrack."
 _REQUIRED = ("kind", "model", "input_size", "layout", "color", "mean", "std", "output", "coords")

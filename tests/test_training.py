@@ -226,3 +226,21 @@ def test_course_recipe_trains_with_adam_at_a_constant_lr_on_plain_crops(tmp_path
         train(TrainConfig(**{**cfg.__dict__, "quality": True}), log=lambda *_: None)
     with pytest.raises(InputError, match="unknown recipe"):
         train(TrainConfig(**{**cfg.__dict__, "recipe": "vintage"}), log=lambda *_: None)
+
+
+def test_checkpoints_and_shipped_weights_name_the_data_they_were_trained_on(tmp_path, tiny_sets):
+    from core.meta import data_terms
+    from training.ship import ship_checkpoint
+
+    mtfl = make_mtfl(tmp_path / "mtfl")
+    cfg = TrainConfig(task="landmarks", model="resnet", data=(*map(str, tiny_sets), str(mtfl)), epochs=1,
+                      batch_size=4, input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0)
+    train(cfg, log=lambda *_: None)
+    meta = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["meta"]
+    assert meta["data_terms"] == ("trained on YouTube-Faces keypoints, 300-W HELEN and MTFL: non-commercial "
+                                  "research use only")
+    shipped = ship_checkpoint(tmp_path / "run" / "best.pt", tmp_path / "weights")
+    assert torch.load(shipped, weights_only=True)["meta"]["data_terms"] == meta["data_terms"]
+    assert data_terms([]).startswith("trained on YouTube-Faces keypoints and 300-W HELEN")
+    assert data_terms(["caltech", "caltech", "mystery"]) == ("trained on Caltech 10k WebFaces and mystery: "
+                                                             "non-commercial research use only")

@@ -23,10 +23,17 @@ MUST_MATCH = {"model": None, "task": None, "input_size": None, "quality": False,
 class RunCheckpoints:
     """last.pt and best.pt of the run folder `out`, for model `model_name` trained with `train_config`."""
 
-    def __init__(self, out: Path, model_name: str, train_config: dict):
+    def __init__(self, out: Path, model_name: str, train_config: dict, data_terms: str | None = None):
         self.last_path, self.best_path = Path(out) / "last.pt", Path(out) / "best.pt"
         self.model_name = model_name
         self.train_config = train_config
+        self.data_terms = data_terms  # the metadata's terms of use (core.meta.data_terms of the data)
+
+    def _checkpoint(self, model: torch.nn.Module, **info) -> dict:
+        ckpt = make_checkpoint(self.model_name, model, **info)
+        if self.data_terms:
+            ckpt["meta"]["data_terms"] = self.data_terms
+        return ckpt
 
     def resume_state(self, log: Callable[[str], None] = print) -> dict | None:
         """last.pt's checkpoint dict to continue from, or None (logged) when there is none yet.
@@ -73,13 +80,13 @@ class RunCheckpoints:
                   history: list[dict], extra: dict | None = None) -> None:
         """Write last.pt: the weights as they are after `epoch` epochs, with what --resume needs and the
         task's `extra` entries (e.g. `convention_offsets`)."""
-        save_checkpoint(self.last_path, make_checkpoint(
-            self.model_name, model, optimizer=optimizer.state_dict(), epoch=epoch, elapsed_s=elapsed_s,
+        save_checkpoint(self.last_path, self._checkpoint(
+            model, optimizer=optimizer.state_dict(), epoch=epoch, elapsed_s=elapsed_s,
             history=history, train_config=self.train_config, **(extra or {})))
 
     def save_best(self, model: torch.nn.Module, epoch: int, row: dict, elapsed_s: float,
                   extra: dict | None = None) -> None:
         """Write best.pt: the weights after `epoch` epochs, that epoch's metrics row and the task's `extra`."""
-        save_checkpoint(self.best_path, make_checkpoint(self.model_name, model, epoch=epoch, metrics=row,
-                                                        train_config=self.train_config, elapsed_s=elapsed_s,
-                                                        **(extra or {})))
+        save_checkpoint(self.best_path, self._checkpoint(model, epoch=epoch, metrics=row,
+                                                         train_config=self.train_config, elapsed_s=elapsed_s,
+                                                         **(extra or {})))

@@ -14,7 +14,9 @@ import torch
 
 from core.errors import FacetrackError, InputError
 from core.manifest import MANIFEST, read_manifest, remove_model_file, set_model_file
+from core.meta import data_terms
 from core.models import model_kind, read_checkpoint, save_checkpoint
+from training.data import formats_of
 
 KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s", "convention_offsets")
 
@@ -24,11 +26,15 @@ def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = Fa
 
     `name` (what `--landmark-model` selects) defaults to the architecture, e.g. 'resnet'; a second model
     of one architecture needs its own. default=True also makes it the default landmark model (ignored
-    for the box model). The written path.
+    for the box model). The metadata's `data_terms` name the sets of its `train_config`. The written path.
     """
     ckpt = read_checkpoint(src)
     name = name or ckpt["model"]
     slim = {k: ckpt[k] for k in KEEP if k in ckpt}
+    trained_on = (ckpt.get("train_config") or {}).get("data") or ()
+    if trained_on and isinstance(slim.get("meta"), dict):
+        # what the weights may be used for follows from what they were trained on
+        slim["meta"] = {**slim["meta"], "data_terms": data_terms(formats_of(trained_on))}
     slim["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     folder = Path(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,11 @@ from tqdm import tqdm
 
 from core import devices
 from core.errors import InputError, Interrupted
+from core.meta import data_terms
 from core.models import build_model, count_parameters, make_config, read_checkpoint
 from core.signals import deferred_signals
 from training.checkpoints import RunCheckpoints
-from training.data import load_dataset
+from training.data import formats_of, load_dataset
 from training.data.lookalike import merge_lookalike_identities
 from training.data.splits import split_by_identity
 from training.distributed import Dist, agree, finish, init_distributed, wrap_model
@@ -232,7 +233,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
         torch.set_num_threads(cfg.threads)
     dist = init_distributed(device)
     out = Path(cfg.out)
-    ckpts = RunCheckpoints(out, cfg.model, asdict(cfg))
+    ckpts = RunCheckpoints(out, cfg.model, asdict(cfg), data_terms([cfg.format] * len(cfg.data) if cfg.format
+                                                                  else formats_of(cfg.data)))
     state = ckpts.resume_state(log) if cfg.resume else None
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,18 @@ def _reader(fmt: str):
     return mod
 
 
+def formats_of(paths) -> list[str]:
+    """The reader format of each data path, in order (`detect_format`); a path that is gone or unreadable
+    gives its folder or file name instead."""
+    out = []
+    for path in paths:
+        try:
+            out.append(detect_format(Path(path)))
+        except DatasetError:
+            out.append(Path(path).name)
+    return out
+
+
 def detect_format(root: Path) -> str:
     """Guess the format from the folder's contents (not its name)."""
     if root.is_file():
