@@ -88,7 +88,9 @@ def remove_model_file(weights_dir: str | Path, table: str, model: str, delete: b
     if not listed:
         raise InputError(f"{folder / MANIFEST}: no {table} file for model {model!r} to remove")
     update_manifest(folder, lambda manifest: manifest[table].pop(model))
-    if delete:
+    still_named = any(file == listed for t in read_manifest(folder).values() if isinstance(t, dict)
+                      for file in t.values())
+    if delete and not still_named:
         (folder / listed).unlink(missing_ok=True)
     return folder / listed
 
@@ -109,8 +111,13 @@ def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None =
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
         raise InputError(f"--landmark-model {BOX_MODEL}: that is the face-box model, not a landmark model "
                          f"(landmark models: {known})")
-    if requested and fmt and requested not in (manifest.get(fmt) or {}):
+    if requested and fmt and requested not in landmark_models(manifest, fmt):  # onnx: fp16-only graphs count
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
+        if requested in landmark_models(manifest):
+            other = "checkpoint only: use --backend torch, or run facetrack export" if fmt == "onnx" else \
+                "ONNX graph only: use --backend onnx"
+            raise InputError(f"--landmark-model {requested}: the weights have its {other} "
+                             f"(landmark models with {fmt} files: {known})")
         raise InputError(f"--landmark-model {requested}: not in the weights manifest "
                          f"(landmark models with {fmt} files: {known})")
     return name

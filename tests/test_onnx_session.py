@@ -137,7 +137,7 @@ def test_ship_keeps_one_graph_per_model(tmp_path):
 
 def test_drop_unlists_a_model_everywhere_and_deletes_its_files(tmp_path):
     pytest.importorskip("torch")
-    from training.ship import drop_model
+    from training.ship import drop_models
 
     folder = tmp_path / "w"
     folder.mkdir()
@@ -148,15 +148,25 @@ def test_drop_unlists_a_model_everywhere_and_deletes_its_files(tmp_path):
         (folder / file).write_bytes(b"x")
     write_manifest(folder, {"default_landmarks": "simcc", **files})
     with pytest.raises(InputError, match="default landmark model"):
-        drop_model(folder, "simcc")
-    dropped = drop_model(folder, "resnet")
+        drop_models(folder, ["simcc"])
+    with pytest.raises(InputError, match="face-box model"):
+        drop_models(folder, ["box"])
+    with pytest.raises(InputError, match="lists no model 'nosuch'"):
+        drop_models(folder, ["resnet", "nosuch"])  # checked before anything is dropped
+    assert (folder / "landmarks-resnet.pt").is_file()
+    dropped = drop_models(folder, ["resnet"])
     assert sorted(p.name for p in dropped) == ["landmarks-resnet.fp16.onnx", "landmarks-resnet.onnx",
                                                "landmarks-resnet.pt"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["checkpoints"] == {"simcc": "landmarks-simcc.pt"} and manifest["onnx_fp16"] == {}
     assert sorted(p.name for p in folder.iterdir()) == ["landmarks-simcc.pt", "landmarks.onnx", "manifest.json"]
     with pytest.raises(InputError, match="lists no model"):
-        drop_model(folder, "resnet")
+        drop_models(folder, ["resnet"])
+    # an alias listing the default's files: dropping it keeps the files the default still needs
+    write_manifest(folder, {"default_landmarks": "simcc", "checkpoints": {"simcc": "landmarks-simcc.pt",
+                                                                          "alias": "landmarks-simcc.pt"}})
+    drop_models(folder, ["alias"])
+    assert (folder / "landmarks-simcc.pt").is_file()
 
 
 def test_no_other_code_writes_the_manifest():
@@ -182,3 +192,16 @@ def test_quality_flag_round_trips_and_sets_the_output_width():
     old = {k: v for k, v in plain.to_props().items() if not k.endswith(".quality")}  # graphs made before it
     assert not ModelMeta.from_props(old).quality
     assert ModelMeta.for_kind("box", "box", 64).output_width == 5
+
+
+def test_a_model_shipped_as_an_fp16_graph_only_is_selectable_on_onnx():
+    from core.manifest import landmark_model_name
+
+    manifest = {"default_landmarks": "simcc", "checkpoints": {"simcc": "a.pt", "nalbert": "n.pt", "ckonly": "c.pt"},
+                "onnx": {"simcc": "landmarks.onnx", "box": "box.onnx"},
+                "onnx_fp16": {"nalbert": "landmarks-nalbert.fp16.onnx"}}
+    assert landmark_model_name(manifest, "nalbert", "onnx") == "nalbert"
+    with pytest.raises(InputError, match="checkpoint only: use --backend torch"):
+        landmark_model_name(manifest, "ckonly", "onnx")
+    with pytest.raises(InputError, match="not in the weights manifest"):
+        landmark_model_name(manifest, "nosuch", "onnx")

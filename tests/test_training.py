@@ -244,3 +244,22 @@ def test_checkpoints_and_shipped_weights_name_the_data_they_were_trained_on(tmp_
     assert data_terms([]).startswith("trained on YouTube-Faces keypoints and 300-W HELEN")
     assert data_terms(["caltech", "caltech", "mystery"]) == ("trained on Caltech 10k WebFaces and mystery: "
                                                              "non-commercial research use only")
+
+
+def test_a_fresh_run_in_a_used_folder_starts_its_log_again_and_init_from_checks_the_kind(tmp_path, tiny_sets):
+    base = dict(task="landmarks", model="resnet", data=tuple(map(str, tiny_sets)), epochs=1, batch_size=4,
+                input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0)
+    train(TrainConfig(**base), log=lambda *_: None)
+    logs = []
+    train(TrainConfig(**base), log=logs.append)
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1] and any("replacing its metrics.jsonl" in line for line in logs)
+    box = dict(base, task="box", model="box", out=str(tmp_path / "box"))
+    train(TrainConfig(**box), log=lambda *_: None)
+    with pytest.raises(InputError, match="holds a box model"):
+        train(TrainConfig(**dict(base, init_from=str(tmp_path / "box" / "best.pt"), out=str(tmp_path / "r2"))),
+              log=lambda *_: None)
+    logs = []
+    train(TrainConfig(**dict(base, resume=True, epochs=2, init_from=str(tmp_path / "box" / "best.pt"))),
+          log=logs.append)
+    assert any("--init-from" in line and "ignored" in line for line in logs)

@@ -33,14 +33,16 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
         line, = ax_loss.plot(ep, [r["train_loss"] for r in rows], "--", marker=".", label=f"{label} train")
         ax_loss.plot(ep, [r["val_loss"] for r in rows], "-", marker="o", ms=3, color=line.get_color(),
                      label=f"{label} val")
-        if "val_nme" in rows[0]:
-            ax_metric.plot(minutes, [r["val_nme"] for r in rows], marker="o", ms=3, color=line.get_color(),
-                           label=label)
+        def series(key: str) -> tuple[list, list]:  # (minutes, values) of the rows that have `key`
+            kept = [(m, r[key]) for m, r in zip(minutes, rows) if key in r]
+            return [m for m, _ in kept], [v for _, v in kept]
+
+        if any("val_nme" in r for r in rows):
+            ax_metric.plot(*series("val_nme"), marker="o", ms=3, color=line.get_color(), label=label)
             ax_metric.set_ylabel("val NME (% inter-ocular)")
-        elif "iou_mean" in rows[0]:
-            ax_metric.plot(minutes, [r["iou_mean"] for r in rows], marker="o", ms=3, color=line.get_color(),
-                           label=f"{label} IoU")
-            ax_metric.plot(minutes, [r["presence_accuracy"] for r in rows], ":", color=line.get_color(),
+        elif any("iou_mean" in r for r in rows):
+            ax_metric.plot(*series("iou_mean"), marker="o", ms=3, color=line.get_color(), label=f"{label} IoU")
+            ax_metric.plot(*series("presence_accuracy"), ":", color=line.get_color(),
                            label=f"{label} presence acc.")
             ax_metric.set_ylabel("val IoU / presence accuracy")
     ax_loss.set_yscale("log")

@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 
 from core.errors import FacetrackError, InputError
-from core.manifest import MANIFEST, read_manifest, remove_model_file, set_model_file
+from core.manifest import BOX_MODEL, MANIFEST, read_manifest, remove_model_file, set_model_file
 from core.meta import data_terms
 from core.models import model_kind, read_checkpoint, save_checkpoint
 from training.data import formats_of
@@ -67,26 +67,37 @@ def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) 
     return read_manifest(folder)
 
 
-def drop_model(weights_dir: str | Path, name: str) -> list[Path]:
-    """Unlist a landmark model from every table of the manifest and delete its files; the deleted paths.
-    InputError for the default landmark model (ship another default first) or a model not listed."""
+DROP_TABLES = ("checkpoints", "onnx", "onnx_fp16", "onnx_int8")
+
+
+def drop_models(weights_dir: str | Path, names: Iterable[str]) -> list[Path]:
+    """Unlist landmark models from every table of the manifest and delete their files (a file another
+    entry still names stays); the unlisted paths. Every name is checked before anything changes:
+    InputError for the box model, the default landmark model (ship another default first) or a model the
+    manifest does not list."""
     folder = Path(weights_dir)
     manifest = read_manifest(folder)
-    if manifest.get("default_landmarks") == name:
-        raise InputError(f"{name!r} is the default landmark model; ship another one with --default first")
-    tables = [t for t in ("checkpoints", "onnx", "onnx_fp16", "onnx_int8") if name in (manifest.get(t) or {})]
-    if not tables:
-        raise InputError(f"{folder / MANIFEST}: lists no model {name!r}")
-    return [remove_model_file(folder, table, name) for table in tables]
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if name == BOX_MODEL:
+            raise InputError(f"{name!r} is the face-box model, which the tracker needs; --drop takes landmark models")
+        if manifest.get("default_landmarks") == name:
+            raise InputError(f"{name!r} is the default landmark model; ship another one with --default first")
+        if not any(name in (manifest.get(t) or {}) for t in DROP_TABLES):
+            raise InputError(f"{folder / MANIFEST}: lists no model {name!r}")
+    return [remove_model_file(folder, table, name) for name in names for table in DROP_TABLES
+            if name in (manifest.get(table) or {})]
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Ship a run's best.pt into weights/ (fp16, manifest updated), "
-                                                 "and/or choose which precision of each ONNX graph ships.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.ship",
+        description="Ship a run's best.pt into weights/ (fp16, manifest updated), and/or choose which precision "
+                    "of each ONNX graph ships.")
     parser.add_argument("checkpoint", nargs="?", help="a run's best.pt to ship")
-    parser.add_argument("--weights", default="weights")
+    parser.add_argument("--weights", default="weights", help="the weights folder (default: ./weights)")
     parser.add_argument("--default", action="store_true", help="make it the default landmark model")
     parser.add_argument("--name", help="the name it is listed (and selected with --landmark-model) under; "
                                        "default: its architecture")
@@ -102,8 +113,8 @@ if __name__ == "__main__":
     try:
         if args.checkpoint:
             print(ship_checkpoint(args.checkpoint, args.weights, args.default, args.name))
-        for dropped in args.drop:
-            print("dropped", ", ".join(map(str, drop_model(args.weights, dropped))))
+        if args.drop:
+            print("dropped", ", ".join(map(str, drop_models(args.weights, args.drop))))
         if args.fp16_only:
             print(json.dumps(ship_one_graph_per_model(args.weights, args.fp16_only), indent=2))
     except FacetrackError as exc:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from core import devices
 from core.errors import InputError, Interrupted
 from core.meta import data_terms
-from core.models import build_model, count_parameters, make_config, read_checkpoint
+from core.models import MODELS, build_model, count_parameters, make_config, model_kind, read_checkpoint
 from core.signals import deferred_signals
 from training.checkpoints import RunCheckpoints
 from training.data import formats_of, load_dataset
@@ -72,10 +72,15 @@ class TrainConfig:
 RECIPES = ("modern", "course")
 
 
-def warm_start(model: torch.nn.Module, path: str) -> tuple[int, int]:
+def warm_start(model: torch.nn.Module, path: str, kind: str | None = None) -> tuple[int, int]:
     """Copy a checkpoint's tensors into `model` where name and shape match; returns (copied, model's tensors).
-    InputError when the file is no checkpoint or nothing matches (wrong file)."""
-    state = read_checkpoint(path)["state_dict"]
+    InputError when the file is no checkpoint, holds a model of another kind than `kind` ('landmarks' or
+    'box'), or nothing matches (wrong file)."""
+    ckpt = read_checkpoint(path)
+    if kind and ckpt["model"] in MODELS and model_kind(ckpt["model"]) != kind:
+        raise InputError(f"{path}: holds a {model_kind(ckpt['model'])} model ({ckpt['model']}), not a {kind} "
+                         "model: start from a checkpoint of the same kind")
+    state = ckpt["state_dict"]
     own = model.state_dict()
     same = {k: v.float() if v.is_floating_point() else v for k, v in state.items()
             if k in own and own[k].shape == v.shape}
@@ -239,6 +244,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if state is None and (out / "metrics.jsonl").exists():
+            # a fresh run in a used folder: its rows start the log again (last.pt and best.pt are rewritten)
+            log(f"{out}: a fresh run (no --resume, or nothing to resume): replacing its metrics.jsonl, last.pt "
+                "and best.pt")
+            (out / "metrics.jsonl").unlink()
     torch.manual_seed(cfg.seed)
     try:
         caches = prepare_data(cfg, task, log if dist.main else (lambda *_: None))
@@ -256,7 +266,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if state is None:
         task.init_model(model, caches["train"])
         if cfg.init_from:
-            copied, total = warm_start(model, cfg.init_from)
+            copied, total = warm_start(model, cfg.init_from, model_kind(cfg.model))
             log(f"started from {cfg.init_from}: {copied} of {total} weight tensors (those with the same name "
                 "and shape)")
     trainable = task.train_module(model).to(device)  # the model and what only training uses (not exported)
@@ -264,6 +274,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     optimizer = torch.optim.AdamW(task.param_groups(trainable, weight_decay), lr=cfg.lr, weight_decay=weight_decay)
     start_epoch, elapsed, history, best = 0, 0.0, [], math.inf
     if state is not None:
+        if cfg.init_from:
+            log(f"--init-from {cfg.init_from} ignored: resuming {ckpts.last_path}")
         start_epoch, elapsed, history = ckpts.restore(state, model, optimizer)
         task.restore_extra(trainable, state)
         best = min((task.score(r) for r in history), default=math.inf)

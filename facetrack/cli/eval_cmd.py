@@ -33,7 +33,8 @@ def eval_command(
                                                      "model was trained with)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the identity split (default: the training run's)."),
     what: str = typer.Option("both", "--what", help="landmarks, box or both."),
-    flip_test: bool = typer.Option(False, "--flip-test", help="Average the last pass with its mirrored crop."),
+    flip_test: bool = typer.Option(False, "--flip-test", help="Average the last pass with its mirrored crop, as "
+                                   "`facetrack images` does by default (tracking does not: off by default)."),
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as one JSON object to this file."),
     sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings)."),
