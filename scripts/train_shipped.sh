@@ -22,8 +22,10 @@ mkdir -p runs
 $ft train landmarks "${sets[@]}" --model "$arch" --input-size "$size" --quality --lr 5e-4 --epochs 100 \
     --time-budget "$minutes" --threads 1 --init-from "$winner/best.pt" --out runs/default-final --resume \
     > runs/default-final.log 2>&1 &
+# the Nalbert shipped before issue 11 (YouTube-Faces + HELEN): `git show 6e2515d:weights/landmarks-nalbert.pt`
+nalbert_start=${NALBERT_START:-weights/landmarks-nalbert.pt}
 nice -n 5 $ft train landmarks "${sets[@]}" --model nalbert --quality --lr 5e-4 --epochs 100 \
-    --time-budget "$nalbert_minutes" --threads 1 --init-from weights/landmarks-nalbert.pt \
+    --time-budget "$nalbert_minutes" --threads 1 --init-from "$nalbert_start" \
     --out runs/nalbert-all --resume > runs/nalbert-all.log 2>&1 &
 nice -n 5 $ft train landmarks "${sets[@]}" --model nalbert --recipe course --loss mse --lr 1e-3 --epochs 50 \
     --time-budget "$nalbert_minutes" --threads 1 --out runs/nalbert-course --resume > runs/nalbert-course.log 2>&1 &
