@@ -22,7 +22,7 @@ mkdir -p runs
 $ft train landmarks "${sets[@]}" --model "$arch" --input-size "$size" --quality --lr 5e-4 --epochs 100 \
     --time-budget "$minutes" --threads 1 --init-from "$winner/best.pt" --out runs/default-final --resume \
     > runs/default-final.log 2>&1 &
-# the Nalbert shipped before issue 11 (YouTube-Faces + HELEN): `git show 6e2515d:weights/landmarks-nalbert.pt`
+# the Nalbert shipped before issue 11 (YouTube-Faces + HELEN): `git show a505be7:weights/landmarks-nalbert.pt`
 nalbert_start=${NALBERT_START:-weights/landmarks-nalbert.pt}
 nice -n 5 $ft train landmarks "${sets[@]}" --model nalbert --quality --lr 5e-4 --epochs 100 \
     --time-budget "$nalbert_minutes" --threads 1 --init-from "$nalbert_start" \
