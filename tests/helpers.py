@@ -232,3 +232,13 @@ def one_error_line(result, code: int, *needles: str) -> str:
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]
+
+
+def shared_folder(name: str, env: str) -> Path | None:
+    """`../shared/<name>` beside the repository, or the folder $`env` names; None when neither exists."""
+    import os
+
+    candidates = [Path(__file__).resolve().parents[2] / "shared" / name]
+    if os.environ.get(env):
+        candidates.append(Path(os.environ[env]))
+    return next((c for c in candidates if c.is_dir()), None)

@@ -5,7 +5,6 @@ runs it, scored against the truth's `expect` (`facetrack.fieldcases`). Skipped w
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,12 @@ from typer.testing import CliRunner
 
 from facetrack.cli import app
 from facetrack.fieldcases import score_case
+from tests.helpers import shared_folder
 
 
 def field_cases_dir() -> Path | None:
     """../shared/field-cases beside the repository, or $FACETRACK_FIELD_CASES."""
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "field-cases"]
-    if os.environ.get("FACETRACK_FIELD_CASES"):
-        candidates.append(Path(os.environ["FACETRACK_FIELD_CASES"]))
-    return next((c for c in candidates if c.is_dir()), None)
+    return shared_folder("field-cases", "FACETRACK_FIELD_CASES")
 
 
 @pytest.mark.slow

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from facetrack.cli import app
+from tests.helpers import shared_folder
 
 
 def shared_data_dir() -> Path | None:
     """The shared data folder beside the repository, or $FACETRACK_SHARED_DATA."""
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data"]
-    if os.environ.get("FACETRACK_SHARED_DATA"):
-        candidates.append(Path(os.environ["FACETRACK_SHARED_DATA"]))
-    return next((c for c in candidates if c.is_dir()), None)
+    return shared_folder("data", "FACETRACK_SHARED_DATA")
 
 
 @pytest.mark.slow
