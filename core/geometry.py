@@ -159,6 +159,14 @@ def map_box(box_xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return pts.reshape(4)
 
 
+def box_through(affine: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
+    """The axis-aligned box around the four corners of `box_xyxy` mapped through a 2x3 `affine` (any
+    rotation; `map_box` is the two-corner version for scale+shift): (4,) float32 xyxy."""
+    x1, y1, x2, y2 = box_xyxy
+    corners = apply_affine(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), affine)
+    return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+
+
 def clip_box(box_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     """Clip a box to the frame."""
     b = np.asarray(box_xyxy, dtype=np.float32).copy()
@@ -194,22 +202,23 @@ def turn_image(image: np.ndarray, quarter_turns: int) -> np.ndarray:
     return image if quarter_turns == 0 else cv2.rotate(image, _CV2_TURNS[quarter_turns])
 
 
+def unturn_matrix(quarter_turns: int, width: int, height: int) -> np.ndarray:
+    """The 2x3 affine (float64) from pixels of `turn_image(image, quarter_turns)` back to pixels of `image`
+    (`width` x `height`, the unturned image's size; pixel centres at integers). ValueError for a count
+    outside 0..3."""
+    maps = {0: [[1, 0, 0], [0, 1, 0]],  # turned (x', y') = (x, y)
+            1: [[0, 1, 0], [-1, 0, height - 1]],  # (H - 1 - y, x)
+            2: [[-1, 0, width - 1], [0, -1, height - 1]],  # (W - 1 - x, H - 1 - y)
+            3: [[0, -1, width - 1], [1, 0, 0]]}  # (y, W - 1 - x)
+    if quarter_turns not in maps:
+        raise ValueError(f"quarter_turns must be 0..3, not {quarter_turns}")
+    return np.array(maps[quarter_turns], dtype=np.float64)
+
+
 def unturn_points(points_px: np.ndarray, quarter_turns: int, width: int, height: int) -> np.ndarray:
     """(N, 2) pixel coordinates in `turn_image(image, quarter_turns)` -> the same points in `image`
-    (`width` x `height`, the unturned image's size; pixel centres at integers): float64."""
-    p = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
-    x, y = p[:, 0], p[:, 1]
-    if quarter_turns == 0:
-        out = (x, y)
-    elif quarter_turns == 1:  # turned (x', y') = (H - 1 - y, x)
-        out = (y, height - 1 - x)
-    elif quarter_turns == 2:  # (W - 1 - x, H - 1 - y)
-        out = (width - 1 - x, height - 1 - y)
-    elif quarter_turns == 3:  # (y, W - 1 - x)
-        out = (width - 1 - y, x)
-    else:
-        raise ValueError(f"quarter_turns must be 0..3, not {quarter_turns}")
-    return np.stack(out, axis=1)
+    (`unturn_matrix`): float32."""
+    return apply_affine(points_px, unturn_matrix(quarter_turns, width, height))
 
 
 def quarter_turn_angle(quarter_turns: int) -> float:

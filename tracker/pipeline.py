@@ -14,7 +14,7 @@ and a box below `min_presence` needs a quality of at least `DOUBTFUL_BOX_MIN_QUA
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,16 +23,17 @@ import numpy as np
 from core.errors import InputError
 from core.frame import Detection, Frame, FrameResult
 from core.geometry import (
+    apply_affine,
     box_from_square,
     box_iou,
+    box_through,
     clip_box,
     face_square_from_points,
     inter_ocular,
     quarter_turn_angle,
     roll_deg,
-    square_from_box,
     turn_image,
-    unturn_points,
+    unturn_matrix,
 )
 from core.meta import POINT_NAMES, MetadataError
 from core.postprocess import box_detection, points_inside
@@ -275,19 +276,18 @@ class Tracker:
         height, width = image.shape[:2]
         accepted = []
         for turns in (1, 2, 3):
-            turned = self._detect(turn_image(image, turns), timings)
-            if turned is None:
+            found_turned = self._detect(turn_image(image, turns), timings)
+            if found_turned is None:
                 continue
-            x1, y1, x2, y2 = turned.box_xyxy
-            corners = unturn_points(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), turns, width, height)
-            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
-            center, side = square_from_box(turned.box_xyxy, self.landmark_backend.meta.crop_scale)
-            crop = Crop(unturn_points(center, turns, width, height)[0].astype(np.float32), side,
-                        quarter_turn_angle(turns))
+            back = unturn_matrix(turns, width, height)
+            in_turned = Crop.around_box(found_turned.box_xyxy, self.landmark_backend.meta.crop_scale)
+            crop = replace(in_turned, center_px=apply_affine(in_turned.center_px, back)[0],
+                           angle_deg=quarter_turn_angle(turns))
             candidate = self.locator.from_crop(image, crop, timings)
-            turned = Detection(box, turned.score, turned.from_model)
-            if self._rejects(turned, candidate) is None:
-                accepted.append((turned, candidate))
+            box = Detection(box_through(back, found_turned.box_xyxy).astype(np.float32), found_turned.score,
+                            found_turned.from_model)
+            if self._rejects(box, candidate) is None:
+                accepted.append((box, candidate))
         if not accepted:
             return detection, found
         return max(accepted, key=lambda pair: pair[1].quality)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.geometry import apply_affine, crop_matrix, invert_affine
+from core.geometry import crop_matrix, invert_affine
 from core.meta import IMAGENET_MEAN, IMAGENET_STD, MIRRORED_ORDER
 
 
@@ -131,10 +131,3 @@ def box_frame_params(rng: np.random.Generator, face_box: np.ndarray, out_size: i
     m = crop_matrix(center_src, side_src, out_size, angle, bool(rng.random() < 0.5))
     m[:, 2] += np.array([cx - out_size / 2, cy - out_size / 2])
     return m, (int(round(x0)), int(round(y0)), int(round(x0 + cw)), int(round(y0 + ch)))
-
-
-def box_through(m: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
-    """Axis-aligned box around the four corners of `box_xyxy` mapped through m."""
-    x1, y1, x2, y2 = box_xyxy
-    corners = apply_affine(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), m)
-    return np.concatenate([corners.min(axis=0), corners.max(axis=0)])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.geometry import apply_affine, crop_matrix, face_square_from_points, letterbox_matrix
+from core.geometry import apply_affine, box_through, crop_matrix, face_square_from_points, letterbox_matrix
 from core.meta import LANDMARK_CROP_SCALE
 from training.augment import (
     box_frame_params,
-    box_through,
     flip_points,
     landmark_crop_params,
     normalize,
