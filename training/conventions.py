@@ -178,21 +178,21 @@ class WithConventionOffsets(nn.Module):
         self.model = model
         self.offsets = offsets if offsets is not None else ConventionOffsets(num_points=model.config.num_points)
         self.has_box_head = getattr(model, "has_box_head", False)
+        self.has_bins = hasattr(model, "bin_logits")  # SimCC: its logits are scored too
 
     def forward(self, x: torch.Tensor, convention: torch.Tensor, flipped: torch.Tensor):
-        box = bins = None
-        if hasattr(self.model, "bin_logits"):
-            logits_x, logits_y, quality = self.model.bin_logits(x)
-            out = self.model.decode(logits_x, logits_y)
+        box = logits = None
+        if self.has_bins:
+            *logits, quality = self.model.bin_logits(x)
+            out = self.model.decode(*logits)
         elif self.has_box_head:
             out, box = self.model.forward_all(x)
         else:
             out = self.model(x)
         n_values = 2 * self.model.config.num_points
         points = out[:, :n_values].reshape(len(x), -1, 2)
-        if not hasattr(self.model, "bin_logits"):
+        if not self.has_bins:
             quality = out[:, n_values] if out.shape[1] > n_values else None
         own = self.offsets(points, convention, flipped)
-        if hasattr(self.model, "bin_logits"):
-            bins = (logits_x, logits_y, (own - points).detach(), self.model.bin_centers)
+        bins = (*logits, (own - points).detach(), self.model.bin_centers) if self.has_bins else None
         return own.reshape(len(x), -1), quality, box, bins
