@@ -155,6 +155,17 @@ def select_faces(data: tuple[str, ...], fmt: str | None, split: str, seed: int, 
     return [s for name in SPLITS for s in splits[name]] if split == "all" else splits[split]
 
 
+def model_split(weights_dir: Path, model: str, data: tuple[str, ...], split: str, workers: int = 2
+                ) -> list[FaceSample]:
+    """The faces of one split of the pooled `data` as `model`'s own training run split them: the seed,
+    look-alike merging and single-face setting of its checkpoint's `train_config` (missing: seed 0, no
+    merging, as `evaluate` assumes). InputError as `select_faces`."""
+    trained = training_settings(weights_dir, model)
+    return select_faces(tuple(data), None, split, int(trained.get("seed", 0)),
+                        bool(trained.get("split_lookalikes", False)), workers,
+                        single_face_only=bool(trained.get("single_face_only", False)))
+
+
 def locate_faces(locator: Locator, samples: list[FaceSample], flip_test: bool = False,
                  workers: int = 2) -> LandmarkRun:
     """Run the box path of the runtime (`Locator.in_box`) on each face's ground-truth box; with

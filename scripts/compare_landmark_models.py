@@ -32,6 +32,7 @@ from facetrack.evaluate import (  # noqa: E402
     convention_offsets,
     in_own_conventions,
     locate_faces,
+    model_split,
     select_faces,
     training_settings,
 )
@@ -43,15 +44,9 @@ def _key(sample) -> tuple:
     return os.path.realpath(sample.image_path), sample.points_px.tobytes()
 
 
-def _split(weights: Path, model: str, data: tuple[str, ...], split: str) -> list:
-    trained = training_settings(weights, model)
-    return select_faces(data, None, split, int(trained.get("seed", 0)), bool(trained.get("split_lookalikes", False)),
-                        single_face_only=bool(trained.get("single_face_only", False)))
-
-
 def test_faces(weights: Path, model: str, data: tuple[str, ...]) -> list:
     """The model's `--split test` on the `--data` pool (what `facetrack eval` scores it on)."""
-    return _split(weights, model, data, "test")
+    return model_split(weights, model, data, "test")
 
 
 def seen_faces(weights: Path, model: str) -> set:
@@ -59,7 +54,7 @@ def seen_faces(weights: Path, model: str) -> set:
     own = tuple(training_settings(weights, model).get("data", ()))
     if not own:
         raise SystemExit(f"{model}: its checkpoint does not say what it was trained on")
-    return {_key(s) for split in ("train", "val") for s in _split(weights, model, own, split)}
+    return {_key(s) for split in ("train", "val") for s in model_split(weights, model, own, split)}
 
 
 def scores(weights: Path, model: str, samples: list) -> dict:

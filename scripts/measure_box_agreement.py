@@ -27,8 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.imageio import read_image_bgr  # noqa: E402
+from core.manifest import landmark_model_name, read_manifest  # noqa: E402
 from core.metrics import nme_per_face  # noqa: E402
-from facetrack.evaluate import select_faces, training_settings  # noqa: E402
+from facetrack.evaluate import model_split  # noqa: E402
 from tracker import pipeline  # noqa: E402
 
 
@@ -42,9 +43,8 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=2, help="landmark passes per box, as the runtime's --passes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    trained = training_settings(args.weights, args.landmark_model or "")
-    samples = select_faces(tuple(args.data), None, args.split, trained.get("seed", 0),
-                           trained.get("split_lookalikes", True))
+    name = landmark_model_name(read_manifest(args.weights), args.landmark_model)
+    samples = model_split(args.weights, name, tuple(args.data), args.split)
     per_photo = Counter(s.image_path for s in samples)
     samples = [s for s in samples if per_photo[s.image_path] == 1]
     if len(samples) > args.limit:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.manifest import landmark_model_name, model_file, read_manifest  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
 from core.metrics import nme_per_face  # noqa: E402
-from facetrack.evaluate import locate_faces, select_faces, training_settings  # noqa: E402
+from facetrack.evaluate import locate_faces, model_split  # noqa: E402
 from tracker.backends import create_backend  # noqa: E402
 from tracker.locate import Locator  # noqa: E402
 
@@ -40,11 +40,9 @@ def main() -> None:
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--split", default="val")
     args = ap.parse_args()
-    trained = training_settings(args.weights, args.landmark_model or "")
-    samples = select_faces(tuple(args.data), None, args.split, trained.get("seed", 0),
-                           trained.get("split_lookalikes", True))
     fmt = "onnx" if args.backend == "onnx" else "checkpoints"
     name = landmark_model_name(read_manifest(args.weights), args.landmark_model, fmt)
+    samples = model_split(args.weights, name, tuple(args.data), args.split)
     backend = create_backend(args.backend, model_file(args.weights, name, fmt), "cpu", expect_kind="landmarks")
     run = locate_faces(Locator(backend), samples)
     groups = np.array([s.group for s in run.samples])
