@@ -31,6 +31,7 @@ from core.manifest import landmark_model_name, read_manifest  # noqa: E402
 from core.metrics import nme_per_face  # noqa: E402
 from facetrack.evaluate import model_split  # noqa: E402
 from tracker import pipeline  # noqa: E402
+from tracker.locate import DEFAULT_PASSES  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,8 @@ def main() -> None:
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--split", default="val")
     ap.add_argument("--limit", type=int, default=800, help="at most this many faces (spread over the split)")
-    ap.add_argument("--passes", type=int, default=2, help="landmark passes per box, as the runtime's --passes")
+    ap.add_argument("--passes", type=int, default=DEFAULT_PASSES,
+                    help="landmark passes per box (default: the runtime's)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     name = landmark_model_name(read_manifest(args.weights), args.landmark_model)
