@@ -31,11 +31,14 @@ class Frame:
 
 @dataclass
 class Detection:
-    """A face box in frame pixels (`box_xyxy`, float32 (4,)), its presence score in 0..1, and its origin."""
+    """A face box in frame pixels (`box_xyxy`, float32 (4,)), its presence score in 0..1, its origin, and
+    the detector's coarse points (`points_px`, (4, 2) float32 frame pixels in `core.meta.POINT_NAMES`
+    order; None from a model without points, such as the course project's box regressor)."""
 
     box_xyxy: np.ndarray
     score: float
     from_model: bool = True  # False: the box implied by the tracked landmarks (no box-model run)
+    points_px: np.ndarray | None = None
 
 
 @dataclass

@@ -153,6 +153,20 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return out, frame_to_letterbox
 
 
+def letterbox_rect(image: np.ndarray, long_side: int, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize keeping aspect so the longer side is `long_side`, then pad right and bottom with black to
+    multiples of `multiple` (a fully convolutional model's stride; Ultralytics' "rect" letterbox):
+    returns (uint8 H'xW'x3 input, 2x3 frame_to_input affine, scale only)."""
+    h, w = image.shape[:2]
+    s = long_side / max(w, h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    pw, ph = -(-nw // multiple) * multiple, -(-nh // multiple) * multiple
+    out = np.zeros((ph, pw, 3), dtype=image.dtype)
+    interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
+    out[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+    return out, np.array([[nw / w, 0.0, 0.0], [0.0, nh / h, 0.0]], dtype=np.float64)
+
+
 def map_box(box_xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Map an axis-aligned xyxy box through a 2x3 scale+shift affine (no rotation): (4,) float32."""
     pts = apply_affine(np.asarray(box_xyxy, dtype=np.float32).reshape(2, 2), affine)
@@ -182,6 +196,35 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every xyxy box of `a` (N, 4) with every one of `b` (M, 4): (N, M) float32."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
+
+
+def nms(boxes_xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression (as `torchvision.ops.nms`): indices (K,) of the kept boxes, by
+    falling score; a box is dropped when its IoU with a kept, higher-scoring one exceeds `iou_threshold`."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        rest = order[1:]
+        order = rest[iou_matrix(boxes[i:i + 1], boxes[rest])[0] <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
 
 
 def inter_ocular(points_px: np.ndarray) -> float:

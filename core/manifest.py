@@ -1,8 +1,10 @@
 """The weights folder: `manifest.json` says which file holds which model; nothing is guessed from names.
 
-{"default_landmarks": "resnet",
- "checkpoints": {"resnet": "landmarks-resnet.pt", "nalbert": "landmarks-nalbert.pt", "box": "box.pt"},
- "onnx": {"resnet": "landmarks.onnx", "nalbert": "landmarks-nalbert.onnx", "box": "box.onnx"}}
+{"default_landmarks": "resnet", "default_detector": "centernet",
+ "checkpoints": {"resnet": "landmarks-resnet.pt", "nalbert": "landmarks-nalbert.pt", "box": "box.pt",
+                 "centernet": "detector.pt"},
+ "onnx": {"resnet": "landmarks.onnx", "nalbert": "landmarks-nalbert.onnx", "box": "box.onnx",
+          "centernet": "detector.onnx"}}
 
 plus "onnx_fp16" / "onnx_int8" tables for lower-precision graphs. This module is the only code that
 writes a manifest (`write_manifest`, reached through `update_manifest`, `set_model_file` and
@@ -19,7 +21,10 @@ from core.errors import InputError
 from core.jsonfile import read_json_object
 
 MANIFEST = "manifest.json"
-BOX_MODEL = "box"
+BOX_MODEL = "box"  # the course project's single-face box regressor (`--detector regressor`)
+DETECTOR_MODELS = ("centernet",)  # multi-face detectors (kind "detector")
+REGRESSOR = "regressor"  # the --detector name of BOX_MODEL
+FACE_FINDERS = (*DETECTOR_MODELS, BOX_MODEL)  # models that find faces in a frame: never landmark models
 
 
 def default_weights_dir() -> Path:
@@ -68,14 +73,12 @@ def update_manifest(weights_dir: str | Path, change: Callable[[dict], object]) -
 
 def set_model_file(weights_dir: str | Path, table: str, model: str, file: str, default: bool = False) -> Path:
     """List `file` (relative to the folder) as model `model`'s file in `table` ('checkpoints', 'onnx',
-    'onnx_fp16', ...); default=True also makes `model` the default landmark model. The manifest's path."""
-    if default and model == BOX_MODEL:
-        raise InputError(f"{model}: the face-box model cannot be the default landmark model")
-
+    'onnx_fp16', ...); default=True also makes `model` the default landmark model (the default detector
+    for a face detector). The manifest's path."""
     def change(manifest: dict) -> None:
         manifest.setdefault(table, {})[model] = file
         if default:
-            manifest["default_landmarks"] = model
+            manifest["default_detector" if model in FACE_FINDERS else "default_landmarks"] = model
 
     return update_manifest(weights_dir, change)
 
@@ -99,7 +102,7 @@ def landmark_models(manifest: dict, fmt: str | None = None) -> list[str]:
     """Names of the landmark models a manifest lists (in format `fmt`, or in any): never the box model."""
     tables = ([fmt] if fmt else ["onnx", "checkpoints"]) + (["onnx_fp16"] if fmt in (None, "onnx") else [])
     names = {name for table in tables for name in manifest.get(table, {}) or {}}
-    return sorted(names - {BOX_MODEL})
+    return sorted(names - set(FACE_FINDERS))
 
 
 def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None = None) -> str:
@@ -107,9 +110,9 @@ def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None =
     name = requested or manifest.get("default_landmarks")
     if not name:
         raise InputError("the weights manifest names no default landmark model; pass --landmark-model")
-    if requested and requested == BOX_MODEL:
+    if requested and requested in FACE_FINDERS:
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
-        raise InputError(f"--landmark-model {BOX_MODEL}: that is the face-box model, not a landmark model "
+        raise InputError(f"--landmark-model {requested}: that is a face detector, not a landmark model "
                          f"(landmark models: {known})")
     if requested and fmt and requested not in landmark_models(manifest, fmt):  # onnx: fp16-only graphs count
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
@@ -120,6 +123,18 @@ def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None =
                              f"(landmark models with {fmt} files: {known})")
         raise InputError(f"--landmark-model {requested}: not in the weights manifest "
                          f"(landmark models with {fmt} files: {known})")
+    return name
+
+
+def detector_model_name(manifest: dict, requested: str | None) -> str:
+    """The manifest name of the face detector to use: `requested` ('centernet' or 'regressor', the
+    course project's box regressor, listed as 'box'), else the manifest's "default_detector", else the
+    box regressor (weights folders from before the multi-face detector). InputError for another name."""
+    name = requested or manifest.get("default_detector") or REGRESSOR
+    if name in (REGRESSOR, BOX_MODEL):
+        return BOX_MODEL
+    if name not in DETECTOR_MODELS:
+        raise InputError(f"--detector {name}: expected one of {', '.join((*DETECTOR_MODELS, REGRESSOR))}")
     return name
 
 
@@ -135,8 +150,8 @@ def model_file(weights_dir: str | Path, model: str, fmt: str) -> Path:
         for name, file in manifest.get("onnx_fp16", {}).items():
             table.setdefault(name, file)
     if model not in table:
-        names = sorted(table) if model == BOX_MODEL else landmark_models(manifest, fmt)
-        kind = "" if model == BOX_MODEL else "landmark models "
+        names = sorted(table) if model in FACE_FINDERS else landmark_models(manifest, fmt)
+        kind = "" if model in FACE_FINDERS else "landmark models "
         known = ", ".join(names) or "none"
         raise InputError(f"{folder}: no {fmt} file for model {model!r} in {MANIFEST} (available {kind}{known})")
     path = folder / table[model]

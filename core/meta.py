@@ -45,6 +45,7 @@ def data_terms(formats) -> str:
     return f"trained on {listed}: non-commercial research use only"
 
 _PREFIX = "facetrack."
+MODEL_KINDS = ("landmarks", "box", "detector")
 _REQUIRED = ("kind", "model", "input_size", "layout", "color", "mean", "std", "output", "coords")
 
 
@@ -56,7 +57,7 @@ class MetadataError(InputError):
 class ModelMeta:
     """How to feed a model and read its output."""
 
-    kind: str  # "landmarks" | "box"
+    kind: str  # "landmarks" | "box" | "detector"
     model: str  # architecture name, e.g. "nalbert"
     input_size: int  # square input side in pixels
     layout: str = "NCHW"
@@ -68,6 +69,7 @@ class ModelMeta:
     point_names: tuple[str, ...] = POINT_NAMES
     crop_scale: float = LANDMARK_CROP_SCALE
     quality: bool = False  # landmarks: the output row ends with a face-quality logit after the points
+    pad_multiple: int = 0  # detector: the letterboxed input is padded to multiples of this (its stride)
     data_terms: str = DATA_TERMS
     version: str = __version__
     extra: dict = field(default_factory=dict, compare=False)
@@ -83,8 +85,13 @@ class ModelMeta:
         elif kind == "box":
             output = "x1,y1,x2,y2,presence_logit"
             coords = "letterbox_normalized: 0..1 of the letterboxed square input"
+        elif kind == "detector":
+            output = ("(B, N, 13): one row per output cell: score (0..1, 0 where not a local peak), "
+                      "x1,y1,x2,y2, then x,y for point_names")
+            coords = ("input_px: pixels of the input, the frame scaled so its longer side is input_size "
+                      "and padded right and bottom to multiples of pad_multiple")
         else:
-            raise MetadataError(f"unknown model kind {kind!r} (expected 'landmarks' or 'box')")
+            raise MetadataError(f"unknown model kind {kind!r} (expected {', '.join(MODEL_KINDS)})")
         return cls(kind=kind, model=model, input_size=int(input_size), output=output, coords=coords, **kwargs)
 
     def to_props(self) -> dict[str, str]:
@@ -102,6 +109,7 @@ class ModelMeta:
             "point_names": ",".join(self.point_names),
             "crop_scale": f"{self.crop_scale:.6g}",
             "quality": "1" if self.quality else "0",
+            "pad_multiple": str(self.pad_multiple),
             "data_terms": self.data_terms,
             "version": self.version,
         }
@@ -122,13 +130,14 @@ class ModelMeta:
             std = tuple(float(v) for v in own["std"].split(","))
             input_size = int(own["input_size"])
             crop_scale = float(own.get("crop_scale", LANDMARK_CROP_SCALE))
+            pad_multiple = int(own.get("pad_multiple", "0"))
         except ValueError as exc:
             raise MetadataError(f"{source} has malformed facetrack metadata: {exc}") from None
-        if own["kind"] not in ("landmarks", "box"):
+        if own["kind"] not in MODEL_KINDS:
             raise MetadataError(f"{source} has unknown model kind {own['kind']!r}")
         if own["layout"] != "NCHW" or own["color"] != "RGB" or len(mean) != 3 or len(std) != 3:
             raise MetadataError(f"{source} uses an input convention this runtime does not support")
-        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "data_terms", "version"}
+        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "pad_multiple", "data_terms", "version"}
         return cls(
             kind=own["kind"],
             model=own["model"],
@@ -142,6 +151,7 @@ class ModelMeta:
             point_names=tuple(own.get("point_names", ",".join(POINT_NAMES)).split(",")),
             crop_scale=crop_scale,
             quality=own.get("quality", "0") == "1",
+            pad_multiple=pad_multiple,
             data_terms=own.get("data_terms", ""),
             version=own.get("version", ""),
             extra={k: v for k, v in own.items() if k not in known},
@@ -149,10 +159,13 @@ class ModelMeta:
 
     @property
     def output_width(self) -> int:
-        """Values per output row: 5 for a box model (x1,y1,x2,y2,presence logit); 2 per point for a
-        landmark model, plus 1 when it also gives a face-quality logit."""
+        """Values per output row: 5 for a box model (x1,y1,x2,y2,presence logit); 5 + 2 per point for a
+        detector (score, box, points; one row per output cell); 2 per point for a landmark model, plus 1
+        when it also gives a face-quality logit."""
         if self.kind == "box":
             return 5
+        if self.kind == "detector":
+            return 5 + 2 * len(self.point_names)
         return 2 * len(self.point_names) + (1 if self.quality else 0)
 
     def to_dict(self) -> dict:

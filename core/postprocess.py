@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from core.frame import Detection
-from core.geometry import apply_affine, clip_box, invert_affine, map_box
+from core.geometry import apply_affine, clip_box, invert_affine, map_box, nms
 from core.meta import ModelMeta
 
 
@@ -55,3 +55,24 @@ def points_inside(points_norm: np.ndarray, margin: float = 0.0) -> bool:
     """True when every point lies in the crop (0..1, grown by `margin`)."""
     p = np.asarray(points_norm, dtype=np.float32)
     return bool(np.all(np.isfinite(p)) and np.all(p >= -margin) and np.all(p <= 1.0 + margin))
+
+
+def grid_detections(output: np.ndarray, input_to_frame: np.ndarray, width: int, height: int, min_score: float,
+                    nms_iou: float, max_faces: int | None = None) -> list[Detection]:
+    """Faces from one image's detector output (N, 5 + 2P): the rows scoring at least `min_score`, greedy
+    NMS at `nms_iou` (`core.geometry.nms`), at most `max_faces` (None: all) by falling score; boxes and
+    points mapped from input pixels to frame pixels through `input_to_frame` (2x3), boxes clipped to
+    width x height. Returns Detections with `points_px` (P, 2), best first."""
+    rows = np.asarray(output, dtype=np.float32).reshape(-1, output.shape[-1])
+    rows = rows[rows[:, 0] >= min_score]
+    if not len(rows):
+        return []
+    keep = nms(rows[:, 1:5], rows[:, 0], nms_iou)
+    if max_faces is not None:
+        keep = keep[:max_faces]
+    found = []
+    for row in rows[keep]:
+        box = clip_box(map_box(row[1:5], input_to_frame), width, height)
+        points = apply_affine(row[5:].reshape(-1, 2), input_to_frame)
+        found.append(Detection(box, float(row[0]), True, points))
+    return found

@@ -202,9 +202,9 @@ def make_ytf_csv(root: Path) -> Path:
         for f in range(YTF_FRAMES):
             name = f"{person}_{f:02d}.jpg"
             write_image(frames / name, seed=100 + p * 10 + f)
-            pts = face_points68(90 + 5 * f, 80, 70)
+            pts = face_points68(90 + 5 * f, 80, 70) + 1  # the CSV is 1-based
             rows.append(name + "," + ",".join(f"{v:.2f}" for v in pts.reshape(-1)))
-    good = face_points68(100, 80, 70).reshape(-1)
+    good = face_points68(100, 80, 70).reshape(-1) + 1
     write_image(frames / "Bad_Rows_00.jpg", seed=999)
     rows.append("Bad_Rows_00.jpg," + ",".join(f"{v:.2f}" for v in good[:-2]))  # wrong count
     nan_row = [f"{v:.2f}" for v in good]
@@ -306,14 +306,14 @@ CALTECH_EXPECTED_SKIPPED = {"wrong_number_of_values": 1, "missing_image": 1}
 
 
 def make_caltech(root: Path) -> Path:
-    """`WebFaces_GroundThruth.txt` (`%.6e` and plain integers, a space after each) + `Caltech_WebFaces/`."""
+    """`WebFaces_GroundThruth.txt` (1-based; `%.6e` and plain integers, a space after each) + `Caltech_WebFaces/`."""
     lines = []
     for k, (name, faces) in enumerate(CALTECH_FACES.items()):
         write_image(root / "Caltech_WebFaces" / name, width=280, height=160, seed=340 + k)
         for cx, cy, size in faces:
-            pts = face_points4(cx, cy, size)
+            pts = face_points4(cx, cy, size) + 1
             lines.append(name + " " + "".join(f"{v:.6e} " for v in pts.reshape(-1)))
-    lines[-1] = "pic00021.jpg " + "".join(f"{int(v)} " for v in face_points4(100, 80, 50).reshape(-1))
+    lines[-1] = "pic00021.jpg " + "".join(f"{int(v) + 1} " for v in face_points4(100, 80, 50).reshape(-1))
     lines.append("pic99999.jpg " + "".join(f"{v:.6e} " for v in face_points4(100, 80, 50).reshape(-1)))
     lines.append("pic00021.jpg 1.0 2.0 3.0 ")
     (root / "WebFaces_GroundThruth.txt").write_text("\n".join(lines) + "\n")

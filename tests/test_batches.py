@@ -178,7 +178,7 @@ def test_negative_crops_hold_no_usable_face():
     assert face_inside_share(m, center, face, S) == 1.0
     jittered = [face_inside_share(landmark_crop_params(rng, center, side, S, True)[0], center, face, S)
                 for _ in range(300)]
-    assert min(jittered) > 0.8  # 0.84 the least of 2,000 draws
+    assert min(jittered) > 0.7  # 0.77 the least of 3,000 draws (negatives "off" show at most 0.3)
 
 
 def test_quality_batches_mark_negatives_and_validation_adds_one_per_face():

@@ -103,8 +103,10 @@ def test_manifest_changes_go_through_one_writer(tmp_path):
     assert read_manifest(folder)["onnx_fp16"] == {} and read_manifest(folder)["default_landmarks"] == "resnet"
     with pytest.raises(InputError, match="no onnx_fp16 file for model 'resnet'"):
         remove_model_file(folder, "onnx_fp16", "resnet")
-    with pytest.raises(InputError, match="face-box model"):
-        set_model_file(folder, "checkpoints", "box", "box.pt", default=True)
+    # a face detector made the default is the default detector, never the default landmark model
+    set_model_file(folder, "checkpoints", "centernet", "detector.pt", default=True)
+    assert read_manifest(folder)["default_detector"] == "centernet"
+    assert read_manifest(folder)["default_landmarks"] == "resnet"
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(InputError, match="unreadable manifest"):
         update_manifest(folder, lambda manifest: manifest.clear())

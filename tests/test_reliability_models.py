@@ -64,7 +64,7 @@ def test_unknown_landmark_model_lists_only_landmark_models(weights, clip, tmp_pa
                            "--landmark-model nope", "resnet")
     assert "box" not in line.split("(", 1)[1]
     line = one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "box"), 2,
-                           "face-box model, not a landmark model")
+                           "a face detector, not a landmark model")
 
 
 # ---------------------------------------------------------------- wrong kind of model

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.devices import Log, cuda_gpu_usable, default_threads, resolve_device
 from core.errors import InputError
-from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
+from core.manifest import FACE_FINDERS, detector_model_name, landmark_model_name, model_file, read_manifest
 from core.meta import MetadataError, ModelMeta
 from core.onnx_session import OnnxSession, has_cuda_provider, open_session
 
@@ -128,15 +128,18 @@ def create_backend(kind: str, model_path: str | Path, device: str = "auto", *, e
 
 def open_models(weights_dir: str | Path, backend: str = "onnx", device: str = "auto",
                 landmark_model: str | None = None, threads: int | None = None,
-                log: Log | None = None) -> tuple[Backend, Backend]:
-    """The (box, landmark) backends named by a weights folder's manifest."""
+                log: Log | None = None, detector: str | None = None) -> tuple[Backend, Backend]:
+    """The (face detector, landmark) backends named by a weights folder's manifest; `detector` is a
+    --detector name (`core.manifest.detector_model_name`: None for the manifest's default). The first
+    is a multi-face detector (kind "detector") or the box regressor (kind "box")."""
     fmt = "onnx" if backend == "onnx" else "checkpoints"
     if backend not in BACKENDS:
         raise InputError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
     manifest = read_manifest(weights_dir)
     name = landmark_model_name(manifest, landmark_model, fmt)
     landmark_path = model_file(weights_dir, name, fmt)
-    box_path = model_file(weights_dir, BOX_MODEL, fmt)
+    finder = detector_model_name(manifest, detector)
+    box_path = model_file(weights_dir, finder, fmt)
     said: list[str] = []
 
     def once(line: str) -> None:  # the device fallback is said once, not once per model
@@ -144,6 +147,7 @@ def open_models(weights_dir: str | Path, backend: str = "onnx", device: str = "a
             said.append(line)
             log(line)
 
-    box = create_backend(backend, box_path, device, expect_kind="box", threads=threads, log=once)
+    kind = "box" if finder == FACE_FINDERS[-1] else "detector"
+    box = create_backend(backend, box_path, device, expect_kind=kind, threads=threads, log=once)
     landmarks = create_backend(backend, landmark_path, device, expect_kind="landmarks", threads=threads, log=once)
     return box, landmarks

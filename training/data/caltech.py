@@ -46,7 +46,7 @@ def load(root: Path) -> LoadResult:
         if isinstance(size, str):
             result.skipped[size] += 1
             continue
-        points = values.reshape(4, 2)
+        points = values.reshape(4, 2) - common.ONE_BASED_SHIFT_PX  # 1-based (common.ONE_BASED_SHIFT_PX)
         box = common.box_from_four_points(points)
         sample = common.make_sample(image, points, box, f"photo:{tokens[0]}", FORMAT, size,
                                     convention=CONVENTION_CALTECH)

@@ -23,6 +23,13 @@ from training.data.samples import (
 )
 
 MIN_IMAGE_SIDE = 8  # smaller images are skipped as unsupported
+# Readers return 0-based pixel coordinates (the centre of the top-left pixel is (0, 0), as OpenCV and
+# the field cases' truth). Sets written 1-based (Matlab's convention) are moved by this many pixels:
+# 300-W (documented), Caltech WebFaces (a Matlab-era release) and the YouTube-Faces keypoints CSV
+# (whole-pixel labels); for the last two the trained models' validation errors showed a constant
+# -0.4 .. -1.6 px on every point and axis, whatever the face's size (docs/experiments.md,
+# scripts/measure_pixel_offsets.py).
+ONE_BASED_SHIFT_PX = 1.0
 
 
 def image_size(path: Path) -> tuple[int, int] | str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.geometry import box_from_points
 from core.imageio import IMAGE_SUFFIXES
-from training.data.common import image_size, make_sample, start_load
+from training.data.common import ONE_BASED_SHIFT_PX, image_size, make_sample, start_load
 from training.data.samples import (
     SKIP_BAD_VALUES,
     SKIP_MISSING_IMAGE,
@@ -84,8 +84,7 @@ def load(root: Path) -> LoadResult:
         if isinstance(size, str):
             result.skipped[size] += 1
             continue
-        # 300-W points are 1-based pixel coordinates (Matlab convention)
-        pts = pts - 1.0
+        pts = pts - ONE_BASED_SHIFT_PX  # 300-W points are 1-based (Matlab convention)
         sample = make_sample(image_path, four_points_from_68(pts), box_from_points(pts),
                              photo_of(pts_path), FORMAT, size, points68_px=pts)
         if isinstance(sample, str):

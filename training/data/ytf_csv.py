@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core.geometry import box_from_points
-from training.data.common import image_size, make_sample, start_load
+from training.data.common import ONE_BASED_SHIFT_PX, image_size, make_sample, start_load
 from training.data.samples import SKIP_BAD_VALUES, SKIP_NAN, DatasetError, LoadResult, four_points_from_68
 
 FORMAT = "ytf-csv"
@@ -73,7 +73,7 @@ def _read_csv(csv_path: Path, result: LoadResult) -> None:
             if isinstance(size, str):
                 result.skipped[size] += 1
                 continue
-            pts68 = values.reshape(68, 2)
+            pts68 = values.reshape(68, 2) - ONE_BASED_SHIFT_PX  # 1-based (training.data.common)
             sample = make_sample(path, four_points_from_68(pts68), box_from_points(pts68),
                                  identity_of(row[0]), FORMAT, size, points68_px=pts68)
             if isinstance(sample, str):
