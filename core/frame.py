@@ -1,4 +1,5 @@
-"""The records one frame travels in: `Frame` (pixels in), `Detection` (a face box), `FrameResult` (out).
+"""The records one frame travels in: `Frame` (pixels in), `Detection` (a detector's face box), `FaceResult`
+(one face found) and `FrameResult` (out: every face of the frame).
 
 Pure data: pure compute (pipeline, codec, drawing, sinks) imports these without importing capture.
 """
@@ -37,8 +38,35 @@ class Detection:
 
     box_xyxy: np.ndarray
     score: float
-    from_model: bool = True  # False: the box implied by the tracked landmarks (no box-model run)
+    from_model: bool = True  # False: a box that no face-finding model made
     points_px: np.ndarray | None = None
+
+
+@dataclass
+class FaceResult:
+    """One face the tracker found in a frame (pure data).
+
+    - `id`: the face's track id, 1, 2, 3, ... per tracker (`tracker.pipeline.Tracker`): the same face
+      keeps it from frame to frame, and an id is never given to another face; still images number their
+      faces 1..N each.
+    - `box_xyxy`: float32 (4,) frame pixels x1 y1 x2 y2, clipped to the frame: always the face square of
+      `points_px` (`core.geometry.face_square_from_points`), on detector frames too.
+    - `score`: the detector's score 0..1 for this face, from the last frame the detector saw it.
+    - `points_px`: (P, 2) float32 frame pixels (x, y) in `core.meta.POINT_NAMES` order (P = 4).
+    - `quality`: the landmark model's face quality 0..1 (sigmoid of its quality logit), None for a
+      model without one (`core.meta.ModelMeta.quality`).
+    - `tracked`: the landmark crop came from the previous frame's points rather than from a detection.
+    - `detection`: the detector's own box for this face on this frame (it seeded or confirmed the crop),
+      None when the detector did not run or did not see the face.
+    """
+
+    id: int
+    box_xyxy: np.ndarray
+    score: float
+    points_px: np.ndarray
+    quality: float | None = None
+    tracked: bool = False
+    detection: Detection | None = None
 
 
 @dataclass
@@ -46,26 +74,16 @@ class FrameResult:
     """What the tracker found in one frame (made by `tracker.pipeline.Tracker.step`; pure data, raises nothing).
 
     - `frame`: the Frame it was found in (its pixels are not modified).
-    - `detection`: the face box (`box_xyxy`, float32 (4,) frame pixels x1 y1 x2 y2, clipped to the frame)
-      and presence score 0..1; None when there is no face. On frames without a box-model run the box is
-      the face square implied by the points (`from_model` False) and the score the last model score.
-    - `points_px`: (P, 2) float32 frame pixels (x, y) in `core.meta.POINT_NAMES` order (P = 4), or None
-      with no face; the two are None together (`has_face`).
-    - `timings`: milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total', wall clock.
-    - `detected`: the box model ran on this frame; `tracked`: the landmark crop came from the previous
-      frame's points rather than from this frame's box.
-    - `quality`: the landmark model's face quality 0..1 (sigmoid of its quality logit) for the points
-      given, or None when there is no face or the model gives no quality (`core.meta.ModelMeta.quality`).
+    - `faces`: every face found, oldest track first (by `FaceResult.id`); [] when there is none.
+    - `timings`: milliseconds per stage (`tracker.pipeline.STAGES`) plus 'total', wall clock, all faces.
+    - `detected`: the face detector ran on this frame.
     """
 
     frame: Frame
-    detection: Detection | None
-    points_px: np.ndarray | None
+    faces: list[FaceResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    detected: bool = False  # the box model ran on this frame
-    tracked: bool = False  # the landmark crop came from the previous frame's points
-    quality: float | None = None  # face quality 0..1 of models that give it
+    detected: bool = False
 
     @property
     def has_face(self) -> bool:
-        return self.detection is not None and self.points_px is not None
+        return bool(self.faces)

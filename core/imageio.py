@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -51,3 +53,18 @@ def read_image_bgr(path: str | Path) -> np.ndarray | None:
 def is_image_file(path: Path) -> bool:
     """True for a file whose suffix names an image format."""
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_ahead(items: list, workers: int, ahead: int = 16):
+    """(item, uint8 BGR image or None) for items with an `image_path` (FaceSamples, photos), in order,
+    decoded in `workers` threads at most `ahead` images ahead."""
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append((item, pool.submit(read_image_bgr, item.image_path)))
+            if len(pending) > ahead:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

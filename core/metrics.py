@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.geometry import box_iou, inter_ocular
+from core.geometry import box_iou, inter_ocular, iou_matrix
 from core.meta import POINT_NAMES
 
 FAILURE_NME_PCT = 10.0  # a face whose NME exceeds this many % counts as a failure
@@ -107,3 +107,40 @@ def quality_metrics(logits: np.ndarray, face: np.ndarray) -> dict[str, float]:
         ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based ranks, tied scores at their mean rank
         auc = float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     return {"quality_accuracy": presence_accuracy(logits, positive.astype(np.float32)), "quality_auc": auc}
+
+
+def match_detections(pred_xyxy: np.ndarray, pred_scores: np.ndarray, truth_xyxy: np.ndarray,
+                     iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """PASCAL VOC matching of one image's detections to its true faces: by falling score, each
+    detection takes the unmatched true face it overlaps most if that IoU is at least `iou_threshold`.
+    Returns (hit (D,) bool, in the order given; matched_truth (T,) bool)."""
+    pred = np.asarray(pred_xyxy, np.float32).reshape(-1, 4)
+    truth = np.asarray(truth_xyxy, np.float32).reshape(-1, 4)
+    hit = np.zeros(len(pred), bool)
+    taken = np.zeros(len(truth), bool)
+    if not len(pred) or not len(truth):
+        return hit, taken
+    iou = iou_matrix(pred, truth)
+    for d in np.argsort(-np.asarray(pred_scores, np.float32), kind="stable"):
+        free = np.where(taken, -1.0, iou[d])
+        t = int(np.argmax(free))
+        if free[t] >= iou_threshold:
+            hit[d], taken[t] = True, True
+    return hit, taken
+
+
+def average_precision(scores: np.ndarray, hits: np.ndarray, n_truth: int) -> float:
+    """Area under the precision-recall curve of detections pooled over images (all-point interpolation,
+    PASCAL VOC 2010+): `scores` (D,), `hits` (D,) bool from `match_detections`, `n_truth` true faces.
+    0..1; 0 when there are no true faces."""
+    if n_truth <= 0:
+        return 0.0
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    tp = np.cumsum(np.asarray(hits, bool)[order])
+    fp = np.cumsum(~np.asarray(hits, bool)[order])
+    recall = tp / n_truth
+    precision = tp / np.maximum(tp + fp, 1)
+    r = np.concatenate([[0.0], recall, [recall[-1] if len(recall) else 0.0]])
+    p = np.concatenate([[1.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    return float(np.sum((r[1:] - r[:-1]) * p[1:]))

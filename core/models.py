@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from core.detector_net import PAD_MULTIPLE, CenterFaceNet, DetectorConfig
 from core.errors import InputError, first_line
 from core.meta import ModelMeta
 
@@ -287,6 +288,7 @@ MODELS: dict[str, tuple[type[nn.Module], type, str]] = {
     "resnet": (ResNetLandmarks, ResNetLandmarkConfig, "landmarks"),
     "resnet-simcc": (SimCCLandmarks, SimCCLandmarkConfig, "landmarks"),
     "box": (BoxRegressor, BoxConfig, "box"),
+    "centernet": (CenterFaceNet, DetectorConfig, "detector"),
 }
 LANDMARK_MODELS = tuple(k for k, v in MODELS.items() if v[2] == "landmarks")
 # What a saved config without a later field meant: the value before the field existed, not today's default.
@@ -294,7 +296,7 @@ SAVED_BEFORE_FIELD: dict[str, dict] = {"resnet-simcc": {"quality_source": "poole
 
 
 def model_kind(name: str) -> str:
-    """'landmarks' or 'box'."""
+    """'landmarks', 'box' or 'detector'."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     return MODELS[name][2]
@@ -328,6 +330,8 @@ def model_meta(name: str, config) -> ModelMeta:
     kind = model_kind(name)
     if kind == "landmarks" and getattr(config, "quality", False):
         return ModelMeta.for_kind(kind, name, config.input_size, quality=True)
+    if kind == "detector":
+        return ModelMeta.for_kind(kind, name, config.input_size, pad_multiple=PAD_MULTIPLE)
     return ModelMeta.for_kind(kind, name, config.input_size)
 
 

@@ -23,9 +23,9 @@ from export.verify import (
     VerificationError,
     check_graph,
     latency_ms,
-    max_abs_diff,
     meta_of,
     opset_of,
+    output_diff,
     read_onnx,
     run,
 )
@@ -53,15 +53,20 @@ def score(meta: ModelMeta, pred: np.ndarray, target: np.ndarray) -> float:
 
     if meta.kind == "box":
         return box_metrics(pred, target, np.ones(len(pred)))["iou_mean"]
+    if meta.kind == "detector":  # the best-scoring detection of each image against its largest face
+        best = np.asarray(pred)[np.arange(len(pred)), np.argmax(np.asarray(pred)[..., 0], axis=1)]
+        return box_metrics(np.concatenate([best[:, 1:5] / meta.input_size, best[:, :1]], axis=1), target,
+                           np.ones(len(pred)))["iou_mean"]
     points = np.asarray(pred)[:, : 2 * len(meta.point_names)]  # a face-quality logit may follow the points
     return float(nme_per_face(points, target).mean())
 
 
 def score_text(meta: ModelMeta, value: float, base: float | None = None, n: int = 0) -> str:
     """The accuracy cell: the score on n real inputs, or (with `base`) its change against the fp32 graph."""
-    name, fmt = ("IoU", "{:.3f}") if meta.kind == "box" else ("NME", "{:.2f}")
+    whole = meta.kind in ("box", "detector")
+    name, fmt = ("IoU", "{:.3f}") if whole else ("NME", "{:.2f}")
     if base is None:
-        return f"{name} {fmt.format(value)} on {n} real {'images' if meta.kind == 'box' else 'crops'}"
+        return f"{name} {fmt.format(value)} on {n} real {'images' if whole else 'crops'}"
     return f"{name} {value - base:+.3f} vs fp32 ({fmt.format(value)})"
 
 
@@ -102,7 +107,7 @@ def verify_onnx_fp32(path: Path, model: torch.nn.Module, meta: ModelMeta, probe:
     session = cpu_session(path)
     worst = 0.0
     for label, x in probe.parity_inputs(meta):
-        diff = max_abs_diff(run(session, x), torch_outputs(model, x))
+        diff = output_diff(run(session, x), torch_outputs(model, x), meta.kind, meta.input_size)
         if not diff <= FP32_TOLERANCE:
             raise VerificationError(f"{path.name}: ONNX Runtime differs from PyTorch by {diff:.2e} on {label} "
                                     f"input (limit {FP32_TOLERANCE:.0e})")
@@ -129,7 +134,7 @@ def verify_variant(path: Path, model: torch.nn.Module, meta: ModelMeta, probe: P
                f"written anyway, it is meant for CUDA"
         row = Row(path.name, path.stat().st_size, opset_of(proto), None, None, "n/a (CPU cannot run it)")
         return Check(row, None), note
-    worst = max(max_abs_diff(out, torch_outputs(model, x)) for out, x in outputs)
+    worst = max(output_diff(out, torch_outputs(model, x), meta.kind, meta.input_size) for out, x in outputs)
     if not np.isfinite(worst):
         raise VerificationError(f"{path.name}: the {precision} graph gives non-finite or misshapen outputs")
     ms, value = _latency_and_score(session, meta, probe)

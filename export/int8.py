@@ -70,8 +70,8 @@ def write_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, calib_x: np.nd
 
 
 def int8_loss(meta: ModelMeta, base: float, value: float) -> float:
-    """How much worse the int8 graph is: NME points gained (landmarks) or mean IoU lost (box)."""
-    return base - value if meta.kind == "box" else value - base
+    """How much worse the int8 graph is: NME points gained (landmarks) or mean IoU lost (box, detector)."""
+    return base - value if meta.kind in ("box", "detector") else value - base
 
 
 def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
@@ -79,7 +79,7 @@ def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
     """The int8 graph's loss against fp32 (`int8_loss`) on n held-out inputs; a VerificationError when it
     is beyond the limit (max_nme_loss NME points for landmarks, max_iou_loss mean IoU for boxes) or NaN."""
     loss = int8_loss(meta, base, value)
-    limit, unit = (max_iou_loss, "IoU") if meta.kind == "box" else (max_nme_loss, "NME points")
+    limit, unit = (max_iou_loss, "IoU") if meta.kind in ("box", "detector") else (max_nme_loss, "NME points")
     if not loss <= limit:
         raise VerificationError(f"{file}: int8 loses {loss:.3f} {unit} against fp32 on {n} held-out real "
                                 f"inputs (limit {limit}); refused, nothing written (export without --int8 "

@@ -23,19 +23,27 @@ DEFAULT_OPSET = 18
 
 
 def export_onnx(model: torch.nn.Module, meta: ModelMeta, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Export with torch.onnx's dynamo exporter (batch dimension dynamic), embed metadata, one file."""
+    """Export with torch.onnx's dynamo exporter (batch dimension dynamic; a detector's height and width
+    too, in multiples of `meta.pad_multiple`), embed metadata, one file."""
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
-    example = torch.zeros(2, 3, meta.input_size, meta.input_size)
     batch = torch.export.Dim("batch", min=1, max=1024)
+    dims = {0: batch}
+    example = torch.zeros(2, 3, meta.input_size, meta.input_size)
+    if meta.kind == "detector":
+        step = meta.pad_multiple
+        cells = meta.input_size // step
+        example = torch.zeros(2, 3, (cells - 1) * step, cells * step)  # height != width: both stay dynamic
+        dims = {0: batch, 2: step * torch.export.Dim("rows", min=1, max=64),
+                3: step * torch.export.Dim("cols", min=1, max=64)}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                    dynamic_shapes=({0: batch},), verbose=False, optimize=True)
+                                    dynamic_shapes=(dims,), verbose=False, optimize=True)
     tmp = save_with_metadata(program.model_proto, meta, path.with_suffix(path.suffix + ".tmp"))
     tmp.replace(path)
     return path

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from core.errors import InputError, first_line
-from core.manifest import BOX_MODEL, MANIFEST, landmark_model_name
+from core.manifest import BOX_MODEL, DETECTOR_MODELS, FACE_FINDERS, MANIFEST, landmark_model_name
 from core.meta import ModelMeta
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -38,7 +38,7 @@ def plan(weights_dir: Path, manifest: dict) -> tuple[list[Planned], list[str]]:
         if not (weights_dir / file).is_file():
             raise InputError(f"{weights_dir / file}: listed in {source} but missing")
     items, notes = [], []
-    landmarks = [n for n in ckpts if n != BOX_MODEL]
+    landmarks = [n for n in ckpts if n not in FACE_FINDERS]
     if landmarks:
         default = landmark_model_name(manifest, None)
         if default not in ckpts:
@@ -53,6 +53,7 @@ def plan(weights_dir: Path, manifest: dict) -> tuple[list[Planned], list[str]]:
         items.append(Planned(BOX_MODEL, "box", weights_dir / ckpts[BOX_MODEL], "box"))
     else:
         notes.append(f"{source} lists no '{BOX_MODEL}' checkpoint: no box graph written")
+    items += [Planned(n, "detector", weights_dir / ckpts[n], "detector") for n in DETECTOR_MODELS if n in ckpts]
     return items, notes
 
 

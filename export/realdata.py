@@ -98,8 +98,11 @@ def box_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs
 
 
 def model_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
-    """Real inputs for a landmark or box model."""
-    return box_inputs(samples, meta, images) if meta.kind == "box" else landmark_inputs(samples, meta, images)
+    """Real inputs for a landmark model (face crops), the box model or the detector (whole images
+    letterboxed to the square input, which is a multiple of the detector's stride)."""
+    if meta.kind in ("box", "detector"):
+        return box_inputs(samples, meta, images)
+    return landmark_inputs(samples, meta, images)
 
 
 def _stack(xs: list, targets: list, meta: ModelMeta, width: int) -> RealInputs:

@@ -83,6 +83,29 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff.max()) if np.isfinite(diff).all() else float("inf")
 
 
+# A detector's rows compared: those scoring above this in either output (the cells a face could come from)
+DETECTION_ROW_MIN_SCORE = 0.05  # the lowest score that counts for AP (facetrack.detector_eval.AP_MIN_SCORE)
+
+
+def output_diff(a: np.ndarray, b: np.ndarray, kind: str, input_size: int) -> float:
+    """How far two outputs of one model differ: `max_abs_diff`, except for a detector (B, N, 5 + 2P): its
+    scores count where either output scores at least DETECTION_ROW_MIN_SCORE (below it a cell is never a
+    detection, and the 3x3-peak test of an untrained, flat heatmap flips on rounding), and its box and
+    point columns (input pixels) in units of `input_size`, on the rows both score that high."""
+    if kind != "detector":
+        return max_abs_diff(a, b)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("inf")
+    sa = np.where(a[..., 0] >= DETECTION_ROW_MIN_SCORE, a[..., 0], 0.0)
+    sb = np.where(b[..., 0] >= DETECTION_ROW_MIN_SCORE, b[..., 0], 0.0)
+    worst = float(np.abs(sa - sb).max())
+    both = (sa > 0) & (sb > 0)
+    if both.any():
+        worst = max(worst, float(np.abs(a[..., 1:][both] - b[..., 1:][both]).max()) / input_size)
+    return worst
+
+
 def latency_ms(session, input_size: int, runs: int = 30, warmup: int = 3, budget_s: float = 2.0) -> float:
     """Median wall time of one batch-1 run in ms (fewer runs when a run is slow)."""
     x = np.random.default_rng(0).standard_normal((1, 3, input_size, input_size)).astype(np.float32)

@@ -21,8 +21,6 @@ checkpoint's `train_config` records.
 from __future__ import annotations
 
 import math
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,7 +30,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.geometry import apply_affine, crop_affine, crop_matrix
-from core.imageio import read_image_bgr
+from core.imageio import read_ahead, read_image_bgr
 from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
 from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
@@ -41,7 +39,7 @@ from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks,
 from training.data.samples import FaceSample
 
 Log = Callable[[str], None]
-WHATS = ("landmarks", "box", "both")
+WHATS = ("landmarks", "box", "both", "detector")
 SHEET_TILE = 160
 SHEET_FACES = 24
 
@@ -63,6 +61,8 @@ class EvalJob:
     flip_test: bool = False
     min_quality: float = DEFAULT_MIN_QUALITY
     workers: int = 2
+    detector: str | None = None  # --what detector: a --detector name; None: the manifest's default
+    min_score: float | None = None  # the detector's threshold; None: the model's own default
 
 
 @dataclass
@@ -172,7 +172,7 @@ def locate_faces(locator: Locator, samples: list[FaceSample], flip_test: bool = 
     `flip_test`, the final pass averaged with its mirrored crop. Images are decoded ahead in threads."""
     width = len(POINT_NAMES)
     points, quality, crops, runs, kept, unreadable = [], [], [], [], [], []
-    for sample, image in _decoded(samples, workers):
+    for sample, image in read_ahead(samples, workers):
         if image is None:
             unreadable.append(sample)
             continue
@@ -186,20 +186,6 @@ def locate_faces(locator: Locator, samples: list[FaceSample], flip_test: bool = 
         runs.append(found.crops_run)
     return LandmarkRun(kept, np.asarray(points, np.float32).reshape(-1, width, 2), np.asarray(quality, np.float64),
                        crops, np.asarray(runs, np.int64), unreadable)
-
-
-def _decoded(samples: list[FaceSample], workers: int, ahead: int = 16):
-    """(sample, uint8 BGR image or None) in order, decoded in `workers` threads at most `ahead` images ahead."""
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        pending: deque = deque()
-        for sample in samples:
-            pending.append((sample, pool.submit(read_image_bgr, sample.image_path)))
-            if len(pending) > ahead:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
 
 
 def landmark_report(run: LandmarkRun, min_quality: float = DEFAULT_MIN_QUALITY) -> dict:
@@ -271,9 +257,11 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     from core.manifest import default_weights_dir
 
     if job.what not in WHATS:
-        raise InputError(f"--what must be landmarks, box or both, not {job.what!r}")
+        raise InputError(f"--what must be one of {', '.join(WHATS)}, not {job.what!r}")
     weights_dir = Path(job.weights or default_weights_dir())
     manifest = read_manifest(weights_dir)
+    if job.what == "detector":
+        return _evaluate_detector(job, weights_dir, manifest, log)
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
     name = landmark_model_name(manifest, job.landmark_model, fmt)
     record = TrainingRecord.of(weights_dir, name)
@@ -324,9 +312,35 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     return report
 
 
-def _say_split(trained: dict, data: tuple[str, ...], seed: int, lookalikes: bool, log: Log) -> None:
+def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log) -> dict:
+    """`--what detector`: the face finder's AP and recall (`facetrack.detector_eval`) on its own split."""
+    from core.manifest import detector_model_name
+    from facetrack.detector_eval import evaluate_detector, say_detector
+    from tracker.detect import default_min_score, make_detector
+
+    fmt = "onnx" if job.backend == "onnx" else "checkpoints"
+    name = detector_model_name(manifest, job.detector)
+    trained = TrainingRecord.of(weights_dir, name).settings
+    seed = job.seed if job.seed is not None else int(trained.get("seed", 0))
+    lookalikes = bool(trained.get("split_lookalikes", False))
+    samples = select_faces(job.data, job.format, job.split, seed, lookalikes, job.workers)
+    if not samples:
+        raise InputError(f"{', '.join(job.data)}: no faces in split {job.split!r}")
+    if job.split != "all":
+        _say_split(trained, job.data, seed, lookalikes, log, "detector")
+    kind = "box" if name == BOX_MODEL else "detector"
+    backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device, expect_kind=kind)
+    min_score = job.min_score if job.min_score is not None else default_min_score(backend.meta)
+    report = evaluate_detector(make_detector(backend, min_score), samples, job.workers, log)
+    say_detector(report, log)
+    return {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
+            "backend": job.backend, "detector": report}
+
+
+def _say_split(trained: dict, data: tuple[str, ...], seed: int, lookalikes: bool, log: Log,
+               model: str = "landmark model") -> None:
     how = "look-alike copies merged" if lookalikes else "no look-alike merging"
-    log(f"split by identity, seed {seed}, {how} (as the landmark model was trained)")
+    log(f"split by identity, seed {seed}, {how} (as the {model} was trained)")
     used = [Path(p).name for p in trained.get("data", ())]
     given = [Path(p).name for p in data]
     if used and sorted(used) != sorted(given):

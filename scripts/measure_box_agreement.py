@@ -61,10 +61,10 @@ def main() -> None:
         if image is None:
             continue
         timings = dict.fromkeys(pipeline.STAGES, 0.0)
-        detection = tracker._detect(image, timings)
-        if detection is None:
+        detections = tracker._detect(image, timings)  # best first; single-face photos: the first is the face
+        if not detections:
             continue
-        found = tracker.locator.in_box(image, detection.box_xyxy, timings)
+        found = tracker.locator.from_crop(image, tracker._seed_crop(detections[0]), timings)
         shift, ratio = found.box_agreement(tracker.landmark_backend.meta.crop_scale)
         # what the box model hands over: its crop against the face crop of the true points
         true_shift, true_ratio = replace(found, points_px=sample.points_px).box_agreement(

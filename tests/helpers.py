@@ -176,6 +176,97 @@ def rotate_image(image: np.ndarray, points_px: np.ndarray, angle_deg: float) -> 
     return out, pts.astype(np.float32)
 
 
+def draw_face_at(image: np.ndarray, center_xy: tuple[float, float], iod: float) -> np.ndarray:
+    """Draw `drawn_face`'s upright face (skin oval, four coloured dots) centred at `center_xy` into
+    `image` (uint8 BGR, in place); returns its (4, 2) float32 points px."""
+    cx, cy = center_xy
+    points = np.array([[cx - iod / 2, cy - 0.3 * iod], [cx + iod / 2, cy - 0.3 * iod], [cx, cy + 0.25 * iod],
+                       [cx, cy + 0.75 * iod]], dtype=np.float32)
+    cv2.ellipse(image, (round(cx), round(cy + 0.1 * iod)), (round(0.95 * iod), round(1.3 * iod)), 0, 0, 360,
+                (150, 170, 205), -1, cv2.LINE_AA)
+    for (x, y), rgb in zip(points, FACE_DOT_RGB):
+        cv2.circle(image, (round(float(x)), round(float(y))), max(3, round(iod / 10)), rgb[::-1], -1, cv2.LINE_AA)
+    return points
+
+
+def drawn_faces(width: int, height: int, centers: list[tuple[float, float]], iod: float = 40.0
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(uint8 BGR image, [(4, 2) points px]) of upright drawn faces (`draw_face_at`) at `centers` on a
+    grey background; keep them an eye-mouth crop apart (about 3.5 x `iod`) so no crop sees two."""
+    image = np.full((height, width, 3), 90, np.uint8)
+    return image, [draw_face_at(image, c, iod) for c in centers]
+
+
+def find_drawn_faces(image_bgr: np.ndarray, tolerance: float = 0.3) -> list[np.ndarray]:
+    """The (4, 2) points px of each drawn face (`draw_face_at`) in an image, left to right: every blob of
+    the right eye's colour with the nearest blob of each other point's colour (faces far apart)."""
+    rgb01 = image_bgr[..., ::-1].astype(np.float32) / 255.0
+    blobs = []
+    for rgb in FACE_DOT_RGB:
+        mask = (np.linalg.norm(rgb01 - np.array(rgb) / 255.0, axis=2) < tolerance).astype(np.uint8)
+        count, _, stats, centroids = cv2.connectedComponentsWithStats(mask)
+        blobs.append(np.array([c for c, st in zip(centroids[1:], stats[1:]) if st[cv2.CC_STAT_AREA] >= 4],
+                              dtype=np.float32).reshape(-1, 2))
+    faces = []
+    for eye in blobs[0]:
+        others = [b[np.argmin(np.linalg.norm(b - eye, axis=1))] for b in blobs[1:] if len(b)]
+        if len(others) == 3:
+            faces.append(np.array([eye, *others], dtype=np.float32))
+    return sorted(faces, key=lambda pts: float(pts[0, 0]))
+
+
+class DotFaceDetector:
+    """A multi-face detector (`tracker.detect.FaceDetector`) for drawn faces: every face
+    `find_drawn_faces` sees, left to right, scoring 0.99, 0.98, ...; its box is the face square of the
+    dots scaled by `box_scale` and moved right by `box_shift` of its side (a detector's box that differs
+    from the points' face square), with the dots as coarse points when `with_points`. `calls` counts runs."""
+
+    multi_face = True
+
+    def __init__(self, box_scale: float = 1.0, box_shift: float = 0.0, with_points: bool = False,
+                 min_score: float = 0.5) -> None:
+        self.name, self.backend, self.min_score, self.calls = "fake:dots", None, min_score, 0
+        self.box_scale, self.box_shift, self.with_points = box_scale, box_shift, with_points
+
+    def detect(self, image: np.ndarray, timings: dict[str, float]) -> list:
+        from core.frame import Detection
+        from core.geometry import box_from_square, face_square_from_points
+
+        self.calls += 1
+        found = []
+        for k, points in enumerate(find_drawn_faces(image)):
+            center, side = face_square_from_points(points)
+            box = box_from_square(center + [self.box_shift * side, 0.0], side * self.box_scale)
+            found.append(Detection(box, 0.99 - 0.01 * k, True, points if self.with_points else None))
+        return [d for d in found if d.score >= self.min_score]
+
+
+class DotDetectorModel:
+    """A face-detector "model" (kind "detector", `tracker.detect.GridDetector`'s input and output) for
+    drawn faces: on the letterboxed input it finds the faces (`find_drawn_faces`) and writes one row per
+    face (score 0.99, 0.98, ... left to right; the face square of the dots; the dots), then zero rows up
+    to `rows`. `calls` counts runs."""
+
+    def __init__(self, input_size: int = 320, rows: int = 16) -> None:
+        from core.meta import ModelMeta
+
+        self.meta = ModelMeta.for_kind("detector", "dot-detector", input_size, pad_multiple=4)
+        self.name, self.rows, self.calls = "fake:dot-detector", rows, 0
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        from core.geometry import box_from_square, face_square_from_points
+
+        self.calls += 1
+        mean, std = np.asarray(self.meta.mean, np.float32), np.asarray(self.meta.std, np.float32)
+        rgb01 = np.clip(batch[0].transpose(1, 2, 0) * std + mean, 0, 1)
+        image_bgr = (rgb01[..., ::-1] * 255).round().astype(np.uint8)
+        out = np.zeros((1, self.rows, self.meta.output_width), np.float32)
+        for k, points in enumerate(find_drawn_faces(image_bgr)[: self.rows]):
+            box = box_from_square(*face_square_from_points(points))
+            out[0, k] = [0.99 - 0.01 * k, *box, *points.reshape(-1)]
+        return out
+
+
 def dot_centres(image_rgb01: np.ndarray, tolerance: float = 0.3) -> np.ndarray | None:
     """(4, 2) centroids (x, y px) of the FACE_DOT_RGB dots in an HxWx3 RGB image in 0..1, or None when
     one is missing."""
@@ -203,9 +294,11 @@ class DotReader:
         self.name = "fake:dot-reader"
         self.upright_within_deg = upright_within_deg
         self.calls = 0
+        self.batch_sizes: list[int] = []  # crops per call
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         self.calls += 1
+        self.batch_sizes.append(len(batch))
         mean = np.asarray(self.meta.mean, np.float32)
         std = np.asarray(self.meta.std, np.float32)
         rows = []
@@ -221,6 +314,12 @@ class DotReader:
             row = list(points.reshape(-1)) + ([6.0 if upright else -6.0] if self.meta.quality else [])
             rows.append(row)
         return np.asarray(rows, dtype=np.float32)
+
+
+def the_face(result):
+    """The one face of a FrameResult (`core.frame.FaceResult`); fails the test unless there is exactly one."""
+    assert len(result.faces) == 1, [face.id for face in result.faces]
+    return result.faces[0]
 
 
 def one_error_line(result, code: int, *needles: str) -> str:

@@ -1,7 +1,7 @@
 """Face quality: landmark models that end their output with a quality logit (`ModelMeta.quality`).
 
-The quality (sigmoid of the logit) travels in the FrameResult and the JSON face; below --min-quality a
-track is dropped and an image has no face; models without it keep today's JSON.
+The quality (sigmoid of the logit) travels in each FaceResult and JSON face; below --min-quality a
+track is dropped and an image has no face; models without it leave "quality" out of the JSON face.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from core.frame import Frame
 from core.meta import MetadataError
 from core.postprocess import sigmoid
 from facetrack.cli import app
-from tests.helpers import QUALITY_LOGITS, CountingBackend, shared_weights, write_clip
+from tests.helpers import QUALITY_LOGITS, CountingBackend, shared_weights, the_face, write_clip
 from tracker.backends import open_models
 from tracker.bench.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
@@ -60,16 +60,16 @@ def test_quality_travels_to_the_result_and_the_json(quality_weights):
     assert tracker.landmark_backend.meta.quality and tracker.landmark_backend.meta.output_width == 9
     for frame in SyntheticSource(160, 120, 30, 4):
         result = tracker.step(frame)
-        assert result.has_face and result.quality == pytest.approx(sigmoid(QUALITY_LOGITS["quality"]), abs=0.01)
+        assert the_face(result).quality == pytest.approx(sigmoid(QUALITY_LOGITS["quality"]), abs=0.01)
         face = result_row(result)["faces"][0]
-        assert list(face) == ["box_xyxy", "score", "quality", "points"]
-        assert face["quality"] == round(result.quality, 4)
+        assert list(face) == ["id", "box_xyxy", "score", "quality", "points"]
+        assert face["quality"] == round(the_face(result).quality, 4)
 
 
 def test_models_without_quality_keep_todays_json(face_weights):
     result = _tracker(face_weights).step(next(iter(SyntheticSource(160, 120, 30, 1))))
-    assert result.has_face and result.quality is None
-    assert list(result_row(result)["faces"][0]) == ["box_xyxy", "score", "points"]
+    assert the_face(result).quality is None
+    assert list(result_row(result)["faces"][0]) == ["id", "box_xyxy", "score", "points"]
 
 
 @pytest.mark.parametrize("mode", ["image", "video"])
@@ -77,7 +77,7 @@ def test_low_quality_is_no_face(lowquality_weights, mode):
     tracker = _tracker(lowquality_weights, mode=mode, detect_every=3)
     results = [tracker.step(f) for f in SyntheticSource(160, 120, 30, 5)]
     assert not any(r.has_face for r in results)
-    assert all(r.points_px is None and r.quality is None for r in results)
+    assert all(r.faces == [] for r in results)
     assert not tracker.tracking and "quality" in tracker.lost_reason
     # no track ever starts: the box model runs on every frame; on still images also on the frame turned
     # 90, 180 and 270 degrees, in case the face lies on its side (Tracker._search_turns)
@@ -90,7 +90,7 @@ def test_a_track_is_dropped_when_quality_falls(quality_weights):
     frames = list(SyntheticSource(160, 120, 30, 6))
     results = [tracker.step(f) for f in frames]
     assert [r.has_face for r in results] == [True, True, True, False, False, False]
-    assert [r.tracked for r in results[:3]] == [False, True, True]
+    assert [the_face(r).tracked for r in results[:3]] == [False, True, True]
     # frame 3: the tracked crop fails, the box model runs on the same frame, its crop fails too
     assert results[3].detected and tracker.box_backend.calls == 4 and not tracker.tracking
 
@@ -107,8 +107,9 @@ def test_onnx_and_torch_agree_on_quality(quality_weights):
     a, b = _tracker(quality_weights, "onnx"), _tracker(quality_weights, "torch")
     for frame in frames:
         ra, rb = a.step(frame), b.step(frame)
-        assert ra.quality == pytest.approx(rb.quality, abs=1e-4)
-        assert np.abs(ra.points_px - rb.points_px).max() < 0.2
+        fa, fb = the_face(ra), the_face(rb)
+        assert fa.quality == pytest.approx(fb.quality, abs=1e-4)
+        assert np.abs(fa.points_px - fb.points_px).max() < 0.2
 
 
 def test_output_narrower_than_the_metadata_says_is_a_metadata_error(quality_weights, face_weights):

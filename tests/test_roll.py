@@ -15,7 +15,7 @@ import pytest
 from core.frame import Frame
 from core.geometry import box_from_points, box_iou, crop_affine, crop_matrix, letterbox_matrix, roll_deg
 from core.meta import ModelMeta
-from tests.helpers import DotReader, dot_centres, drawn_face, rotate_image
+from tests.helpers import DotReader, dot_centres, drawn_face, rotate_image, the_face
 from tracker.locate import TURNS_DEG, Crop, Locator
 from tracker.pipeline import MAX_BOX_SHIFT, Tracker
 
@@ -107,9 +107,10 @@ def test_tracking_follows_a_face_that_turns_upside_down():
         frame = cv2.warpAffine(upright, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
         truth = points0 @ m[:, :2].T + m[:, 2]
         result = tracker.step(Frame(frame, i, 0.0, i * 40.0))
-        assert result.has_face and result.tracked == (i > 0), i
-        assert np.abs(result.points_px - truth).max() < 1.5, (i, angle)
-    assert _angle_gap(tracker.track.angle_deg, 180.0) < 1.0
+        face = the_face(result)
+        assert face.tracked == (i > 0) and face.id == 1, i
+        assert np.abs(face.points_px - truth).max() < 1.5, (i, angle)
+    assert _angle_gap(tracker.tracks[0].angle_deg, 180.0) < 1.0
     assert tracker.box_calls == 1  # never lost on the way round
 
 
@@ -160,17 +161,18 @@ def test_a_face_on_its_side_is_found_in_the_turned_frame(angle, pad):
     tracker = Tracker(box_model, DotReader(quality=True), mode="image")
     result = tracker.step(Frame(image, 0, 0.0))
     assert result.has_face, tracker.lost_reason
-    assert np.abs(result.points_px - points).max() < 1.5  # eyes in their order too
+    face = the_face(result)
+    assert np.abs(face.points_px - points).max() < 1.5  # eyes in their order too
     assert box_model.calls == 4  # upright, then the frame turned 90, 180 and 270 degrees
-    face = box_from_points(points, pad=0.6)
-    assert box_iou(result.detection.box_xyxy, face) > 0.8  # the box of the turned frame, mapped back
+    truth = box_from_points(points, pad=0.6)
+    assert box_iou(face.detection.box_xyxy, truth) > 0.8  # the box of the turned frame, mapped back
 
 
 def test_an_upright_face_needs_no_turned_frames():
     image, points, _ = _face(0.0)
     box_model = _UprightBox()
     result = Tracker(box_model, DotReader(quality=True), mode="image").step(Frame(image, 0, 0.0))
-    assert result.has_face and np.abs(result.points_px - points).max() < 1.5
+    assert np.abs(the_face(result).points_px - points).max() < 1.5
     assert box_model.calls == 1
 
 
@@ -191,7 +193,7 @@ def test_points_that_disagree_with_their_box_are_no_face():
     assert not result.has_face and tracker.lost_reason == "landmarks disagree with the face box"
     near = box + np.array([1, 0, 1, 0]) * (box[2] - box[0]) * 0.2  # a box a little off: accepted
     result = Tracker(_FixedBox(near, w, h), DotReader(quality=True), mode="image").step(Frame(image, 0, 0.0))
-    assert result.has_face and np.abs(result.points_px - points).max() < 1.5
+    assert np.abs(the_face(result).points_px - points).max() < 1.5
 
 
 def test_flip_test_on_still_images_averages_with_the_mirrored_crop():
@@ -203,8 +205,8 @@ def test_flip_test_on_still_images_averages_with_the_mirrored_crop():
         results[flip] = (tracker.step(Frame(image, 0, 0.0)), reader.calls)
     (plain, plain_calls), (flipped, flipped_calls) = results[False], results[True]
     assert flipped_calls == plain_calls + 1
-    assert np.abs(flipped.points_px - points).max() < 1.5  # eyes swapped back: the same face
-    assert np.abs(flipped.points_px - plain.points_px).max() < 1.5
+    assert np.abs(the_face(flipped).points_px - points).max() < 1.5  # eyes swapped back: the same face
+    assert np.abs(the_face(flipped).points_px - the_face(plain).points_px).max() < 1.5
     video = Tracker(_UprightBox(), DotReader(quality=True), mode="video", flip_test=True)
     video.step(Frame(image, 0, 0.0))
     assert video.landmark_calls == plain_calls  # tracking never mirrors

@@ -47,11 +47,11 @@ def test_video_end_to_end(face_weights, tmp_path, monkeypatch):
         assert set(r) == {"frame", "t_ms", "width", "height", "faces"}
         assert (r["width"], r["height"]) == (160, 120)
         (face,) = r["faces"]
-        assert set(face) == {"box_xyxy", "score", "points"}
+        assert set(face) == {"id", "box_xyxy", "score", "points"} and face["id"] == 1
         assert list(face["points"]) == list(POINT_NAMES)
         assert len(face["box_xyxy"]) == 4 and 0 <= face["score"] <= 1
     assert data[1]["t_ms"] == pytest.approx(40.0)
-    assert "box model on 6 frames" in result.output
+    assert "detector on 6 frames" in result.output
 
 
 def test_video_no_face_and_no_draw(noface_weights, tmp_path):

@@ -66,16 +66,26 @@ def test_box_output_maps_out_of_letterbox():
 
 
 def test_draw_is_pure_and_marks_points():
-    from core.colors import POINT_COLORS_BGR
-    from core.frame import Detection
+    from core.colors import POINT_COLORS_BGR, id_color_bgr
+    from core.frame import FaceResult
     from tracker.draw import draw_result
 
     image = np.zeros((240, 320, 3), np.uint8)
     pts = np.array([[100, 100], [160, 100], [130, 130], [130, 160]], np.float32)
-    out = draw_result(image, Detection(np.array([80, 70, 190, 190], np.float32), 0.9), pts, fps=30, latency_ms=12)
+    faces = [FaceResult(1, np.array([80, 70, 190, 190], np.float32), 0.9, pts),
+             FaceResult(2, np.array([220, 60, 300, 140], np.float32), 0.8, pts + [130, -10])]
+    out = draw_result(image, faces, fps=30, latency_ms=12)
     assert image.max() == 0 and out.shape == image.shape
-    for (x, y), color in zip(pts.astype(int), POINT_COLORS_BGR):
-        assert tuple(int(v) for v in out[y, x]) == color
+    for face in faces:
+        for (x, y), color in zip(face.points_px.astype(int), POINT_COLORS_BGR):
+            assert tuple(int(v) for v in out[y, x]) == color
+    # each box in its id's colour (the middle of its right edge, anti-aliased: the colour's hue)
+    def hue(bgr) -> np.ndarray:
+        return np.asarray(bgr, np.float32) / max(bgr)
+
+    assert id_color_bgr(1) != id_color_bgr(2)
+    assert np.allclose(hue(out[130, 190]), hue(id_color_bgr(1)), atol=0.05)
+    assert np.allclose(hue(out[100, 300]), hue(id_color_bgr(2)), atol=0.05)
 
 
 def test_synthetic_source_is_deterministic():

@@ -125,7 +125,7 @@ def test_no_face_rows_have_empty_faces(tmp_path):
     from tracker.sinks import result_row
 
     frame = Frame(np.zeros((12, 16, 3), np.uint8), 3, 0.0, 100.0)
-    assert result_row(FrameResult(frame, None, None)) == {"frame": 3, "t_ms": 100.0, "width": 16, "height": 12,
+    assert result_row(FrameResult(frame)) == {"frame": 3, "t_ms": 100.0, "width": 16, "height": 12,
                                                           "faces": []}
     frame.name = "a/b.png"
-    assert list(result_row(FrameResult(frame, None, None))) == ["image", "width", "height", "faces"]
+    assert list(result_row(FrameResult(frame))) == ["image", "width", "height", "faces"]

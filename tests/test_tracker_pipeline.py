@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import InputError
 from core.meta import MetadataError
-from tests.helpers import CountingBackend
+from tests.helpers import CountingBackend, the_face
 from tracker.backends import create_backend, open_models
 from tracker.bench.synthetic import SyntheticSource
 from tracker.pipeline import Track, Tracker
@@ -26,9 +26,10 @@ def test_tracking_skips_the_box_model(face_weights, detect_every):
     assert tracker.box_backend.calls == -(-23 // detect_every)  # ceil: frames 0, N, 2N, ...
     assert tracker.landmark_backend.calls == 23
     assert [r.detected for r in results] == [i % detect_every == 0 for i in range(23)]
-    assert all(r.tracked for r in results[1:])
+    assert all(the_face(r).tracked for r in results[1:])
+    assert {the_face(r).id for r in results} == {1}  # one face, one id all along
     for r in results:
-        assert r.points_px.shape == (4, 2)
+        assert the_face(r).points_px.shape == (4, 2)
         assert set(r.timings) >= {"preprocess", "box_model", "landmark_model", "postprocess", "total"}
         assert (r.timings["box_model"] > 0) == r.detected
 
@@ -37,9 +38,11 @@ def test_lost_track_redetects_on_the_same_frame(face_weights):
     tracker = _tracker(face_weights, detect_every=100)
     frames = list(SyntheticSource(160, 120, 30, 3))
     tracker.step(frames[0])
-    tracker.track = Track.from_points(tracker.track.points_px + 1000.0)  # the face "jumped" out of the crop
+    (track,) = tracker.tracks
+    tracker.tracks = [Track.from_points(track.points_px + 1000.0, id=track.id)]  # the face "jumped" out of the crop
     result = tracker.step(frames[1])
-    assert result.detected and result.has_face and not result.tracked
+    assert result.detected and not the_face(result).tracked
+    assert the_face(result).id == track.id  # found again where it was lost: the same face
     assert tracker.box_backend.calls == 2 and tracker.landmark_backend.calls == 3
 
 
@@ -53,7 +56,7 @@ def test_image_mode_runs_the_box_model_every_time(face_weights):
 def test_no_face_gives_no_result(noface_weights):
     tracker = _tracker(noface_weights, detect_every=5)
     results = [tracker.step(f) for f in SyntheticSource(160, 120, 30, 6)]
-    assert all(r.detection is None and r.points_px is None for r in results)
+    assert all(r.faces == [] and not r.has_face for r in results)
     assert tracker.box_backend.calls == 6 and tracker.landmark_backend.calls == 0
 
 
@@ -63,8 +66,9 @@ def test_smoothing_keeps_shapes_and_first_frame(face_weights):
     frames = list(SyntheticSource(160, 120, 30, 8))
     a = [raw.step(f) for f in frames]
     b = [smooth.step(f) for f in frames]
-    assert np.allclose(a[0].points_px, b[0].points_px)  # a new track starts unfiltered
-    assert all(r.points_px.shape == (4, 2) and r.detection.box_xyxy.shape == (4,) for r in b)
+    assert np.allclose(the_face(a[0]).points_px, the_face(b[0]).points_px)  # a new track starts unfiltered
+    assert all(the_face(r).points_px.shape == (4, 2) and the_face(r).box_xyxy.shape == (4,) for r in b)
+    assert not np.allclose(the_face(a[-1]).points_px, the_face(b[-1]).points_px)  # later frames are filtered
 
 
 def test_onnx_and_torch_backends_agree(face_weights):
@@ -76,9 +80,10 @@ def test_onnx_and_torch_backends_agree(face_weights):
     for frame in frames:
         a, b = onnx.step(frame), torch_.step(frame)
         assert a.detected == b.detected
-        assert np.abs(a.points_px - b.points_px).max() < tol
-        assert np.abs(a.detection.box_xyxy - b.detection.box_xyxy).max() < tol
-        assert a.detection.score == pytest.approx(b.detection.score, abs=1e-4)
+        fa, fb = the_face(a), the_face(b)
+        assert np.abs(fa.points_px - fb.points_px).max() < tol
+        assert np.abs(fa.box_xyxy - fb.box_xyxy).max() < tol
+        assert fa.score == pytest.approx(fb.score, abs=1e-4)
     rng = np.random.default_rng(0)
     batch = rng.normal(size=(3, 3, 48, 48)).astype(np.float32)
     out_onnx = onnx.landmark_backend.predict(batch)

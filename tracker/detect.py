@@ -20,13 +20,19 @@ import numpy as np
 
 from core.frame import Detection
 from core.geometry import invert_affine, letterbox_rect
-from core.meta import MetadataError
+from core.meta import MetadataError, ModelMeta
 from core.postprocess import box_detection, grid_detections
 from core.preprocess import box_input, normalize, to_batch
 from tracker.backends import Backend
 
 # Greedy NMS IoU for the detector's faces: two faces' boxes overlap by more than this only in crowds.
 DEFAULT_NMS_IOU = 0.4
+# The detector's score threshold when its metadata names none ("min_score", chosen on validation when
+# the model is shipped: training.ship); the box regressor's is the tracker's min_presence.
+FALLBACK_MIN_SCORE = 0.5
+# Presence the box regressor needs: every test-split face scores >= 0.987 with the shipped box model,
+# background crops of other photos reach 0.90 (docs/experiments.md)
+DEFAULT_MIN_PRESENCE = 0.95
 DETECTORS = ("centernet", "regressor")  # --detector choices: the multi-face detector, the course project's regressor
 
 
@@ -117,6 +123,17 @@ class GridDetector:
         _add(timings, "box_model", t2 - t1)
         _add(timings, "postprocess", time.perf_counter() - t2)
         return found
+
+
+def default_min_score(meta: ModelMeta) -> float:
+    """A face finder's own threshold: a detector's "min_score" metadata (FALLBACK_MIN_SCORE without it),
+    the box regressor's DEFAULT_MIN_PRESENCE."""
+    if meta.kind == "box":
+        return DEFAULT_MIN_PRESENCE
+    try:
+        return float(meta.extra.get("min_score", FALLBACK_MIN_SCORE))
+    except ValueError:
+        raise MetadataError(f"malformed min_score metadata {meta.extra.get('min_score')!r}") from None
 
 
 def make_detector(backend: Backend, min_score: float, max_faces: int | None = None,

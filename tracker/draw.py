@@ -1,14 +1,18 @@
-"""Drawing a FrameResult: box, the four points in their colours with a legend, score, FPS and latency.
+"""Drawing a FrameResult: each face's box in its id's colour with "#id score" beside it, the four points in
+their colours with a legend, FPS and latency.
 
 Pure: returns a new image and never touches the frame it was given.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
 
-from core.colors import BOX_COLOR_BGR, POINT_COLORS_BGR
+from core.colors import POINT_COLORS_BGR, id_color_bgr
+from core.frame import FaceResult
 from core.meta import POINT_NAMES
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -27,24 +31,14 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], scale: float, colo
     cv2.putText(image, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def draw_result(image: np.ndarray, detection=None, points_px: np.ndarray | None = None,
-                point_names: tuple[str, ...] = POINT_NAMES, fps: float | None = None,
-                latency_ms: float | None = None, legend: bool = True) -> np.ndarray:
-    """A copy of `image` with the face box, score, points, legend and an FPS/latency corner."""
+def draw_result(image: np.ndarray, faces: Sequence[FaceResult] = (), point_names: tuple[str, ...] = POINT_NAMES,
+                fps: float | None = None, latency_ms: float | None = None, legend: bool = True) -> np.ndarray:
+    """A copy of `image` (uint8 HxWx3 BGR) with every face (`_draw_face`), the point legend and an
+    FPS/latency corner."""
     out = image.copy()
     u = _unit(out)
-    font_scale = 0.45 * u
-    line = max(1, round(2 * u))
-    if detection is not None:
-        x1, y1, x2, y2 = (int(round(float(v))) for v in detection.box_xyxy)
-        cv2.rectangle(out, (x1, y1), (x2, y2), BOX_COLOR_BGR, line, cv2.LINE_AA)
-        _text(out, f"{detection.score:.2f}", (x1 + 2, max(int(14 * u), y1 - int(4 * u))), font_scale, BOX_COLOR_BGR)
-    if points_px is not None:
-        radius = max(2, round(3 * u))
-        for (x, y), color in zip(np.asarray(points_px, dtype=np.float32).reshape(-1, 2), POINT_COLORS_BGR):
-            center = (int(round(float(x))), int(round(float(y))))
-            cv2.circle(out, center, radius + 1, SHADOW_COLOR, -1, cv2.LINE_AA)
-            cv2.circle(out, center, radius, color, -1, cv2.LINE_AA)
+    for face in faces:
+        _draw_face(out, face, u)
     if legend:
         _draw_legend(out, point_names, u)
     corner = []
@@ -53,10 +47,26 @@ def draw_result(image: np.ndarray, detection=None, points_px: np.ndarray | None 
     if latency_ms is not None:
         corner.append(f"{latency_ms:.0f} ms")
     if corner:
+        font_scale = 0.45 * u
         text = "  ".join(corner)
         (tw, th), _ = cv2.getTextSize(text, FONT, font_scale, max(1, round(font_scale * 1.5)))
         _text(out, text, (out.shape[1] - tw - int(6 * u), th + int(6 * u)), font_scale)
     return out
+
+
+def _draw_face(image: np.ndarray, face: FaceResult, u: float) -> None:
+    """One face in place: its box in its id's colour (`core.colors.id_color_bgr`), "#id score" above the
+    box's top-left corner (inside the frame), its points in their colours; `u`: the drawing scale."""
+    color = id_color_bgr(face.id)
+    font_scale = 0.45 * u
+    x1, y1, x2, y2 = (int(round(float(v))) for v in face.box_xyxy)
+    cv2.rectangle(image, (x1, y1), (x2, y2), color, max(1, round(2 * u)), cv2.LINE_AA)
+    _text(image, f"#{face.id} {face.score:.2f}", (x1 + 2, max(int(14 * u), y1 - int(4 * u))), font_scale, color)
+    radius = max(2, round(3 * u))
+    for (x, y), point_color in zip(np.asarray(face.points_px, dtype=np.float32).reshape(-1, 2), POINT_COLORS_BGR):
+        center = (int(round(float(x))), int(round(float(y))))
+        cv2.circle(image, center, radius + 1, SHADOW_COLOR, -1, cv2.LINE_AA)
+        cv2.circle(image, center, radius, point_color, -1, cv2.LINE_AA)
 
 
 def _draw_legend(image: np.ndarray, point_names: tuple[str, ...], u: float) -> None:
@@ -72,4 +82,4 @@ def _draw_legend(image: np.ndarray, point_names: tuple[str, ...], u: float) -> N
 
 def draw_frame_result(result, fps: float | None = None, latency_ms: float | None = None) -> np.ndarray:
     """`draw_result` for a pipeline FrameResult."""
-    return draw_result(result.frame.image, result.detection, result.points_px, fps=fps, latency_ms=latency_ms)
+    return draw_result(result.frame.image, result.faces, fps=fps, latency_ms=latency_ms)

@@ -62,6 +62,7 @@ class RunStats:
     dropped: int = 0  # live frames replaced by a newer one before inference took them
     written: int = 0
     with_face: int = 0  # processed frames in which a face was found
+    faces: int = 0  # faces found, summed over the processed frames
     wall_s: float = 0.0
     stopped_by: str = "end"  # end | user | interrupt | max_frames | error
     threaded: bool = True
@@ -89,6 +90,7 @@ class RunStats:
     def add(self, result: FrameResult, latency_ms: float) -> None:
         self.processed += 1
         self.with_face += result.has_face
+        self.faces += len(result.faces)
         self._latencies.append(latency_ms)
         self.latency_max_ms = max(self.latency_max_ms, latency_ms)
         for key, value in result.timings.items():
@@ -101,8 +103,10 @@ class RunStats:
         dropped = f", {self.dropped} dropped" if self.dropped else ""
         if self.video_repeated:
             dropped += f"; recording {self.video_frames} frames ({self.video_repeated} repeats fill dropped ones)"
+        # faces per frame only where some frame had several: a single-face run's line stays as it was
+        faces = f"; {self.faces / n:.2f} faces per frame" if self.faces > self.with_face else ""
         return (f"{self.processed} frames in {self.wall_s:.1f} s ({self.fps:.1f} FPS{dropped}); latency "
-                f"p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms; box model on "
+                f"p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms{faces}; detector on "
                 f"{self.box_calls} frames; ms/frame: {stages}")
 
 

@@ -23,7 +23,7 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
 from core.signals import deferred_signals
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
-from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY, Tracker, build_tracker
+from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_QUALITY, Tracker, build_tracker
 from tracker.runtime import RunStats, StepError, run
 from tracker.sinks import (
     ImageSink,
@@ -62,16 +62,19 @@ class ModelOptions:
     device: str = "auto"
     landmark_model: str | None = None  # None: the manifest's default
     detect_every: int = DEFAULT_DETECT_EVERY
-    min_presence: float = DEFAULT_MIN_PRESENCE
+    min_presence: float | None = None  # None: the detector's own threshold (0.95 for the regressor)
     min_quality: float = DEFAULT_MIN_QUALITY  # landmark models with a quality output: less is no face
     flip_test: bool = False  # still images: average each face's last pass with its mirrored crop
+    detector: str | None = None  # --detector: "centernet", "regressor"; None: the manifest's default
+    max_faces: int | None = None  # --max-faces: None the mode's default (4 live, else no limit), 0 no limit
 
     def build(self, *, mode: str, smooth: bool, log: Log) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device)."""
         return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
                              min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
-                             mode=mode, log=log, flip_test=self.flip_test)
+                             mode=mode, log=log, flip_test=self.flip_test, detector=self.detector,
+                             max_faces=self.max_faces)
 
 
 def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
@@ -189,7 +192,7 @@ class WebcamJob(_FramesJob):
 
 @dataclass(frozen=True)
 class ImagesJob:
-    """`facetrack images`: each still image on its own (box model every time), JSON rows and annotated copies."""
+    """`facetrack images`: each still image on its own (detector every time), JSON rows and annotated copies."""
 
     paths: tuple[str, ...]  # image files and folders (searched recursively)
     out_dir: Path | None = None  # annotated copies, same file names
@@ -264,7 +267,8 @@ class ImagesJob:
             shown = ", ".join(source.skipped_names) + (", ..." if source.skipped > len(source.skipped_names) else "")
             reasons = ", ".join(f"{n} {reason} skipped" for reason, n in source.skip_reasons.items())
             skipped = f", {reasons} ({shown})"
-        log(f"{stats.processed} images, {stats.with_face} with a face{skipped}")
+        faces = f" ({stats.faces} faces)" if stats.faces > stats.with_face else ""
+        log(f"{stats.processed} images, {stats.with_face} with a face{faces}{skipped}")
 
 
 Job = VideoJob | WebcamJob | ImagesJob
@@ -291,8 +295,9 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
             log(source.describe())
         tracker = job.models.build(mode=job.mode(source), smooth=job.smoothing(source), log=log)
         if job.announce:
-            log(f"models: box {tracker.box_backend.name}, landmarks {tracker.landmark_backend.meta.model} "
-                f"{tracker.landmark_backend.name}")
+            limit = "no limit" if tracker.max_faces is None else f"at most {tracker.max_faces}"
+            log(f"models: detector {tracker.detector.name} {tracker.box_backend.name}, landmarks "
+                f"{tracker.landmark_backend.meta.model} {tracker.landmark_backend.name}; faces: {limit}")
         with deferred_signals():  # each output is registered for closing before an interrupt can land
             sinks = job.open_sinks(source, stack)
         window = None

@@ -295,18 +295,20 @@ def _r(v: float) -> float:
     return round(float(v), 2)
 
 
+def face_row(face, point_names: tuple[str, ...] = POINT_NAMES) -> dict:
+    """One face of the "faces" list: id, box, score, "quality" (only when the landmark model gives one),
+    points by name."""
+    points = np.asarray(face.points_px, dtype=np.float32).reshape(-1, 2)
+    row: dict = {"id": int(face.id), "box_xyxy": [_r(v) for v in face.box_xyxy], "score": round(float(face.score), 4)}
+    if face.quality is not None:
+        row["quality"] = round(float(face.quality), 4)
+    row["points"] = {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)}
+    return row
+
+
 def face_rows(result, point_names: tuple[str, ...] = POINT_NAMES) -> list[dict]:
-    """The "faces" list of a FrameResult: [] when none, else one dict with box, score, "quality" (only
-    when the landmark model gives one) and points."""
-    if result.detection is None or result.points_px is None:
-        return []
-    points = np.asarray(result.points_px, dtype=np.float32).reshape(-1, 2)
-    face: dict = {"box_xyxy": [_r(v) for v in result.detection.box_xyxy],
-                  "score": round(float(result.detection.score), 4)}
-    if result.quality is not None:
-        face["quality"] = round(float(result.quality), 4)
-    face["points"] = {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)}
-    return [face]
+    """The "faces" list of a FrameResult: one dict per face (`face_row`), oldest track first; [] when none."""
+    return [face_row(face, point_names) for face in result.faces]
 
 
 def result_row(result, point_names: tuple[str, ...] = POINT_NAMES) -> dict:

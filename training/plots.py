@@ -45,6 +45,10 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
             ax_metric.plot(*series("presence_accuracy"), ":", color=line.get_color(),
                            label=f"{label} presence acc.")
             ax_metric.set_ylabel("val IoU / presence accuracy")
+        elif any("ap50" in r for r in rows):
+            ax_metric.plot(*series("ap50"), marker="o", ms=3, color=line.get_color(), label=f"{label} AP@0.5")
+            ax_metric.plot(*series("recall"), ":", color=line.get_color(), label=f"{label} recall")
+            ax_metric.set_ylabel("val AP@0.5 / recall (composed images)")
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")

@@ -15,18 +15,25 @@ import torch
 from core.errors import FacetrackError, InputError
 from core.manifest import BOX_MODEL, MANIFEST, read_manifest, remove_model_file, set_model_file
 from core.meta import data_terms
-from core.models import model_kind, read_checkpoint, save_checkpoint
+from core.models import make_config, model_kind, model_meta, read_checkpoint, save_checkpoint
 from training.data import formats_of
 
 KEEP = ("format", "model", "config", "meta", "epoch", "metrics", "train_config", "elapsed_s", "convention_offsets")
 
 
-def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = False, name: str | None = None) -> Path:
-    """Write `landmarks-<name>.pt` (box: `box.pt`) in fp16 and list it in the manifest under `name`.
+FILENAMES = {"box": "box.pt", "detector": "detector.pt"}  # landmark models: landmarks-<name>.pt
+
+
+def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = False, name: str | None = None,
+                    min_score: float | None = None) -> Path:
+    """Write `landmarks-<name>.pt` (box: `box.pt`, multi-face detector: `detector.pt`) in fp16 and list it
+    in the manifest under `name`.
 
     `name` (what `--landmark-model` selects) defaults to the architecture, e.g. 'resnet'; a second model
-    of one architecture needs its own. default=True also makes it the default landmark model (ignored
-    for the box model). The metadata's `data_terms` name the sets of its `train_config`. The written path.
+    of one architecture needs its own. default=True also makes it the default landmark model (a
+    detector: the default detector; ignored for the box model). A detector's `min_score` (its shipped
+    threshold, chosen on validation) goes into its metadata. The metadata's `data_terms` name the sets of
+    its `train_config`. The written path. InputError for `min_score` on another kind of model.
     """
     ckpt = read_checkpoint(src)
     name = name or ckpt["model"]
@@ -35,13 +42,20 @@ def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = Fa
     if trained_on and isinstance(slim.get("meta"), dict):
         # what the weights may be used for follows from what they were trained on
         slim["meta"] = {**slim["meta"], "data_terms": data_terms(formats_of(trained_on))}
+    kind = model_kind(ckpt["model"])
+    if min_score is not None:
+        if kind != "detector":
+            raise InputError(f"--min-score is a detector's threshold; {src} holds a {kind} model")
+        if not 0.0 < min_score < 1.0:
+            raise InputError("--min-score must lie between 0 and 1")
+        meta = slim.get("meta") or model_meta(ckpt["model"], make_config(ckpt["model"], **ckpt["config"])).to_dict()
+        slim["meta"] = {**meta, "extra": {**meta.get("extra", {}), "min_score": f"{min_score:g}"}}
     slim["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     folder = Path(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    landmarks = model_kind(ckpt["model"]) == "landmarks"
-    filename = f"landmarks-{name}.pt" if landmarks else "box.pt"
+    filename = FILENAMES.get(kind, f"landmarks-{name}.pt")
     save_checkpoint(folder / filename, slim)
-    set_model_file(folder, "checkpoints", name, filename, default=default and landmarks)
+    set_model_file(folder, "checkpoints", name, filename, default=default and kind != "box")
     return folder / filename
 
 
@@ -98,7 +112,9 @@ if __name__ == "__main__":
                     "of each ONNX graph ships.")
     parser.add_argument("checkpoint", nargs="?", help="a run's best.pt to ship")
     parser.add_argument("--weights", default="weights", help="the weights folder (default: ./weights)")
-    parser.add_argument("--default", action="store_true", help="make it the default landmark model")
+    parser.add_argument("--default", action="store_true",
+                        help="make it the default landmark model (a detector: the default detector)")
+    parser.add_argument("--min-score", type=float, help="a detector's shipped threshold (chosen on validation)")
     parser.add_argument("--name", help="the name it is listed (and selected with --landmark-model) under; "
                                        "default: its architecture")
     parser.add_argument("--fp16-only", nargs="+", metavar="MODEL",
@@ -112,7 +128,7 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     try:
         if args.checkpoint:
-            print(ship_checkpoint(args.checkpoint, args.weights, args.default, args.name))
+            print(ship_checkpoint(args.checkpoint, args.weights, args.default, args.name, args.min_score))
         if args.drop:
             print("dropped", ", ".join(map(str, drop_models(args.weights, args.drop))))
         if args.fp16_only:

@@ -1,13 +1,12 @@
 """What differs between training tasks, one class each: data cache, batches, loss, validation metric,
 model selection and the epoch log line.
 
-`training.train` talks to a task only through `TrainingTask`; a new task (the multi-face detector is
-next) is one more subclass here plus its entry in `TASKS`, with no change to the training loop.
+`training.train` talks to a task only through `TrainingTask`; a new task is one more subclass plus its
+entry in `TASKS`, with no change to the training loop (the multi-face detector's is
+`training.detector_task.DetectorTask`).
 """
 
 from __future__ import annotations
-
-from abc import ABC, abstractmethod
 
 import numpy as np
 import torch
@@ -29,7 +28,9 @@ from training.data.cache import (
     build_landmark_cache,
 )
 from training.data.samples import FaceSample
+from training.detector_task import DetectorTask
 from training.losses import POINT_LOSSES, bin_loss, box_loss, point_loss
+from training.task_base import TrainingTask
 
 BOX_CACHE_PER_INPUT = 1.5  # frame cache side per box-model input side
 # Weight of the face-quality BCE beside the point loss (MSE of crop-normalised points, ~1e-4 once trained):
@@ -44,69 +45,6 @@ OFFSETS_LR_SCALE = 10.0
 # model; the point loss on the decoded points (~1e-4) mostly teaches the convention offsets.
 BIN_SIGMA = 0.015
 BIN_WEIGHT = 1.0
-
-
-class TrainingTask(ABC):
-    """One kind of model to train; `input_size` is the square model input in pixels."""
-
-    name: str = ""
-    target_keys: tuple[str, ...] = ()  # batch entries `val_metrics` scores the outputs against
-
-    def __init__(self, input_size: int):
-        self.input_size = input_size
-
-    @classmethod
-    def from_config(cls, cfg) -> TrainingTask:
-        """The task for a `training.train.TrainConfig` (reads only the fields it needs)."""
-        return cls(cfg.input_size)
-
-    @abstractmethod
-    def build_cache(self, samples: list[FaceSample], workers: int = 2, train: bool = False):
-        """Decode the samples once into the in-memory cache that `make_batch` draws from (`train`: the
-        training split's, which may hold augmented pixels)."""
-
-    @abstractmethod
-    def make_batch(self, cache, idx: np.ndarray, rng: np.random.Generator, gen: torch.Generator, train: bool,
-                   device: torch.device) -> dict[str, torch.Tensor]:
-        """A batch of items `idx` of the cache: model input "x" plus the targets; augmented if `train`."""
-
-    @abstractmethod
-    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scalar loss, model output that `val_metrics` scores)."""
-
-    @abstractmethod
-    def val_metrics(self, outputs: np.ndarray, targets: dict[str, np.ndarray]) -> dict:
-        """Validation metrics (the metrics.jsonl keys of this task) of stacked outputs and `target_keys`."""
-
-    @abstractmethod
-    def score(self, row: dict) -> float:
-        """Model selection from an epoch's metrics row: lower is better."""
-
-    @abstractmethod
-    def describe(self, row: dict) -> str:
-        """The task's part of the epoch log line."""
-
-    def init_model(self, model: torch.nn.Module, train_cache) -> None:
-        """Set starting weights that depend on the data, before a fresh (not resumed) training."""
-
-    def train_module(self, model: torch.nn.Module) -> torch.nn.Module:
-        """What the optimiser trains and `loss` is given: the model, or the model with training-only parts."""
-        return model
-
-    def param_groups(self, trainable: torch.nn.Module, weight_decay: float) -> list[dict]:
-        """The optimiser's parameter groups of `train_module`'s result (their order is in last.pt)."""
-        return [{"params": list(trainable.parameters()), "weight_decay": weight_decay}]
-
-    def checkpoint_extra(self, trainable: torch.nn.Module) -> dict:
-        """What checkpoints keep beside the model's weights (plain values)."""
-        return {}
-
-    def restore_extra(self, trainable: torch.nn.Module, state: dict) -> None:
-        """Load `checkpoint_extra`'s values from a checkpoint dict (missing ones keep their start)."""
-
-    def closing_lines(self, trainable: torch.nn.Module) -> list[str]:
-        """What the end of a training prints beyond the summary."""
-        return []
 
 
 class LandmarkTask(TrainingTask):
@@ -244,7 +182,7 @@ class BoxTask(TrainingTask):
         return f"IoU {row['iou_mean']:.3f}  presence {100 * row['presence_accuracy']:.1f}%"
 
 
-TASKS: dict[str, type[TrainingTask]] = {"landmarks": LandmarkTask, "box": BoxTask}
+TASKS: dict[str, type[TrainingTask]] = {"landmarks": LandmarkTask, "box": BoxTask, "detector": DetectorTask}
 
 
 def task_for(cfg) -> TrainingTask:
@@ -252,7 +190,7 @@ def task_for(cfg) -> TrainingTask:
     kind = model_kind(cfg.model)
     if kind != cfg.task or cfg.task not in TASKS:
         raise InputError(f"model {cfg.model!r} is a {kind} model, not a {cfg.task} model "
-                         f"(landmark models: {', '.join(LANDMARK_MODELS)}; box model: box)")
+                         f"(landmark models: {', '.join(LANDMARK_MODELS)}; box model: box; detector: centernet)")
     return TASKS[cfg.task].from_config(cfg)
 
 

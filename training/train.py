@@ -258,8 +258,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
         raise Interrupted(f"interrupted while preparing the training data{kept}") from None
     if device.type == "cuda":
         # the decoded cache lives on the GPU: batches are gathered, warped and jittered there
+        # (a detector's training images are composed on the CPU: its cache has no image tensor)
         for cache in caches.values():
-            cache.images = cache.images.to(device)
+            if isinstance(getattr(cache, "images", None), torch.Tensor):
+                cache.images = cache.images.to(device)
     options = dict(cfg.model_options, quality=True) if cfg.quality else cfg.model_options
     config = make_config(cfg.model, input_size=cfg.input_size, **options)
     model = build_model(cfg.model, config).to(device)

@@ -101,13 +101,21 @@ WeightsOption = Annotated[Path | None, typer.Option(
 LandmarkModelOption = Annotated[str | None, typer.Option(
     "--landmark-model", help="Landmark model named in the manifest (default: its default).")]
 DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,
-                                                help="While tracking, run the box model every N frames.")]
-MinPresenceOption = Annotated[float, typer.Option(
+                                                help="While tracking, run the face detector every N frames.")]
+MinPresenceOption = Annotated[float | None, typer.Option(
     "--min-presence", "--threshold", min=0.0, max=1.0,
-    help="Lowest face presence score (0..1) the box model must give for a face, checked on every box-model "
-         "frame; with a landmark model that outputs a face quality, boxes from 0.5 up are candidates that "
-         "--min-quality decides (--threshold: its old name, still accepted).")]
+    help="Lowest face score (0..1) the face detector must give for a face, checked on every detector frame "
+         "(default: the detector's own threshold, 0.95 for the regressor); with a landmark model that outputs "
+         "a face quality, boxes from 0.5 up are candidates that --min-quality decides (--threshold: its old "
+         "name, still accepted).")]
 MinQualityOption = Annotated[float, typer.Option(
     "--min-quality", min=0.0, max=1.0,
     help="Lowest face quality (0..1) for a face, with landmark models that output one: below it a track is "
          "dropped and an image has no face. Models without a quality output ignore it.")]
+DetectorOption = Annotated[str | None, typer.Option(
+    "--detector", help="Face detector: centernet (the multi-face detector) or regressor (the course project's "
+                       "single-face box regressor); default: the weights manifest's default_detector, else "
+                       "the regressor.")]
+MaxFacesOption = Annotated[int | None, typer.Option(
+    "--max-faces", min=0, help="Most faces followed at once; the older tracks stay, new faces wait (0: no limit; "
+                               "default: no limit for files and images, 4 for cameras and live streams).")]

@@ -32,7 +32,12 @@ def eval_command(
     split: str = typer.Option("all", "--split", help="all, train, val or test (the identity split the landmark "
                                                      "model was trained with)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the identity split (default: the training run's)."),
-    what: str = typer.Option("both", "--what", help="landmarks, box or both."),
+    what: str = typer.Option("both", "--what", help="landmarks, box, both (landmarks and box), or detector (AP "
+                             "and recall of the face finder on whole photos, composed photos and no-face frames)."),
+    detector: str = typer.Option(None, "--detector", help="--what detector: centernet (the multi-face detector) "
+                                 "or regressor (the course project's box regressor); default: the weights' own."),
+    min_score: float = typer.Option(None, "--min-score", min=0.0, max=1.0,
+                                    help="--what detector: the detection threshold (default: the model's own)."),
     flip_test: bool = typer.Option(False, "--flip-test", help="Average the last pass with its mirrored crop, as "
                                    "`facetrack images` does by default (tracking does not: off by default)."),
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
@@ -41,14 +46,14 @@ def eval_command(
     ced: Path = typer.Option(None, "--ced", help="PNG of the cumulative error distribution of NME, per source."),
 ) -> None:
     """Landmark NME through the runtime's crops and backend on ground-truth boxes, per source and point;
-    box IoU and presence accuracy on whole images."""
+    box IoU and presence accuracy on whole images; the face detector's AP@0.5 and recall."""
     for path in (json_out, sheet, ced):
         if path is not None and not path.parent.is_dir():
             raise InputError(f"{path}: folder {path.parent} does not exist")
     from facetrack.evaluate import EvalJob, evaluate
 
     job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,
-                  split, seed, what, flip_test, min_quality)
+                  split, seed, what, flip_test, min_quality, detector=detector, min_score=min_score)
     report = evaluate(job, typer.echo, ced=ced, sheet=sheet)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

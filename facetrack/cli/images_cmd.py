@@ -1,4 +1,4 @@
-"""`facetrack images PATH...`: find the face in still images, one JSON row per image."""
+"""`facetrack images PATH...`: find every face in still images, one JSON row per image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
+from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 @app.command("images")
@@ -21,16 +21,18 @@ def images_command(
     device: common.DeviceOption = common.DeviceKind.auto,
     weights: common.WeightsOption = None,
     landmark_model: common.LandmarkModelOption = None,
-    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_presence: common.MinPresenceOption = None,
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
+    detector: common.DetectorOption = None,
+    max_faces: common.MaxFacesOption = None,
     no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
     flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test",
                                    help="Average each face's last landmark pass with its mirrored crop (one more "
                                         "model run per face; lower NME, see docs/evaluation.md)."),
 ) -> None:
-    """Find the face in each image (box model, then landmarks); unreadable images are skipped and counted."""
+    """Find every face in each image (detector, then landmarks); unreadable images are skipped and counted."""
     from tracker.session import ImagesJob, ModelOptions, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence,
-                          min_quality=min_quality, flip_test=flip_test)
+                          min_quality=min_quality, flip_test=flip_test, detector=detector, max_faces=max_faces)
     run_job(ImagesJob(tuple(paths), out_dir, json_path, models, draw=not no_draw), log=say)

@@ -1,4 +1,4 @@
-"""`facetrack train landmarks|box`: train a landmark net or the box regressor."""
+"""`facetrack train landmarks|box|detector`: train a landmark net, the box regressor or the multi-face detector."""
 
 from __future__ import annotations
 
@@ -14,23 +14,34 @@ from facetrack.cli.common import handle_errors
 class Task(str, Enum):
     landmarks = "landmarks"
     box = "box"
+    detector = "detector"
+
+
+DEFAULT_MODEL = {"landmarks": "resnet", "box": "box", "detector": "centernet"}
+DEFAULT_INPUT_SIZE = {"landmarks": 128, "box": 128, "detector": 384}
 
 
 @app.command("train")
 @handle_errors
 def train_command(
-    task: Task = typer.Argument(..., help="What to train: 'landmarks' (face crops) or 'box' (whole frames)."),
+    task: Task = typer.Argument(..., help="What to train: 'landmarks' (face crops), 'box' (the course project's "
+                                "single-face box regressor, whole frames) or 'detector' (the multi-face "
+                                "detector, on images composed from every labelled face)."),
     data: list[Path] = typer.Option(..., "--data", help="Dataset folder or file; repeat to train on several."),
     format: str = typer.Option(None, "--format", help="Force the dataset format: aflw, 300w, ytf-csv, dlib-xml, mtfl, "
                               "caltech."),
     single_face_only: bool = typer.Option(False, "--single-face-only", help="Drop images with several faces."),
     model: str = typer.Option(None, "--model",
-                              help="Landmarks: resnet (default), resnet-simcc, nalbert, net, landmark-bbox. Box: box."),
+                              help="Landmarks: resnet (default), resnet-simcc, nalbert, net, landmark-bbox. Box: box. "
+                                   "Detector: centernet."),
     epochs: int = typer.Option(50, "--epochs", min=1, help="Number of epochs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Faces or frames per step."),
     lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Peak learning rate (AdamW, warm-up then cosine)."),
     workers: int = typer.Option(2, "--workers", min=0, help="Threads decoding images into the cache."),
-    input_size: int = typer.Option(128, "--input-size", min=32, help="Square model input in pixels."),
+    input_size: int = typer.Option(None, "--input-size", min=32,
+                                   help="Model input in pixels: the square crop or frame (default 128); the "
+                                        "detector's: the longer side of the frame at run time (default 384; "
+                                        "it trains on 256-px composed images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed for the identity split and augmentation."),
     out: Path = typer.Option(Path("runs/exp"), "--out", help="Run folder: logs, curves.png, last.pt, best.pt."),
@@ -53,10 +64,12 @@ def train_command(
     init_from: Path = typer.Option(None, "--init-from", help="Start from this checkpoint's weights where name and "
                                    "shape match (e.g. a trained backbone under a new head or input size)."),
 ) -> None:
-    """Train the landmark model on face crops or the separate box regressor on whole frames."""
+    """Train the landmark model on face crops, the separate box regressor on whole frames, or the
+    multi-face detector on composed images."""
     from training.train import TrainConfig, train
 
-    name = model or ("resnet" if task == Task.landmarks else "box")
+    name = model or DEFAULT_MODEL[task.value]
+    input_size = input_size or DEFAULT_INPUT_SIZE[task.value]
     cfg = TrainConfig(task=task.value, model=name, data=tuple(str(p) for p in data), format=format,
                       single_face_only=single_face_only, epochs=epochs, batch_size=batch_size, lr=lr,
                       workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),

@@ -1,4 +1,4 @@
-"""`facetrack video IN --out OUT.mp4`: track the face through a video file, frame by frame."""
+"""`facetrack video IN --out OUT.mp4`: track every face through a video file, frame by frame."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
+from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 @app.command("video")
@@ -30,15 +30,17 @@ def video_command(
                                        help="One-Euro smoothing of points and box (default: off for files, "
                                             "on for live streams)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Write the frames raw, without box, points or text."),
-    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_presence: common.MinPresenceOption = None,
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
+    detector: common.DetectorOption = None,
+    max_faces: common.MaxFacesOption = None,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
-    """Track the face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
+    """Track every face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
     from tracker.session import ModelOptions, VideoJob, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
-                          min_quality)
+                          min_quality, detector=detector, max_faces=max_faces)
     run_job(VideoJob(source, out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
                      threaded=not sequential), log=say)

@@ -1,4 +1,4 @@
-"""`facetrack webcam`: track the face live from a camera, with a window when a display exists."""
+"""`facetrack webcam`: track the faces live from a camera, with a window when a display exists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
-from tracker.pipeline import DEFAULT_MIN_PRESENCE, DEFAULT_MIN_QUALITY
+from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 @app.command("webcam")
@@ -29,8 +29,10 @@ def webcam_command(
     detect_every: common.DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
-    min_presence: common.MinPresenceOption = DEFAULT_MIN_PRESENCE,
+    min_presence: common.MinPresenceOption = None,
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
+    detector: common.DetectorOption = None,
+    max_faces: common.MaxFacesOption = None,
     max_frames: int = typer.Option(0, "--max-frames", min=0, help="Stop after N processed frames (0 = no limit)."),
     stall_timeout: float = typer.Option(3.0, "--stall-timeout", min=0.1,
                                         help="Seconds without a frame before the camera counts as gone "
@@ -38,11 +40,11 @@ def webcam_command(
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
-    """Track the face live: newest frame only (latency never grows), window, optional recording and JSON."""
+    """Track the faces live: newest frame only (latency never grows), window, optional recording and JSON."""
     from tracker.session import ModelOptions, WebcamJob, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
-                          min_quality)
+                          min_quality, detector=detector, max_faces=max_faces)
     run_job(WebcamJob(camera, width, height, fps, out, json_path, models, show=not no_show, smooth=smooth,
                       draw=not no_draw, threaded=not sequential, max_frames=max_frames or None,
                       stall_timeout_s=stall_timeout), log=say)

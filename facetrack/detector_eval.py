@@ -1,0 +1,167 @@
+"""How well a face finder (`tracker.detect.FaceDetector`: the multi-face detector or the course
+project's box regressor) finds faces, through the runtime's own preprocessing and backend:
+
+- real photos of a split: every labelled face of each photo (its box: the face square of its four
+  points, the rule the detector trains on); AP at IoU 0.5 (PASCAL VOC, all-point) over detections down to
+  `AP_MIN_SCORE`, recall at the detector's threshold, per source and per face-size bucket
+  (inter-ocular distance in the photo's pixels, `SIZE_BUCKETS_IOD_PX`). Caltech WebFaces and HELEN photos
+  show faces nobody labelled: a detection there counts as false, so their AP understates;
+- composed photos (`training.compose`, from the split's faces only, a fixed seed): every face labelled;
+- frames without a face (composed from backgrounds of the split's photos, with face-like decoys): the
+  share of frames with any detection at the threshold.
+
+Per bucket, AP counts the bucket's true faces and the detections whose box side falls in the bucket's
+range (scaled like the faces), as COCO's area ranges do (simplified: no ignore regions).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from core.geometry import box_from_square, face_square_from_points, inter_ocular
+from core.imageio import read_ahead
+from core.metrics import average_precision, match_detections
+from tracker.detect import FaceDetector
+from training.data.samples import FaceSample
+
+Log = Callable[[str], None]
+AP_MIN_SCORE = 0.05
+SIZE_BUCKETS_IOD_PX = {"small": (0.0, 16.0), "medium": (16.0, 40.0), "large": (40.0, float("inf"))}
+SIDE_PER_IOD = 2.4  # face-square side / inter-ocular distance, to bucket detections by their box
+COMPOSED_IMAGES = 300
+COMPOSED_SIZE = 384
+EMPTY_FRAMES = 300
+
+
+class _Tally:
+    """Detections and truths of a set of images, for AP and recall."""
+
+    def __init__(self) -> None:
+        self.scores: list[np.ndarray] = []
+        self.hits: list[np.ndarray] = []
+        self.truths = 0
+        self.found = 0
+        self.images = 0
+
+    def add(self, boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray, min_score: float) -> int:
+        """Add one image's detections (boxes (D, 4), scores (D,)) and true boxes (T, 4); returns how many
+        true faces a detection scoring at least `min_score` found."""
+        hit, _ = match_detections(boxes, scores, truth)
+        strong = scores >= min_score
+        _, matched = match_detections(boxes[strong], scores[strong], truth)
+        self.scores.append(scores)
+        self.hits.append(hit)
+        self.truths += len(truth)
+        self.found += int(matched.sum())
+        self.images += 1
+        return int(matched.sum())
+
+    def report(self) -> dict:
+        ap = average_precision(np.concatenate(self.scores), np.concatenate(self.hits), self.truths) \
+            if self.scores else 0.0
+        return {"images": self.images, "faces": self.truths, "ap50": ap,
+                "recall": self.found / self.truths if self.truths else 0.0}
+
+
+def truth_boxes(points: np.ndarray) -> np.ndarray:
+    """(K, 4) face squares (xyxy px) of (K, 4, 2) points."""
+    return np.array([box_from_square(*face_square_from_points(p)) for p in points], np.float32).reshape(-1, 4)
+
+
+def _bucket(iod: float) -> str:
+    return next(name for name, (lo, hi) in SIZE_BUCKETS_IOD_PX.items() if lo <= iod < hi)
+
+
+def score_image(detector: FaceDetector, image: np.ndarray, points: np.ndarray, group: str,
+                tallies: dict[str, _Tally], single: _Tally | None = None) -> None:
+    """Run the detector on one image with true faces `points` (K, 4, 2) and add it to the tallies
+    "all", the source `group`, and each size bucket (and to `single` when given)."""
+    saved = detector.min_score
+    detector.min_score = AP_MIN_SCORE
+    try:
+        found = detector.detect(image, {})
+    finally:
+        detector.min_score = saved
+    boxes = np.array([d.box_xyxy for d in found], np.float32).reshape(-1, 4)
+    scores = np.array([d.score for d in found], np.float32)
+    truth = truth_boxes(points)
+    for tally in (tallies["all"], tallies[group]) + ((single,) if single is not None else ()):
+        tally.add(boxes, scores, truth, saved)
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
+    iods = np.array([inter_ocular(p) for p in points])
+    for name, (lo, hi) in SIZE_BUCKETS_IOD_PX.items():
+        keep = (sides >= lo * SIDE_PER_IOD) & (sides < hi * SIDE_PER_IOD)
+        tallies[f"size:{name}"].add(boxes[keep], scores[keep], truth[(iods >= lo) & (iods < hi)], saved)
+
+
+class Photo(NamedTuple):
+    """One photo of a split: its path, the (K, 4, 2) points of every labelled face, its source group."""
+
+    image_path: str
+    points: np.ndarray
+    group: str
+
+
+def photos_of(samples: list[FaceSample]) -> list[Photo]:
+    """The photos of a list of faces, each once with all of its labelled faces."""
+    by_image: dict[str, list[FaceSample]] = defaultdict(list)
+    for s in samples:
+        by_image[s.image_path].append(s)
+    return [Photo(path, np.stack([s.points_px for s in faces]).astype(np.float32), faces[0].group)
+            for path, faces in sorted(by_image.items())]
+
+
+def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers: int = 2,
+                      log: Log | None = None) -> dict:
+    """The report described in the module docstring: {"threshold", "photos": {"all", per source, per
+    size bucket: {images, faces, ap50, recall}}, "single_face_photos": {...}, "composed": {...},
+    "no_face_frames": {"frames", "false_rate"}}."""
+    from training.compose import compose
+    from training.data.faces_cache import build_faces_cache
+
+    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    single = _Tally()
+    photos = photos_of(samples)
+    for k, (photo, image) in enumerate(read_ahead(photos, workers)):
+        if image is None:
+            continue
+        score_image(detector, image, photo.points, photo.group, tallies, single if len(photo.points) == 1 else None)
+        if log and (k + 1) % 500 == 0:
+            log(f"  detector: {k + 1}/{len(photos)} photos")
+    cache = build_faces_cache(samples, workers)
+    composed: dict[str, _Tally] = defaultdict(_Tally)
+    rng = np.random.default_rng(0)
+    for _ in range(COMPOSED_IMAGES):
+        image, points = compose(cache, rng, COMPOSED_SIZE, kind="mosaic")
+        score_image(detector, image, points, "composed", composed)
+    false_frames = 0
+    for _ in range(EMPTY_FRAMES):
+        image, _ = compose(cache, rng, COMPOSED_SIZE, kind="empty")
+        false_frames += bool(detector.detect(image, {}))
+    return {"threshold": detector.min_score, "detector": detector.name,
+            "photos": {k: v.report() for k, v in sorted(tallies.items())},
+            "single_face_photos": single.report(),
+            "composed": {k: v.report() for k, v in sorted(composed.items()) if k != "composed"},
+            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": false_frames / EMPTY_FRAMES}}
+
+
+def say_detector(report: dict, log: Log) -> None:
+    """The report as lines: overall, single-face photos, per source, per size, composed, no-face frames."""
+    def line(d: dict) -> str:
+        return (f"{d['images']:>5} images {d['faces']:>5} faces  AP@0.5 {100 * d['ap50']:5.1f}%  "
+                f"recall {100 * d['recall']:5.1f}%")
+
+    photos = report["photos"]
+    log(f"detector ({report['detector']}, threshold {report['threshold']:.2f}) on the split's photos: "
+        f"{line(photos['all'])}")
+    log(f"  single-face photos: {line(report['single_face_photos'])}")
+    for key, d in photos.items():
+        if key != "all":
+            log(f"  {key:<14} {line(d)}")
+    for key, d in report["composed"].items():
+        log(f"  composed {key:<14} {line(d)}")
+    nf = report["no_face_frames"]
+    log(f"  frames without a face: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames)")

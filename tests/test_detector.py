@@ -1,0 +1,174 @@
+"""The multi-face detector: the graph's decoding, CenterNet targets and loss, composed training images,
+ONNX export with dynamic height and width (parity with torch), numpy decoding and NMS, AP, and the
+detector path of `facetrack eval`."""
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from core.detector_net import STRIDE, decode_maps
+from core.geometry import face_square_from_points, iou_matrix, letterbox_rect, nms
+from core.metrics import average_precision, match_detections
+from core.models import build_model, model_meta
+from core.onnx_session import open_session
+from tests.datagen import face_points4
+from tracker.backends import OnnxBackend
+from tracker.detect import GridDetector, default_min_score
+from training.compose import compose
+from training.data.faces_cache import PATCH_PX, FacesCache
+from training.detector_task import detection_metrics, detector_loss, face_targets
+
+runner = CliRunner()
+
+
+def _maps_with_one_face(h=8, w=10, row=3, col=4, side_cells=5.0, offset=(0.25, 0.75), points=None):
+    maps = torch.zeros(1, 12, h, w)
+    maps[0, 0] = -6.0
+    maps[0, 0, row, col] = 3.0
+    maps[0, 1, row, col] = float(np.log(side_cells))
+    maps[0, 2, row, col], maps[0, 3, row, col] = offset
+    pts = points if points is not None else np.array([[-0.2, -0.1], [0.2, -0.1], [0.0, 0.1], [0.0, 0.3]])
+    maps[0, 4:, row, col] = torch.tensor(pts.reshape(-1), dtype=torch.float32)
+    return maps, pts
+
+
+def test_decode_gives_the_peak_cells_box_and_points_in_input_pixels():
+    maps, pts = _maps_with_one_face()
+    out = decode_maps(maps)[0].numpy()
+    assert out.shape == (80, 13)
+    best = out[np.argmax(out[:, 0])]
+    cx, cy, side = (4 + 0.25) * STRIDE, (3 + 0.75) * STRIDE, 5.0 * STRIDE
+    assert best[0] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-5)
+    assert np.allclose(best[1:5], [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], atol=1e-4)
+    assert np.allclose(best[5:].reshape(4, 2), np.array([cx, cy]) + pts * side, atol=1e-4)
+    # every cell but the local maximum scores 0 (CenterNet's 3x3 max-pool NMS)
+    assert (out[:, 0] > 0).sum() < 80 and np.sort(out[:, 0])[-2] < 0.01
+
+
+def test_targets_put_each_face_at_its_centre_cell_and_a_perfect_answer_costs_little():
+    faces = [np.stack([face_points4(40, 50, 30), face_points4(100, 70, 16)]), np.zeros((0, 4, 2), np.float32)]
+    t = face_targets(faces, 128)
+    assert t["heat"].shape == (2, 1, 32, 32) and t["index"].shape == (2, 3)
+    for k, face in enumerate(faces[0]):
+        center, side = face_square_from_points(face)
+        b, row, col = t["index"][k]
+        assert (b, row, col) == (0, int(center[1] // STRIDE), int(center[0] // STRIDE))
+        assert t["heat"][0, 0, row, col] == 1.0
+        assert np.exp(t["side_log"][k]) * STRIDE == pytest.approx(side, rel=1e-5)
+    assert t["heat"][1].max() == 0.0
+    # maps equal to the targets: the regression terms vanish and the heat term is small
+    maps = torch.full((2, 12, 32, 32), -8.0)
+    tt = {k: torch.from_numpy(v) for k, v in t.items()}
+    for k, (b, row, col) in enumerate(t["index"]):
+        maps[b, 0, row, col] = 8.0
+        maps[b, 1, row, col] = tt["side_log"][k]
+        maps[b, 2:4, row, col] = tt["offset"][k]
+        maps[b, 4:, row, col] = tt["points"][k]
+    good = float(detector_loss(maps, tt))
+    maps[0, 4:] += 0.2
+    assert good < 0.05 and float(detector_loss(maps, tt)) > good + 0.3
+
+
+def _tiny_cache(n_faces=6, seed=0):
+    rng = np.random.default_rng(seed)
+    patches = rng.integers(0, 255, size=(n_faces, PATCH_PX, PATCH_PX, 3), dtype=np.uint8)
+    points = np.stack([face_points4(PATCH_PX / 2, PATCH_PX / 2 - 6, PATCH_PX / 1.8)] * n_faces)
+    photo = rng.integers(0, 255, size=(200, 300, 3), dtype=np.uint8)
+    photo_points = face_points4(150, 90, 60)[None]
+    return FacesCache(patches, points.astype(np.float32), ["ytf-csv"] * n_faces, [photo], [photo_points],
+                      ["ytf-csv"], None, 10)
+
+
+def test_composed_images_label_the_faces_inside_them_and_empty_ones_none():
+    cache = _tiny_cache()
+    rng = np.random.default_rng(3)
+    total = 0
+    for kind in ("mosaic", "photo", "mosaic"):
+        image, points = compose(cache, rng, 192, kind=kind)
+        assert image.shape == (192, 192, 3) and image.dtype == np.uint8
+        for face in points:
+            center, _ = face_square_from_points(face)
+            assert 0 <= center[0] < 192 and 0 <= center[1] < 192
+        total += len(points)
+    assert total >= 1
+    image, points = compose(cache, rng, 192, kind="empty")
+    assert len(points) == 0
+    again = compose(cache, np.random.default_rng(3), 192, kind="mosaic")
+    first = compose(cache, np.random.default_rng(3), 192, kind="mosaic")
+    assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1])
+
+
+def test_rect_letterbox_keeps_aspect_and_pads_to_the_stride():
+    image = np.full((720, 1280, 3), 200, np.uint8)
+    padded, m = letterbox_rect(image, 384, 32)
+    assert padded.shape == (224, 384, 3) and m[0, 0] == pytest.approx(0.3) and m[1, 1] == pytest.approx(0.3)
+    assert padded[:216].min() == 200 and padded[216:].max() == 0
+
+
+def test_numpy_nms_matches_torchvision():
+    import torchvision
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, size=(60, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(10, 40, size=(60, 2))]).astype(np.float32)
+    scores = rng.uniform(0, 1, 60).astype(np.float32)
+    for iou in (0.3, 0.5):
+        ours = nms(boxes, scores, iou)
+        theirs = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+        assert np.array_equal(ours, theirs)
+    assert np.allclose(iou_matrix(boxes[:5], boxes[:5]).diagonal(), 1.0)
+
+
+def test_average_precision_of_known_rankings():
+    truth = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], np.float32)
+    hit, matched = match_detections(boxes, np.array([0.9, 0.8, 0.7]), truth)
+    assert hit.tolist() == [True, True, False] and matched.all()
+    assert average_precision(np.array([0.9, 0.8, 0.7]), hit, 2) == pytest.approx(1.0)
+    # the false one ranked first: precision 1/2 at recall 0.5 and 2/3 at 1.0; all-point interpolation
+    # takes the best precision at any higher recall, 2/3 over the whole curve
+    assert average_precision(np.array([0.5, 0.4, 0.9]), hit, 2) == pytest.approx(2 / 3)
+    assert average_precision(np.array([0.9, 0.4, 0.5]), hit, 2) == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3)
+    assert average_precision(np.array([0.9]), np.array([True]), 2) == pytest.approx(0.5)
+
+
+def test_detection_metrics_of_decoded_outputs():
+    maps, _ = _maps_with_one_face()
+    out = decode_maps(maps).numpy()
+    row = out[0][np.argmax(out[0][:, 0])]
+    boxes = np.full((1, 4, 4), np.nan, np.float32)
+    boxes[0, 0] = row[1:5]
+    m = detection_metrics(out, boxes, np.array([1.0]))
+    assert m["ap50"] == pytest.approx(1.0) and m["recall"] == 1.0 and m["false_per_image"] == 0.0
+
+
+@pytest.mark.slow
+def test_onnx_detector_matches_torch_at_any_frame_shape_and_maps_faces_to_frame_pixels(tmp_path):
+    from export.onnx_graph import export_onnx
+
+    torch.manual_seed(0)
+    model = build_model("centernet", {"input_size": 128}).eval()
+    with torch.no_grad():  # an untrained heat is flat (the prior everywhere): make its peaks clear-cut
+        model.head[-1].weight.normal_(0, 3.0)
+        model.head[-1].bias[0] = 0.0
+    path = export_onnx(model, model_meta("centernet", model.config), tmp_path / "detector.onnx")
+    backend = OnnxBackend(open_session(path, "cpu", threads=1))
+    assert backend.meta.kind == "detector" and backend.meta.pad_multiple == 32
+    for shape in [(1, 3, 96, 128), (1, 3, 128, 64), (2, 3, 64, 64)]:
+        x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(x)).numpy()
+        got = backend.predict(x)
+        assert got.shape == expected.shape
+        assert np.allclose(got[..., 0], expected[..., 0], atol=1e-4)  # scores
+        assert np.allclose(got[..., 1:], expected[..., 1:], atol=1e-2, rtol=1e-3)  # pixels
+    assert default_min_score(backend.meta) == 0.5  # no min_score in its metadata yet
+    detector = GridDetector(backend, min_score=0.0, max_faces=3)
+    image = np.zeros((300, 200, 3), np.uint8)
+    found = detector.detect(image, timings := {})
+    assert len(found) == 3 and detector.calls == 1 and timings["box_model"] > 0
+    for d in found:
+        assert d.points_px.shape == (4, 2)
+        assert 0 <= d.box_xyxy[0] <= d.box_xyxy[2] <= 200 and 0 <= d.box_xyxy[1] <= d.box_xyxy[3] <= 300
+    assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
