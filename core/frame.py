@@ -18,7 +18,8 @@ class Frame:
     image: np.ndarray
     index: int
     t_capture: float  # time.perf_counter() seconds when the frame was read (latency is measured from it)
-    t_ms: float = 0.0  # media time: position in the video, or ms since a live source started
+    t_ms: float = 0.0  # media time, ms: a file frame's presentation time (pts x time base; may start after 0),
+    #                   a live frame's time since the first frame the pipeline got
     name: str | None = None  # image sources: the path as given
 
     @property

@@ -1,7 +1,18 @@
-"""Reading still images into 8-bit BGR, whatever their depth or channels."""
+"""Reading still images into 8-bit BGR, whatever their depth or channels, as stored or as viewers show them.
+
+Two pixel frames:
+
+- stored (`read_image_bgr(path)`, the default): the pixels in the order the file stores them. The
+  datasets' labels are in this frame (no image in ../shared/data carries an EXIF Orientation tag other
+  than 1), so the training and evaluation readers use it.
+- displayed (`read_image_bgr(path, upright=True)`): turned and mirrored as the file's EXIF Orientation
+  tag (1..8) says, as every viewer shows a phone photo. `facetrack images` reads, reports, scores and
+  draws in this frame. The tag is read with Pillow; OpenCV decodes the pixels in both frames.
+"""
 
 from __future__ import annotations
 
+import io
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +21,20 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+EXIF_ORIENTATION_TAG = 0x0112  # 274; 1 = as stored, 2..8 = mirrored and/or turned
+# Formats whose OpenCV decoder applies the Orientation tag itself (libtiff), in either frame.
+_DECODER_ORIENTED_FORMATS = frozenset({"TIFF"})
+# Stored HxW[xC] pixels -> displayed, per Orientation value (the transposes of Pillow's exif_transpose).
+_EXIF_TRANSPOSES = {
+    2: lambda im: im[:, ::-1],  # mirrored left-right
+    3: lambda im: im[::-1, ::-1],  # turned 180
+    4: lambda im: im[::-1],  # mirrored top-bottom
+    5: lambda im: im.swapaxes(0, 1),  # transposed
+    6: lambda im: im.swapaxes(0, 1)[:, ::-1],  # turned 90 clockwise
+    7: lambda im: im.swapaxes(0, 1)[::-1, ::-1],  # transversed
+    8: lambda im: im.swapaxes(0, 1)[::-1],  # turned 90 counter-clockwise
+}
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -33,8 +58,13 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def read_image_bgr(path: str | Path) -> np.ndarray | None:
-    """Decode an image file to uint8 BGR, or None when it cannot be decoded."""
+def read_image_bgr(path: str | Path, *, upright: bool = False) -> np.ndarray | None:
+    """Decode an image file to uint8 HxWx3 BGR, or None when it cannot be decoded (never raises).
+
+    `upright`: turn/mirror the pixels as the file's EXIF Orientation tag says (the image as viewers
+    show it; width and height swap for tags 5..8). Default False: the pixels as stored, the frame the
+    datasets' labels use. (OpenCV's TIFF decoder applies the tag itself, so a TIFF is upright either way.)
+    """
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except (OSError, ValueError):
@@ -42,17 +72,56 @@ def read_image_bgr(path: str | Path) -> np.ndarray | None:
     if data.size == 0:
         return None
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # IMREAD_UNCHANGED ignores the Orientation tag
     except cv2.error:  # some decoders raise on corrupt data instead of returning None
         return None
     if image is None or image.size == 0 or image.ndim not in (2, 3):
         return None
-    return to_bgr8(image)
+    image = to_bgr8(image)
+    if upright:
+        file_format, orientation = exif_orientation(data.tobytes())
+        if file_format not in _DECODER_ORIENTED_FORMATS:
+            image = apply_exif_orientation(image, orientation)
+    return image
 
 
-def is_image_file(path: Path) -> bool:
-    """True for a file whose suffix names an image format."""
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+def exif_orientation(data: bytes) -> tuple[str | None, int]:
+    """(Pillow's format name, EXIF Orientation 1..8) of an encoded image; (None, 1) when Pillow cannot
+    read the file or the tag is missing or out of range."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+            file_format = image.format
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None, 1
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return file_format, 1
+    return file_format, value if 1 <= value <= 8 else 1
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels `image` (HxW[xC]) as a viewer shows them for EXIF Orientation 1..8: the same
+    transposes as Pillow's `ImageOps.exif_transpose` (2 mirror, 3 turn 180, 4 flip, 5 transpose,
+    6 turn 90 clockwise, 7 transverse, 8 turn 90 counter-clockwise). Other values: unchanged."""
+    op = _EXIF_TRANSPOSES.get(int(orientation))
+    return image if op is None else np.ascontiguousarray(op(image))
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True for a file whose content OpenCV recognises as an image format it decodes (its signature,
+    not its name: a GIF or an image without a suffix counts, a text file named .jpg does not). False for
+    a folder, a missing or unreadable file. Whether it then decodes is `read_image_bgr`'s answer."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:  # unreadable files: False here, without OpenCV's warning
+            handle.read(1)
+    except OSError:
+        return False
+    return bool(cv2.haveImageReader(str(path)))
 
 
 def read_ahead(items: list, workers: int, ahead: int = 16):

@@ -17,11 +17,12 @@ range (scaled like the faces), as COCO's area ranges do (simplified: no ignore r
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from core.geometry import box_from_square, face_square_from_points, inter_ocular
+from core.geometry import apply_affine, box_from_square, face_square_from_points, inter_ocular
 from core.imageio import read_ahead
 from core.metrics import average_precision, match_detections
 from tracker.detect import FaceDetector
@@ -75,26 +76,39 @@ def _bucket(iod: float) -> str:
     return next(name for name, (lo, hi) in SIZE_BUCKETS_IOD_PX.items() if lo <= iod < hi)
 
 
+class Miss(NamedTuple):
+    """A true face no detection at the threshold found: its photo, its box (xyxy px), the detections
+    (boxes (D, 4), scores (D,)) of that photo."""
+
+    image_path: str
+    group: str
+    truth_xyxy: np.ndarray
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+
+
 def score_image(detector: FaceDetector, image: np.ndarray, points: np.ndarray, group: str,
-                tallies: dict[str, _Tally], single: _Tally | None = None) -> None:
+                tallies: dict[str, _Tally], single: _Tally | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the detector on one image with true faces `points` (K, 4, 2) and add it to the tallies
-    "all", the source `group`, and each size bucket (and to `single` when given)."""
+    "all", the source `group`, and each size bucket (and to `single` when given). Returns which true
+    faces were found at the detector's threshold, (K,) bool, and the detections at the threshold
+    (boxes (D, 4) px, scores (D,))."""
     saved = detector.min_score
-    detector.min_score = AP_MIN_SCORE
-    try:
-        found = detector.detect(image, {})
-    finally:
-        detector.min_score = saved
+    found = _all_detections(detector, image)
     boxes = np.array([d.box_xyxy for d in found], np.float32).reshape(-1, 4)
     scores = np.array([d.score for d in found], np.float32)
     truth = truth_boxes(points)
     for tally in (tallies["all"], tallies[group]) + ((single,) if single is not None else ()):
         tally.add(boxes, scores, truth, saved)
+    strong = scores >= saved
+    _, found_at = match_detections(boxes[strong], scores[strong], truth)
     sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
     iods = np.array([inter_ocular(p) for p in points])
     for name, (lo, hi) in SIZE_BUCKETS_IOD_PX.items():
         keep = (sides >= lo * SIDE_PER_IOD) & (sides < hi * SIDE_PER_IOD)
         tallies[f"size:{name}"].add(boxes[keep], scores[keep], truth[(iods >= lo) & (iods < hi)], saved)
+    return found_at, boxes[strong], scores[strong]
 
 
 class Photo(NamedTuple):
@@ -115,10 +129,11 @@ def photos_of(samples: list[FaceSample]) -> list[Photo]:
 
 
 def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers: int = 2,
-                      log: Log | None = None) -> dict:
+                      log: Log | None = None, misses: list[Miss] | None = None) -> dict:
     """The report described in the module docstring: {"threshold", "photos": {"all", per source, per
     size bucket: {images, faces, ap50, recall}}, "single_face_photos": {...}, "composed": {...},
-    "no_face_frames": {"frames", "false_rate"}}."""
+    "no_face_frames": {"frames", "false_rate"}}. The true faces of real photos not found at the
+    threshold are appended to `misses` when given."""
     from training.compose import compose
     from training.data.faces_cache import build_faces_cache
 
@@ -128,7 +143,11 @@ def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers
     for k, (photo, image) in enumerate(read_ahead(photos, workers)):
         if image is None:
             continue
-        score_image(detector, image, photo.points, photo.group, tallies, single if len(photo.points) == 1 else None)
+        found, boxes, scores = score_image(detector, image, photo.points, photo.group, tallies,
+                                           single if len(photo.points) == 1 else None)
+        if misses is not None:
+            misses += [Miss(photo.image_path, photo.group, box, boxes, scores)
+                       for box, hit in zip(truth_boxes(photo.points), found) if not hit]
         if log and (k + 1) % 500 == 0:
             log(f"  detector: {k + 1}/{len(photos)} photos")
     cache = build_faces_cache(samples, workers)
@@ -137,15 +156,47 @@ def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers
     for _ in range(COMPOSED_IMAGES):
         image, points = compose(cache, rng, COMPOSED_SIZE, kind="mosaic")
         score_image(detector, image, points, "composed", composed)
-    false_frames = 0
+    empty_best = []  # each no-face frame's best score (0 without any detection above AP_MIN_SCORE)
     for _ in range(EMPTY_FRAMES):
         image, _ = compose(cache, rng, COMPOSED_SIZE, kind="empty")
-        false_frames += bool(detector.detect(image, {}))
+        empty_best.append(max((d.score for d in _all_detections(detector, image)), default=0.0))
+    best = np.array(empty_best)
     return {"threshold": detector.min_score, "detector": detector.name,
             "photos": {k: v.report() for k, v in sorted(tallies.items())},
             "single_face_photos": single.report(),
             "composed": {k: v.report() for k, v in sorted(composed.items()) if k != "composed"},
-            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": false_frames / EMPTY_FRAMES}}
+            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": float((best >= detector.min_score).mean())},
+            "by_threshold": by_threshold(tallies["all"], single, best)}
+
+
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def by_threshold(photos: _Tally, single: _Tally, empty_best: np.ndarray, thresholds=THRESHOLDS) -> list[dict]:
+    """Recall on all photos and on single-face photos, false detections per photo, and the share of no-face
+    frames with a detection, at each threshold (to choose the shipped one on validation). Greedy
+    matching by falling score makes the matches of the detections above a threshold the same with or
+    without the lower ones, so one run at AP_MIN_SCORE gives every threshold."""
+    rows = []
+    scores, hits = np.concatenate(photos.scores), np.concatenate(photos.hits)
+    s_scores, s_hits = (np.concatenate(single.scores), np.concatenate(single.hits)) if single.scores else \
+        (np.zeros(0), np.zeros(0, bool))
+    for t in thresholds:
+        rows.append({"min_score": t, "recall": float((hits & (scores >= t)).sum() / max(photos.truths, 1)),
+                     "recall_single_face": float((s_hits & (s_scores >= t)).sum() / max(single.truths, 1)),
+                     "false_per_photo": float((~hits & (scores >= t)).sum() / max(photos.images, 1)),
+                     "no_face_false_rate": float((empty_best >= t).mean()) if len(empty_best) else 0.0})
+    return rows
+
+
+def _all_detections(detector: FaceDetector, image: np.ndarray) -> list:
+    """The detector's faces down to AP_MIN_SCORE (its own threshold set aside for the call)."""
+    saved = detector.min_score
+    detector.min_score = AP_MIN_SCORE
+    try:
+        return detector.detect(image, {})
+    finally:
+        detector.min_score = saved
 
 
 def say_detector(report: dict, log: Log) -> None:
@@ -165,3 +216,50 @@ def say_detector(report: dict, log: Log) -> None:
         log(f"  composed {key:<14} {line(d)}")
     nf = report["no_face_frames"]
     log(f"  frames without a face: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames)")
+    log("  by threshold: " + "  ".join(
+        f"{r['min_score']:.1f}: recall {100 * r['recall']:.1f}% (single {100 * r['recall_single_face']:.1f}%), "
+        f"false/photo {r['false_per_photo']:.3f}, no-face {100 * r['no_face_false_rate']:.1f}%;"
+        for r in report["by_threshold"]))
+
+
+def misses_sheet(misses: list[Miss], out_path: Path, n: int = 36, tile: int = 128, seed: int = 0) -> Path:
+    """PNG grid of up to `n` missed faces (drawn evenly from `misses`, seeded), each a square of twice its
+    face box: the true box in green, the photo's detections at the threshold in red with their score,
+    the source group and the face's inter-ocular size class written on it."""
+    import cv2
+
+    from core.errors import InputError
+    from core.geometry import crop_affine, crop_matrix, square_from_box
+    from core.imageio import read_image_bgr
+
+    picked = misses if len(misses) <= n else [misses[i] for i in
+                                              sorted(np.random.default_rng(seed).choice(len(misses), n, False))]
+    cols = 6
+    rows = max(1, -(-len(picked) // cols))
+    grid = np.zeros((rows * tile, cols * tile, 3), np.uint8)
+    for k, miss in enumerate(picked):
+        image = read_image_bgr(miss.image_path)
+        if image is None:
+            continue
+        center, side = square_from_box(miss.truth_xyxy, 2.0)
+        m = crop_matrix(center, side, tile)
+        cell = crop_affine(image, m, tile)
+
+        def draw(box, color, text=None):
+            (x1, y1), (x2, y2) = (apply_affine(np.asarray(box, np.float32).reshape(2, 2), m)).astype(int)
+            cv2.rectangle(cell, (int(x1), int(y1)), (int(x2), int(y2)), color, 1, cv2.LINE_AA)
+            if text:
+                cv2.putText(cell, text, (int(x1), max(10, int(y1) - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1)
+
+        draw(miss.truth_xyxy, (0, 220, 0))
+        for box, score in zip(miss.boxes_xyxy, miss.scores):
+            draw(box, (0, 0, 255), f"{score:.2f}")
+        iod = (miss.truth_xyxy[2] - miss.truth_xyxy[0]) / SIDE_PER_IOD
+        cv2.putText(cell, f"{miss.group} iod~{iod:.0f}px", (3, tile - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        r, c = divmod(k, cols)
+        grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = cell
+    out_path = Path(out_path)
+    if not cv2.imwrite(str(out_path), grid):
+        raise InputError(f"{out_path}: could not write the sheet")
+    return out_path

@@ -261,7 +261,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     weights_dir = Path(job.weights or default_weights_dir())
     manifest = read_manifest(weights_dir)
     if job.what == "detector":
-        return _evaluate_detector(job, weights_dir, manifest, log)
+        return _evaluate_detector(job, weights_dir, manifest, log, sheet)
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
     name = landmark_model_name(manifest, job.landmark_model, fmt)
     record = TrainingRecord.of(weights_dir, name)
@@ -312,10 +312,11 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     return report
 
 
-def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log) -> dict:
-    """`--what detector`: the face finder's AP and recall (`facetrack.detector_eval`) on its own split."""
+def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log, sheet: Path | None) -> dict:
+    """`--what detector`: the face finder's AP and recall (`facetrack.detector_eval`) on its own split;
+    `sheet`: a contact sheet of the faces it missed."""
     from core.manifest import detector_model_name
-    from facetrack.detector_eval import evaluate_detector, say_detector
+    from facetrack.detector_eval import evaluate_detector, misses_sheet, say_detector
     from tracker.detect import default_min_score, make_detector
 
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
@@ -331,8 +332,11 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
     kind = "box" if name == BOX_MODEL else "detector"
     backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device, expect_kind=kind)
     min_score = job.min_score if job.min_score is not None else default_min_score(backend.meta)
-    report = evaluate_detector(make_detector(backend, min_score), samples, job.workers, log)
+    misses: list = []
+    report = evaluate_detector(make_detector(backend, min_score), samples, job.workers, log, misses)
     say_detector(report, log)
+    if sheet:
+        log(f"  missed faces ({len(misses)}): {misses_sheet(misses, sheet)}")
     return {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
             "backend": job.backend, "detector": report}
 

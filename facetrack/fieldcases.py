@@ -1,7 +1,7 @@
 """Scoring `facetrack images --json` rows against a field case's truth (../shared/field-cases/README.md):
 per file, faces found, NME (% of the true inter-ocular distance; each face matched to the truth face
-nearest its eye midpoint), eye order, the worst in-frame point error of cut-off faces, and whether that is
-what the item's `expect` says a correct tool does.
+nearest its eye midpoint), eye order, the worst in-frame point error of cut-off faces, the reported
+width and height, and whether that is what the item's `expect` says a correct tool does.
 """
 
 from __future__ import annotations
@@ -46,9 +46,70 @@ def score_item(item: dict, found: list[dict]) -> dict:
     return out
 
 
+def score_size(scored: dict, item: dict, row: dict) -> dict:
+    """`scored` with the row's reported `size` [width, height] added and, when the item's `expect` gives
+    a width and height (the image as displayed, e.g. after EXIF orientation), `pass` only if they match."""
+    expect = item["expect"]
+    scored["size"] = [row.get("width"), row.get("height")]
+    if "width" in expect and "height" in expect:
+        scored["pass"] = bool(scored["pass"] and scored["size"] == [expect["width"], expect["height"]])
+    return scored
+
+
 def score_case(case_dir: str | Path, rows: list[dict]) -> list[dict]:
-    """`score_item` for every image item of a field-case folder, given `images --json` rows."""
+    """`score_item` and `score_size` for every image item of a field-case folder, given `images --json` rows."""
     truth = json.loads((Path(case_dir) / "truth.json").read_text())
     by_file = {Path(r["image"]).name: r for r in rows}
-    return [score_item(item, by_file.get(item["file"], {}).get("faces", [])) for item in truth["items"]
-            if item["kind"] == "image"]
+    scored = []
+    for item in truth["items"]:
+        if item["kind"] == "image":
+            row = by_file.get(item["file"], {})
+            scored.append(score_size(score_item(item, row.get("faces", [])), item, row))
+    return scored
+
+
+def video_timing(path: str | Path) -> tuple[list[float], int, int]:
+    """(presentation times in ms of every frame, width, height) of a written video, read with PyAV."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = [frame.time * 1000.0 for frame in container.decode(stream)]
+        return times, stream.codec_context.width, stream.codec_context.height
+
+
+def score_video_item(item: dict, rows: list[dict], exit_code: int, messages: str, out_video: str | Path) -> dict:
+    """What `facetrack video --json` gave for one video truth item, and whether that is what it expects.
+
+    `rows` are the JSON lines, `messages` what the command printed, `out_video` the mp4 it wrote.
+    Reports frames tracked, the largest |t_ms - truth| (ms), the output's size and the largest error
+    of its frame intervals against the truth's (ms), the median NME (%) over frames with a face.
+    """
+    expect, truth_frames = item["expect"], item["frames"]
+    times, width, height = video_timing(out_video)
+    out = {"file": item["file"], "exit_code": exit_code, "frames_tracked": len(rows),
+           "json_size": sorted({(r["width"], r["height"]) for r in rows}), "output_size": [width, height]}
+    if len(rows) == len(truth_frames):
+        out["t_ms_max_error"] = round(max(abs(r["t_ms"] - f["t_ms"]) for r, f in zip(rows, truth_frames)), 3)
+        truth_gaps = np.diff([f["t_ms"] for f in truth_frames])
+        out["output_interval_max_error_ms"] = round(float(np.abs(np.diff(times) - truth_gaps).max()), 3) \
+            if len(times) == len(truth_frames) else None
+        nmes = [nme_per_face(_points(r["faces"][0])[None], _points(f["faces"][0])[None])[0]
+                for r, f in zip(rows, truth_frames) if r["faces"] and f["faces"]]
+        out["nme_median"] = round(float(np.median(nmes)), 2) if nmes else None
+    ok = True
+    if "frames_tracked" in expect:
+        ok &= out["frames_tracked"] == expect["frames_tracked"]
+    if "exit_code" in expect:
+        ok &= exit_code == expect["exit_code"]
+    if "messages_absent" in expect:
+        ok &= not any(word in messages.lower() for word in expect["messages_absent"])
+    if "t_ms_equals_presentation_time_within_ms" in expect:
+        ok &= out.get("t_ms_max_error", 1e9) <= expect["t_ms_equals_presentation_time_within_ms"]
+    if expect.get("output_keeps_timing"):
+        interval_error = out.get("output_interval_max_error_ms")
+        ok &= interval_error is not None and interval_error <= 1.0
+    if "output_size" in expect:
+        ok &= out["output_size"] == list(expect["output_size"]) and out["json_size"] == [tuple(out["output_size"])]
+    out["pass"] = bool(ok)
+    return out

@@ -30,7 +30,7 @@ def main() -> None:
     results = score_case(args.case, [json.loads(line) for line in lines])
     for r in results:
         print(f"{r['file']:<20} faces {r['faces']}  NME {r['nme']}  eyes in order {r['eyes_in_order']}  "
-              f"worst in-frame point {r['in_frame_error_iod']}  {'PASS' if r['pass'] else 'FAIL'}")
+              f"worst in-frame point {r['in_frame_error_iod']}  size {r['size']}  {'PASS' if r['pass'] else 'FAIL'}")
     print(f"{sum(r['pass'] for r in results)}/{len(results)} pass")
 
 

@@ -341,3 +341,106 @@ def shared_folder(name: str, env: str) -> Path | None:
     if os.environ.get(env):
         candidates.append(Path(os.environ[env]))
     return next((c for c in candidates if c.is_dir()), None)
+
+
+class LockstepCamera:
+    """Makes a live source and a tracker that run in lock-step, so a live run's drops are the same on
+    any machine, at any load: the camera makes frame n only once the tracker has started on frame
+    n - `ahead` or later, and the tracker starts frame k only once every frame up to k + `ahead` was
+    handed over (or the camera ended). Between two processed frames the camera hands over `ahead`
+    frames and the newest-frame-only hand-over drops `ahead` - 1 of them. Frames show the synthetic
+    moving face; `t_ms` is the camera clock (n * 1000 / fps). No wall-clock time is measured or
+    assumed; `guard_s` only turns a deadlock (a bug) into a failure instead of a hang.
+
+    `source()` is the live Source (`numbers`: the frame numbers it handed out, in order;
+    `number_of[index]`: a delivered Frame.index's frame number); `tracker(box, landmarks, **kwargs)`
+    is a `tracker.pipeline.Tracker` that waits its turn. Only for threaded runs."""
+
+    def __init__(self, frames: int, ahead: int = 5, fps: float = 100.0, width: int = 96, height: int = 64,
+                 guard_s: float = 60.0) -> None:
+        import threading
+
+        from tracker.bench.synthetic import SyntheticSource
+
+        assert ahead >= 2, "a live source may drop the frame it read at open: ahead 1 could never start"
+        self.frames, self.ahead, self.fps, self.guard_s = frames, ahead, fps, guard_s
+        self.pictures = SyntheticSource(width, height, fps, frames)
+        self.cond = threading.Condition()
+        self.asked = 0  # _grab calls so far: frame `asked - 1` was asked for last
+        self.started = -1  # the highest frame number the tracker started on
+        self.closed = False
+
+    def wait(self, ready, what: str) -> None:
+        """Wait (holding `cond`) until `ready()`; AssertionError after `guard_s` (a deadlock, never load)."""
+        if not self.cond.wait_for(lambda: ready() or self.closed, self.guard_s):
+            raise AssertionError(f"lock-step camera stuck waiting for {what}")
+
+    def source(self):
+        """The live Source of this lock-step pair (make it once, before `tracker`)."""
+        import time
+
+        from core.frame import Frame
+        from tracker.sources import Source
+
+        camera = self
+
+        class _Source(Source):
+            kind, live = "lock-step camera", True
+            fps = camera.fps
+            stall_timeout_s = camera.guard_s  # a read waiting for the tracker is not a stalled camera
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.numbers: list[int] = []
+                self.number_of: dict[int, int] = {}
+                self._prime()
+
+            def _grab(self):
+                with camera.cond:
+                    number = camera.asked
+                    camera.asked += 1
+                    camera.cond.notify_all()
+                    if number >= camera.frames:
+                        return None
+                    camera.wait(lambda: camera.started >= number - camera.ahead, f"the tracker to reach frame "
+                                f"{number - camera.ahead}")
+                frame = Frame(camera.pictures.render(number), self._index, time.perf_counter(),
+                              number * 1000.0 / camera.fps)
+                self.number_of[frame.index] = number
+                self._index += 1
+                return frame
+
+            def read(self):
+                frame = super().read()
+                if frame is not None:
+                    self.numbers.append(self.number_of[frame.index])
+                return frame
+
+            def close(self) -> None:
+                with camera.cond:
+                    camera.closed = True
+                    camera.cond.notify_all()
+                super().close()
+
+        self._source = _Source()
+        return self._source
+
+    def tracker(self, box, landmarks, **kwargs):
+        """A Tracker (`tracker.pipeline.Tracker(box, landmarks, **kwargs)`) that waits its turn."""
+        from tracker.pipeline import Tracker
+
+        camera = self
+
+        class _Tracker(Tracker):
+            def step(self, frame):
+                number = camera._source.number_of[frame.index]
+                with camera.cond:
+                    camera.started = number
+                    camera.cond.notify_all()
+                    # frame number + ahead was handed over once the camera is asked for the next one
+                    # (the capture thread puts a frame before it reads again); asking for `frames` is the end
+                    following = min(number + camera.ahead + 1, camera.frames)
+                    camera.wait(lambda: camera.asked > following, f"the camera to be asked for frame {following}")
+                return super().step(frame)
+
+        return _Tracker(box, landmarks, **kwargs)

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facetrack.cli import app
-from tests.helpers import CountingBackend, count_frames, one_error_line, write_clip
+from tests.helpers import LockstepCamera, count_frames, one_error_line, write_clip
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ def test_image_folder_with_nothing_readable_is_exit_2(face_weights, tmp_path):
     (folder / "b.jpg").write_bytes(b"")
     rows = tmp_path / "rows.jsonl"
     result = _invoke(["images", folder, "--weights", face_weights, "--json", rows])
-    one_error_line(result, 2, "none of the 2 image file(s)", "2 unreadable")
+    one_error_line(result, 2, "none of the 2 file(s) could be used", "2 unreadable")
     assert not rows.exists()
 
 
@@ -237,23 +237,25 @@ def test_camera_that_stops_mid_run_finalises_the_recording(face_weights, tmp_pat
 
 
 def test_live_recording_keeps_camera_time_with_dropped_frames(face_weights, tmp_path):
-    """Known issue (1): with a slow model most live frames are dropped; the file must still play in real time."""
+    """Known issue (1): with a slow model most live frames are dropped; the file must still play in real time.
+    The drops come from a camera in lock-step with the tracker (`LockstepCamera`: 4 frames handed over per
+    processed frame, on a 100 fps camera clock), not from timing, so they are the same on a loaded machine."""
     from tracker.backends import open_models
-    from tracker.bench.synthetic import SyntheticSource
-    from tracker.pipeline import Tracker
     from tracker.runtime import run
     from tracker.sinks import JsonlSink, VideoSink
 
+    camera = LockstepCamera(frames=120, ahead=4, fps=100.0, width=96, height=64)  # 1.2 s of camera time
+    source = camera.source()
     box, landmarks = open_models(face_weights, "onnx", "cpu")
-    tracker = Tracker(CountingBackend(box, 0.01), CountingBackend(landmarks, 0.03), mode="live")
-    source = SyntheticSource(96, 64, fps=100, frames=120, live=True)  # 1.2 s of camera time
+    tracker = camera.tracker(box, landmarks, mode="live")
     out = tmp_path / "rec.mp4"
     stats = run(source, tracker, video=VideoSink(out, source.fps, 96, 64), jsonl=JsonlSink(tmp_path / "r.jsonl"))
-    assert stats.dropped > 30 and stats.processed + stats.dropped == stats.captured == 120
+    assert stats.processed + stats.dropped == stats.captured == len(source.numbers)
+    assert stats.dropped >= 3 * (stats.processed - 2) > 0
     data = _rows(tmp_path / "r.jsonl")
     assert len(data) == stats.processed
     n = count_frames(out)[0]
-    assert n == data[-1]["frame"] - data[0]["frame"] + 1  # 1 s of frames at 100 fps: plays for 1 s
+    assert n == data[-1]["frame"] - data[0]["frame"] + 1  # the camera's frames at 100 fps: plays in camera time
     assert stats.video_repeated == n - stats.processed > 0
 
 
@@ -315,9 +317,8 @@ class _FakeCapture:
 
 @pytest.mark.parametrize("comes_back", [True, False])
 def test_live_capture_retries_reopens_then_gives_up(comes_back):
-    import time
-
     from tracker.sources import CaptureSource, SourceStalled
+    from tracker.sources.base import RETRY_S
 
     first = _FakeCapture(good=5)
     source = CaptureSource(0, "camera", True, cap=first)
@@ -326,13 +327,14 @@ def test_live_capture_retries_reopens_then_gives_up(comes_back):
     source._make_capture = lambda: again
     frames = [source.read() for _ in range(5)]
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
-    t0 = time.perf_counter()
     if comes_back:  # reopened halfway through the retry window: frames flow again
         assert source.read().index == 5 and source.reopened == 1 and first.released
     else:
-        with pytest.raises(SourceStalled, match="camera 0: no frame for 0.4 s after 5 frames"):
+        # the seconds in the message are measured: 0.4, or more on a loaded machine
+        with pytest.raises(SourceStalled, match=r"camera 0: no frame for \d+\.\d s after 5 frames"):
             source.read()
         assert source.reopened == 0 and not first.released and again.released
-    assert time.perf_counter() - t0 < 1.5  # bounded by the stall timeout: never a hang
+        # never a hang: it retried at most once per RETRY_S of the stall timeout, then gave up
+        assert 1 <= first.reads - 5 + again.reads <= 0.4 / RETRY_S + 2
     source.close()
     assert source.read() is None

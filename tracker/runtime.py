@@ -8,8 +8,10 @@ re-raised on the main thread after the outputs are closed; a source or model tha
 lets every frame it delivered before the failure reach the outputs. A live source whose read blocks
 (a stuck driver) is given up after its stall timeout by a watchdog on the main thread.
 
-Live recordings are written on the source's clock (`VideoSink.write_at`): frames dropped to keep
-latency low are filled with copies of the last drawn frame, so the file plays at the filmed speed.
+Files are written with each frame's own presentation time (`VideoSink.write`), so a variable frame
+rate keeps its timing. Live recordings are written on the source's clock (`VideoSink.write_at`): frames
+dropped to keep latency low are filled with copies of the last drawn frame, so the file plays at the
+filmed speed.
 """
 
 from __future__ import annotations
@@ -201,8 +203,8 @@ class _Renderer:
         if self.video is not None:
             if self.timed:
                 self.video.write_at(image, result.frame.t_ms)
-            else:
-                self.video.write(image)
+            else:  # files: each frame at its own presentation time
+                self.video.write(image, result.frame.t_ms)
             self.stats.video_frames, self.stats.video_repeated = self.video.frames, self.video.repeated
         if self.jsonl is not None:
             self.jsonl.write(result_row(result, self.tracker.point_names))
@@ -231,11 +233,11 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
     t_start = time.perf_counter()
     error: BaseException | None = None
+    source.start()  # a live source drops the frame it read while the models loaded (stale)
     with StopSignals(handle_signals) as signals:
-        capture_stuck = False
         try:
             if threaded:
-                error, capture_stuck = _run_threaded(source, tracker, renderer, stats, signals.event, max_frames)
+                error = _run_threaded(source, tracker, renderer, stats, signals.event, max_frames)
             else:
                 error = _run_sequential(source, tracker, renderer, stats, signals.event, max_frames)
         finally:
@@ -243,8 +245,9 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
             stats.wall_s = time.perf_counter() - t_start
             stats.box_calls = tracker.box_calls - box0
             stats.landmark_calls = tracker.landmark_calls - lm0
-            # A capture thread still blocked inside the device's read must not see it released under it.
-            _close_all(video, jsonl, images, window, None if capture_stuck else source)
+            # Safe with a capture thread still blocked inside the device's read: the source then leaves
+            # the release to that thread (`Source.close`).
+            _close_all(video, jsonl, images, window, source)
     if error is not None:
         stats.stopped_by = "error"
         if not isinstance(error, FacetrackError):
@@ -301,8 +304,8 @@ def _run_sequential(source: Source, tracker: Tracker, renderer: _Renderer, stats
 
 
 def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: RunStats,
-                  interrupted: threading.Event, max_frames: int | None) -> tuple[BaseException | None, bool]:
-    """(error or None, whether the capture thread is still blocked in a read)."""
+                  interrupted: threading.Event, max_frames: int | None) -> BaseException | None:
+    """The run's error, or None. The capture thread may still be blocked in a read when this returns."""
     stop = threading.Event()  # the run is over: every thread leaves now
     halt_capture = threading.Event()  # nobody takes frames any more (inference ended, or the run is over)
     errors: list[tuple[str, BaseException]] = []
@@ -388,18 +391,17 @@ def _run_threaded(source: Source, tracker: Tracker, renderer: _Renderer, stats: 
         capture_thread.join(STUCK_JOIN_S if watchdog_fired else JOIN_TIMEOUT_S)
         stats.dropped = frames.dropped
         stats.queue_peak = {"frames": frames.peak, "results": results.peak}
-    stuck = capture_thread.is_alive()
     if errors:
         stage, exc = errors[0]
         if isinstance(exc, FacetrackError):
-            return exc, stuck
+            return exc
         if isinstance(exc, KeyboardInterrupt):
             stats.stopped_by = "interrupt"
-            return None, stuck
+            return None
         failure = FacetrackError(f"{stage} failed: {type(exc).__name__}: {exc}")
         failure.__cause__ = exc
-        return failure, stuck
-    return None, stuck
+        return failure
+    return None
 
 
 def _empty(hand_over) -> bool:

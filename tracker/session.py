@@ -32,10 +32,11 @@ from tracker.sinks import (
     WindowSink,
     check_output_path,
     check_writable_folder,
-    display_available,
     plan_image_outputs,
+    window_problem,
 )
-from tracker.sources import ImageSource, Source, image_paths, is_url, open_camera
+from tracker.sources import DEFAULT_STALL_TIMEOUT_S, ImageSource, Source, is_url, open_camera
+from tracker.sources.images import ImageList, list_images
 
 Log = Callable[[str], None]
 
@@ -47,10 +48,16 @@ def _quiet(line: str) -> None:
 
 
 def open_camera_input(camera: str, width: int | None = None, height: int | None = None,
-                      fps: float | None = None) -> Source:
-    """`facetrack webcam`'s input: a synthetic spec (live), a stream URL, or a camera index or device path."""
+                      fps: float | None = None, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> Source:
+    """`facetrack webcam`'s input: a synthetic spec (live), a stream URL, or a camera index or device path;
+    `stall_timeout_s`: seconds without a frame before it counts as stopped."""
     text = str(camera).strip()
-    return parse_synthetic(text, live=True) if is_synthetic(text) else open_camera(text, width, height, fps)
+    if is_synthetic(text):
+        source = parse_synthetic(text, live=True)
+    else:
+        source = open_camera(text, width, height, fps, stall_timeout_s)
+    source.stall_timeout_s = stall_timeout_s
+    return source
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,7 @@ class WebcamJob(_FramesJob):
     draw: bool = True
     threaded: bool = True
     max_frames: int | None = None  # stop after this many processed frames
-    stall_timeout_s: float = 3.0  # seconds without a frame before the camera counts as gone
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S  # seconds without a frame before the camera counts as gone
 
     title = "facetrack webcam"
     no_display = "running without a window (--no-show implied)"
@@ -182,9 +189,7 @@ class WebcamJob(_FramesJob):
             check_output_path(self.json_path, "--json", others=[self.out] if self.out is not None else [])
 
     def open_source(self) -> Source:
-        source = open_camera_input(self.camera, self.width, self.height, self.fps)
-        source.stall_timeout_s = self.stall_timeout_s
-        return source
+        return open_camera_input(self.camera, self.width, self.height, self.fps, self.stall_timeout_s)
 
     def say_how_to_stop(self, window: bool, log: Log) -> None:
         log("press q or Esc in the window to stop" if window else "press Ctrl+C to stop")
@@ -208,12 +213,18 @@ class ImagesJob:
     title = no_display = ""
 
     @cached_property
-    def names(self) -> list[str]:
-        """The image files, as given or found in the folders (InputError when there are none)."""
-        names = image_paths(list(self.paths))
-        if not names:
+    def listing(self) -> ImageList:
+        """The image files and the skipped files of PATH..., by one rule (`tracker.sources.images`);
+        InputError when a path is missing or there is no file at all."""
+        listing = list_images(list(self.paths))
+        if not listing.images and not listing.skipped:
             raise InputError(f"no image files in {', '.join(self.paths)}")
-        return names
+        return listing
+
+    @cached_property
+    def names(self) -> list[str]:
+        """The image files, as given or found in the folders."""
+        return self.listing.images
 
     @cached_property
     def targets(self) -> dict[str, Path]:
@@ -235,7 +246,7 @@ class ImagesJob:
                 raise InputError(f"--json {json_path}: is also an annotated image in --out-dir")
 
     def open_source(self) -> Source:
-        return ImageSource(self.names)
+        return ImageSource(self.listing)
 
     def mode(self, source: Source) -> str:
         return "image"
@@ -262,11 +273,7 @@ class ImagesJob:
         if stats.interrupted:
             raise Interrupted(f"interrupted after {stats.written} images, {stats.with_face} with a face"
                               f"{_finalised(outputs)}")
-        skipped = ""
-        if source.skipped:
-            shown = ", ".join(source.skipped_names) + (", ..." if source.skipped > len(source.skipped_names) else "")
-            reasons = ", ".join(f"{n} {reason} skipped" for reason, n in source.skip_reasons.items())
-            skipped = f", {reasons} ({shown})"
+        skipped = f", {source.skip_summary(' skipped')}" if source.skipped else ""
         faces = f" ({stats.faces} faces)" if stats.faces > stats.with_face else ""
         log(f"{stats.processed} images, {stats.with_face} with a face{faces}{skipped}")
 
@@ -284,8 +291,9 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
     """
     job.check_outputs()
     show = job.show
-    if show and not display_available():
-        log(f"no display (DISPLAY / WAYLAND_DISPLAY unset): {job.no_display}")
+    problem = window_problem() if show else None  # before any output is opened: a failed window aborts
+    if problem is not None:
+        log(f"{problem}: {job.no_display}")
         show = False
     outputs = job.outputs()
     with contextlib.ExitStack() as stack:

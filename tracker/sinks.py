@@ -2,8 +2,8 @@
 images, a window when asked.
 
 Output paths are checked before any work (`check_output_path`, `plan_image_outputs`). The window sink is
-only made when a window was asked for and a display exists: the GUI build of OpenCV aborts the process
-otherwise.
+only made when a window was asked for and one can really be opened (`window_problem`: a GUI build of
+OpenCV, a display named and reachable): OpenCV's Qt backend aborts the process otherwise.
 
 Closing a sink finalises its file (the mp4 index, the last JSON row) with SIGINT/SIGTERM held back
 (`deferred_signals`), and each annotated image is written to a temporary file renamed into place, so an
@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
+import subprocess
 import sys
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # see tracker.sources.capture
 
+import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -28,17 +33,69 @@ from core.errors import FacetrackError, InputError  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
 from core.signals import deferred_signals  # noqa: E402
 
-FOURCC = "mp4v"
+FOURCC = "mp4v"  # the mp4 sample entry: MPEG-4 Part 2, as OpenCV's mp4v writer made it
+CODEC = "mpeg4"  # FFmpeg's MPEG-4 Part 2 encoder: odd frame sizes allowed
+TIME_BASE_HZ = 60000  # timestamps in 1/60000 s (MPEG-4 Part 2 allows up to 65535): exact for 24/25/30/29.97 fps
+QSCALE = 4  # constant quality 1 (best) .. 31; 4 looks like OpenCV's mp4v writer at a similar size
+LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA
 VIDEO_SUFFIXES = (".mp4",)
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ESC = 27
 
 
 def display_available() -> bool:
-    """True when a window can be opened (an X11 or Wayland display on Linux)."""
+    """True when a display is named (DISPLAY or WAYLAND_DISPLAY on Linux); not whether it can be reached:
+    `window_problem` tells that."""
     if sys.platform.startswith("linux") or "bsd" in sys.platform:
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+WINDOW_PROBE_TIMEOUT_S = 10.0  # a display server that does not answer in this long counts as unreachable
+_WINDOW_PROBE = ("import cv2\ncv2.namedWindow('facetrack-probe', cv2.WINDOW_NORMAL)\ncv2.waitKey(1)\n"
+                 "cv2.destroyAllWindows()\ncv2.waitKey(1)\n")
+
+
+def opencv_has_gui() -> bool:
+    """False for an OpenCV build without a GUI backend (opencv-python-headless): it opens no window."""
+    found = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return found is None or found.group(1).upper() not in ("NONE", "NO", "OFF")
+
+
+def probe_window(timeout_s: float = WINDOW_PROBE_TIMEOUT_S) -> str | None:
+    """Open and close an OpenCV window in a child process (about 0.3 s); None when that worked, else the
+    reason in a few words. A child, because OpenCV's Qt backend aborts the whole process (SIGABRT) when
+    the display cannot be reached."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"no answer in {timeout_s:g} s"
+    except OSError as exc:
+        return f"cannot run the window probe ({exc.strerror or exc})"
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return lines[0] if lines else f"the window probe exited with status {done.returncode}"
+
+
+def window_problem() -> str | None:
+    """None when a window can really be opened here; else why not, one short phrase for a message.
+
+    Checked in order: an OpenCV build without GUI support; no display named (Linux: DISPLAY and
+    WAYLAND_DISPLAY unset); a window that cannot be opened on the named display (`probe_window`:
+    a server that is not there, refuses the connection, or does not answer).
+    """
+    if not opencv_has_gui():
+        return "this OpenCV build has no GUI support (opencv-python-headless)"
+    if not display_available():
+        return "no display (DISPLAY / WAYLAND_DISPLAY unset)"
+    reason = probe_window()
+    if reason is None:
+        return None
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    where = f"display {display}" if display else "the display"
+    return f"{where} cannot be reached, no window can be opened ({reason})"
 
 
 MAX_PAD_S = 10.0  # a live recording fills at most this long a gap with the last frame
@@ -90,39 +147,61 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 
 class VideoSink:
-    """An mp4v .mp4 writer at the input's size and fps.
+    """An .mp4 (MPEG-4 Part 2, tag mp4v) written with PyAV, at exactly the given size (odd widths and
+    heights too: MPEG-4 Part 2 allows them), each frame with its own timestamp.
 
-    `write` appends one frame per call (files: one per input frame). `write_at` places frames on the
-    source's clock instead (live sources): a frame that arrives after a gap (frames dropped to keep
-    latency low, or never delivered by the camera) is preceded by copies of the last drawn frame, so
-    the recording plays at the speed it was filmed. No drawn frame is ever left out.
+    - `write(image, t_ms)` (files): the frame is shown at its own presentation time, `t_ms` minus the
+      first written frame's `t_ms` (the file starts at 0), so variable frame rates and gaps keep their
+      real timing; without `t_ms`, one nominal frame interval (1 / fps) after the previous frame.
+    - `write_at(image, t_ms)` (live sources): frames on a fixed `fps` grid of the source's clock; a
+      frame that arrives after a gap (frames dropped to keep latency low, or never delivered by the
+      camera) is preceded by copies of the last drawn frame (at most MAX_PAD_S), so the recording plays
+      at the speed it was filmed.
+
+    No drawn frame is ever left out; a timestamp not after the previous one is moved one tick
+    (1 / TIME_BASE_HZ s) after it. A frame of another size (a source that changed size mid-stream) is
+    resized to the file's size. FacetrackError when the file cannot be opened or written.
     """
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int) -> None:
         self.path = Path(path)
         self.size = (int(width), int(height))
-        self.fps = float(fps)
+        self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
         self.frames = 0  # frames in the file
         self.repeated = 0  # copies of a previous frame written to fill gaps (write_at)
-        self._t0_ms: float | None = None
+        self._t0_ms: float | None = None  # the first frame's source time (write_at and write)
         self._last: np.ndarray | None = None
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, self.size)
-        if not self._writer.isOpened():
-            self._writer.release()
-            raise FacetrackError(f"{self.path}: cannot open a {FOURCC} video writer (codec missing or path "
-                                 "not writable)")
+        self._last_pts = -1
+        self._container, self._stream = _open_mp4(self.path, self.size, self.fps)
 
-    def _append(self, image: np.ndarray) -> None:
-        if self._writer is None:
+    def _append(self, image: np.ndarray, t_s: float) -> None:
+        """Encode one frame shown at `t_s` seconds from the start of the file."""
+        if self._container is None:
             raise FacetrackError(f"{self.path}: write after close")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(np.ascontiguousarray(image))
+        pts = max(int(round(t_s * TIME_BASE_HZ)), self._last_pts + 1)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        frame.pts, frame.time_base = pts, Fraction(1, TIME_BASE_HZ)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise FacetrackError(f"{self.path}: cannot write the video ({_reason(exc)}); {self.frames} frames "
+                                 "written before it") from None
+        self._last_pts = pts
         self.frames += 1
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one frame (resized only if a source changed size mid-stream)."""
-        self._append(image)
+    def write(self, image: np.ndarray, t_ms: float | None = None) -> None:
+        """Append one frame at its presentation time `t_ms` (ms on the source's clock), or, without it,
+        one nominal interval after the previous frame."""
+        if t_ms is None:
+            t_s = self._last_pts / TIME_BASE_HZ + 1.0 / self.fps if self.frames else 0.0
+        else:
+            if self._t0_ms is None:
+                self._t0_ms = float(t_ms)
+            t_s = (float(t_ms) - self._t0_ms) / 1000.0
+        self._append(image, t_s)
 
     def write_at(self, image: np.ndarray, t_ms: float) -> None:
         """Place a frame at media time `t_ms` (ms on the source's clock) in a file running at `fps`."""
@@ -132,31 +211,69 @@ class VideoSink:
         if self._last is not None:
             gap = min(slot - self.frames, int(MAX_PAD_S * self.fps))
             for _ in range(max(0, gap)):
-                self._append(self._last)
+                self._append(self._last, self.frames / self.fps)
                 self.repeated += 1
-        self._append(image)  # every drawn frame is kept, even one early on the clock
+        self._append(image, self.frames / self.fps)  # every drawn frame is kept, even one early on the clock
         self._last = image
 
     def close(self) -> None:
-        """Finish the file so it plays (writes the mp4 index); signals wait until it is done.
+        """Finish the file so it plays (flushes the encoder, writes the mp4 index); signals wait until it
+        is done.
 
         A file that never got a frame (a run stopped before its first one) is removed: an mp4 without
         frames plays nowhere.
         """
-        if self._writer is not None:
-            with deferred_signals():
-                self._writer.release()
-                self._writer = None
-                self._last = None
-                if self.frames == 0:
-                    with contextlib.suppress(OSError):
-                        self.path.unlink()
+        if self._container is None:
+            return
+        with deferred_signals():
+            container, self._container, self._last = self._container, None, None
+            try:
+                for packet in self._stream.encode(None):
+                    container.mux(packet)
+            except (av.FFmpegError, OSError, ValueError):
+                pass  # the frames muxed so far still get their index below
+            finally:
+                with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                    container.close()
+            if self.frames == 0:
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
 
     def __enter__(self) -> "VideoSink":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _open_mp4(path: Path, size: tuple[int, int], fps: float):
+    """(container, stream): an mp4 with one MPEG-4 Part 2 (mp4v) video stream of `size`; FacetrackError if not."""
+    try:
+        container = av.open(str(path), mode="w", format="mp4")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise FacetrackError(f"{path}: cannot open a {FOURCC} video writer ({_reason(exc)})") from None
+    try:
+        stream = container.add_stream(CODEC, rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, TIME_BASE_HZ)
+        stream.codec_context.codec_tag = FOURCC
+        stream.codec_context.qscale = True  # constant quality (as ffmpeg -q:v QSCALE)
+        stream.codec_context.global_quality = QSCALE * LAMBDA_PER_QP
+        stream.codec_context.open()
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        container.close()
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise FacetrackError(f"{path}: cannot open a {FOURCC} video writer at {size[0]}x{size[1]} "
+                             f"({_reason(exc)})") from None
+    return container, stream
+
+
+def _reason(exc: BaseException) -> str:
+    """An FFmpeg/OS error's reason without its errno: 'No space left on device'."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip() or type(exc).__name__
 
 
 class JsonlSink:

@@ -31,7 +31,9 @@ from training.data.faces_cache import PATCH_CONTEXT, PATCH_PX, FacesCache
 PHOTO_SHARE = 0.3
 MOSAIC_SHARE = 0.6
 MAX_PASTED = 10
-FACE_SIDE_PX = (12.0, 360.0)  # face-square side in the composed image (inter-ocular ~ side / 2.4)
+# Face-square side in the composed image (inter-ocular ~ side / 2.4): the sizes the scale-specific
+# detector learns; the runtime's image pyramid (halving) brings every larger face into this range.
+FACE_SIDE_PX = (10.0, 64.0)
 NEAR_LEVEL_SHARE = 0.85  # the rest turned anywhere (faces on their side, upside down)
 NEAR_LEVEL_DEG = 20.0
 MAX_OVERLAP_IOU = 0.2
@@ -203,7 +205,7 @@ def _photo(canvas: np.ndarray, cache: FacesCache, rng: np.random.Generator) -> l
     sides = [face_square_from_points(p)[1] for p in points]
     j = int(np.argmax(sides))
     center, side = face_square_from_points(points[j])
-    scale = min(_face_side(rng) / max(side, 1.0), 4.0)
+    scale = _face_side(rng) / max(side, 1.0)
     target = np.array([rng.uniform(0.1, 0.9) * size, rng.uniform(0.1, 0.9) * size])
     flip = bool(rng.random() < 0.5)
     m = _similarity(center, target, scale, _angle(rng) if rng.random() < 0.5 else 0.0, flip)

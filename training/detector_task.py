@@ -25,7 +25,10 @@ from training.data.faces_cache import FacesCache, build_faces_cache
 from training.data.samples import FaceSample
 from training.task_base import TrainingTask
 
-TRAIN_SIZE = 256  # composed training images are this square (the net is fully convolutional)
+# Composed training images are this square (the net is fully convolutional). The detector is
+# scale-specific: it learns faces of `training.compose.FACE_SIDE_PX` only, and the runtime finds larger
+# ones on an image pyramid (`tracker.detect.GridDetector`), so small images suffice.
+TRAIN_SIZE = 128
 MAX_FACES = 32  # validation targets are padded to this many faces per image
 VAL_IMAGES = 400
 MIN_SIGMA_CELLS = 0.7

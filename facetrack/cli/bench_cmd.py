@@ -7,10 +7,12 @@ from pathlib import Path
 import typer
 
 from core.errors import InputError
-from facetrack.cli import app
+from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors
+from tracker.pipeline import DEFAULT_DETECT_EVERY
 
-CHOICES = {"backend": ("all", "onnx", "torch"), "device": ("all", "cpu", "cuda")}
+CHOICES = {"backend": ("all", "onnx", "torch"), "device": ("all", "cpu", "cuda"),
+           "scenario": ("all", "pipeline", "faces", "detectors")}
 
 
 def say(line: str) -> None:
@@ -24,6 +26,32 @@ def _choice(option: str, value: str) -> tuple[str, ...]:
     if value not in choices:
         raise InputError(f"--{option} {value}: expected one of {', '.join(choices)}")
     return choices[1:] if value == "all" else (value,)
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    names = [v.strip().lower() for v in text.split(",") if v.strip()]
+    for name in names or [text]:
+        _choice("scenario", name)
+    return CHOICES["scenario"][1:] if "all" in names else tuple(n for n in CHOICES["scenario"] if n in names)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--faces {text}: expected face counts like 1,2,4,8") from None
+    if not values:
+        raise InputError(f"--faces {text}: expected face counts like 1,2,4,8")
+    return tuple(sorted(set(values)))
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(v) for v in parts)
+    except ValueError:
+        raise InputError(f"--faces-size {text}: expected WIDTHxHEIGHT like 1280x720") from None
+    return width, height
 
 
 def _batches(text: str) -> tuple[int, ...]:
@@ -59,11 +87,21 @@ def bench_command(
                                                                "default: what `facetrack video` uses."),
     cv_threads: int | None = typer.Option(None, "--cv-threads", help="cv2.setNumThreads for the benchmark "
                                                                      "(default: OpenCV's own setting)."),
+    detector: common.DetectorOption = None,
+    max_faces: common.MaxFacesOption = None,
+    detect_every: common.DetectEveryOption = DEFAULT_DETECT_EVERY,
+    scenario: str = typer.Option("all", "--scenario", help="all, or some of pipeline (one face: models, stages, "
+                                                           "end to end, live), faces (composed clips with "
+                                                           "--faces faces in view), detectors (detector vs "
+                                                           "regressor), comma-separated."),
+    faces: str = typer.Option("1,2,4,8", "--faces", help="Faces in view of the composed clips (SOURCE tiled)."),
+    faces_size: str = typer.Option("1280x720", "--faces-size", help="Frame size of the composed clips."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the full report as JSON here."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two --json reports "
                                                                             "(A B) instead of measuring."),
 ) -> None:
-    """Measure model latency and throughput, per-stage ms and end-to-end FPS of the real video pipeline."""
+    """Measure model latency and throughput, per-stage ms and end-to-end FPS of the real video pipeline, with
+    1, 2, 4, 8 faces in view, and the multi-face detector's cost against the box regressor's."""
     from core.manifest import default_weights_dir
     from tracker.bench import BenchConfig, compare_reports, format_report, load_report, run_bench
 
@@ -73,6 +111,7 @@ def bench_command(
         return
     backends, devices = _choice("backend", backend), _choice("device", device)
     batches = _batches(batch)
+    scenarios, counts, size = _scenarios(scenario), _counts(faces), _size(faces_size)
     if frames < 1 or repeat < 1:
         raise InputError("--frames and --repeat must be at least 1")
     if warmup < 0 or live_frames < 0:
@@ -83,7 +122,9 @@ def bench_command(
         check_output_path(json_path, "--json")
     cfg = BenchConfig(source=source, weights=weights or default_weights_dir(), backends=backends, devices=devices,
                       frames=frames, warmup=warmup, batches=batches, repeat=repeat, live_frames=live_frames,
-                      landmark_model=landmark_model, threads=threads, cv_threads=cv_threads)
+                      landmark_model=landmark_model, threads=threads, cv_threads=cv_threads,
+                      detector=detector, max_faces=max_faces, detect_every=detect_every,
+                      scenarios=scenarios, faces=counts, faces_size=size)
     report = run_bench(cfg, log=say)
     if json_path is not None:
         import json

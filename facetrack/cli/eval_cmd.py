@@ -10,8 +10,25 @@ import typer
 from core.errors import InputError
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors
+from facetrack.cli.outputs import check_figure_file, check_image_file, check_output_file
 from tracker.locate import DEFAULT_PASSES
 from tracker.pipeline import DEFAULT_MIN_QUALITY
+
+
+def check_eval_outputs(what: str, data: list[Path], json_out: Path | None, sheet: Path | None,
+                       ced: Path | None) -> None:
+    """Before any work: each of --json, --sheet, --ced can be written (`facetrack.cli.outputs`), is no
+    dataset file and no other output, and is made by this --what (InputError otherwise)."""
+    if sheet is not None and what == "box":
+        raise InputError("--sheet draws faces for --what landmarks, both or detector, not for --what box")
+    if ced is not None and what in ("box", "detector"):
+        raise InputError(f"--ced plots landmark NME: use --what landmarks or both, not --what {what}")
+    if json_out is not None:
+        check_output_file(json_out, "--json", data, [sheet, ced])
+    if sheet is not None:
+        check_image_file(sheet, "--sheet", data, [json_out, ced])
+    if ced is not None:
+        check_figure_file(ced, "--ced", data, [json_out, sheet])
 
 
 @app.command("eval")
@@ -42,14 +59,13 @@ def eval_command(
                                    "`facetrack images` does by default (tracking does not: off by default)."),
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as one JSON object to this file."),
-    sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings)."),
+    sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings); "
+                               "with --what detector: of the faces the detector missed."),
     ced: Path = typer.Option(None, "--ced", help="PNG of the cumulative error distribution of NME, per source."),
 ) -> None:
     """Landmark NME through the runtime's crops and backend on ground-truth boxes, per source and point;
     box IoU and presence accuracy on whole images; the face detector's AP@0.5 and recall."""
-    for path in (json_out, sheet, ced):
-        if path is not None and not path.parent.is_dir():
-            raise InputError(f"{path}: folder {path.parent} does not exist")
+    check_eval_outputs(what, data, json_out, sheet, ced)
     from facetrack.evaluate import EvalJob, evaluate
 
     job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,

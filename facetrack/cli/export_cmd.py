@@ -8,6 +8,22 @@ import typer
 
 from facetrack.cli import app
 from facetrack.cli.common import handle_errors
+from facetrack.cli.outputs import check_output_folder
+
+
+def check_export_target(weights_dir: Path, out: Path | None, shipped: bool) -> None:
+    """Before any work: --out can be made and written (InputError otherwise); without --out, the weights
+    folder itself must be writable, and one line says that its graphs and manifest are rewritten in place
+    (`shipped`: the repository's own weights/, used when --weights is not given)."""
+    if out is not None:
+        check_output_folder(out, "--out")
+        return
+    if not Path(weights_dir).is_dir():
+        return  # export_weights says that the weights folder is missing
+    which = "the shipped weights folder" if shipped else "the weights folder"
+    check_output_folder(weights_dir, f"--out (not given: {which})")
+    typer.echo(f"no --out: updating {which} {weights_dir} in place (its ONNX graphs and manifest.json are "
+               "replaced once every graph passes its checks); give --out DIR to write elsewhere")
 
 
 @app.command("export")
@@ -15,7 +31,9 @@ from facetrack.cli.common import handle_errors
 def export_command(
     format: str = typer.Option("onnx", "--format", help="Output format (known: onnx)."),
     weights: Path = typer.Option(None, "--weights", help="Weights folder with manifest.json [default: weights/]."),
-    out: Path = typer.Option(None, "--out", help="Folder for the graphs and their manifest [default: --weights]."),
+    out: Path = typer.Option(None, "--out", help="Folder for the graphs and their manifest (made when missing) "
+                             "[default: the --weights folder itself, updated in place; said before the export "
+                             "starts]."),
     opset: int = typer.Option(None, "--opset", min=7, help="ONNX opset [default: 18]."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write *.fp16.onnx (float16 weights, float32 in/out)."),
     int8: bool = typer.Option(False, "--int8", help="Also write *.int8.onnx (static QDQ, per-channel); needs --calib."),
@@ -29,10 +47,13 @@ def export_command(
 
     get_format(format)  # an unknown format fails before torch is imported
     from core.manifest import default_weights_dir
+
+    weights_dir = weights or default_weights_dir()
+    check_export_target(weights_dir, out, shipped=weights is None)
     from export.pipeline import export_weights
     from export.report import format_table
 
-    result = export_weights(weights or default_weights_dir(), out, fmt=format, opset=opset, fp16=fp16, int8=int8,
+    result = export_weights(weights_dir, out, fmt=format, opset=opset, fp16=fp16, int8=int8,
                             calib=calib, data=data, log=typer.echo)
     typer.echo("")
     typer.echo(format_table(result.rows))

@@ -14,8 +14,11 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 @app.command("images")
 @handle_errors
 def images_command(
-    paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Write annotated copies here (same file names)."),
+    paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively). A file is "
+                                      "taken, named or in a folder, when its content is an image OpenCV reads "
+                                      "(JPEG, PNG, GIF, WebP, TIFF, ...); other files are skipped and named."),
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Write annotated copies here (same file names), "
+                                        "upright as viewers show the images (EXIF orientation applied)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per readable image here."),
     backend: common.BackendOption = common.BackendKind.onnx,
     device: common.DeviceOption = common.DeviceKind.auto,
@@ -25,12 +28,14 @@ def images_command(
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     detector: common.DetectorOption = None,
     max_faces: common.MaxFacesOption = None,
-    no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images raw into --out-dir, without overlays."),
+    no_draw: bool = typer.Option(False, "--no-draw", help="Copy the images into --out-dir without overlays "
+                                 "(still upright, as tracked)."),
     flip_test: bool = typer.Option(True, "--flip-test/--no-flip-test",
                                    help="Average each face's last landmark pass with its mirrored crop (one more "
                                         "model run per face; lower NME, see docs/evaluation.md)."),
 ) -> None:
-    """Find every face in each image (detector, then landmarks); unreadable images are skipped and counted."""
+    """Find every face in each image as viewers show it (EXIF orientation applied: width, height and points
+    in that frame); files that are not images, or do not decode, are skipped, counted and named."""
     from tracker.session import ImagesJob, ModelOptions, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence,

@@ -9,6 +9,7 @@ import typer
 
 from facetrack.cli import app
 from facetrack.cli.common import handle_errors
+from facetrack.cli.outputs import check_run_folder
 
 
 class Task(str, Enum):
@@ -44,8 +45,11 @@ def train_command(
                                         "it trains on 256-px composed images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed for the identity split and augmentation."),
-    out: Path = typer.Option(Path("runs/exp"), "--out", help="Run folder: logs, curves.png, last.pt, best.pt."),
+    out: Path = typer.Option(Path("runs/exp"), "--out", help="Run folder: logs, curves.png, last.pt, best.pt "
+                             "(made when missing). A folder that already holds a run needs --resume or --overwrite."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt when it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start a fresh run in an --out folder that already "
+                                   "holds one, replacing its metrics.jsonl, last.pt and best.pt."),
     loss: str = typer.Option("mse", "--loss", help="Landmark loss: mse (default; course project; won the "
                              "equal-budget test), wing or l1."),
     time_budget: float = typer.Option(0.0, "--time-budget", min=0.0,
@@ -66,6 +70,7 @@ def train_command(
 ) -> None:
     """Train the landmark model on face crops, the separate box regressor on whole frames, or the
     multi-face detector on composed images."""
+    check_run_folder(out, resume, overwrite)  # before any data is read: exit 2, one line
     from training.train import TrainConfig, train
 
     name = model or DEFAULT_MODEL[task.value]

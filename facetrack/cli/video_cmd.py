@@ -16,8 +16,9 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 def video_command(
     source: str = typer.Argument(..., help="Input video file, a stream URL OpenCV can open, or "
                                            "'synthetic?width=W&height=H&frames=N' (a drawn moving face)."),
-    out: Path = typer.Option(..., "--out", help="Annotated output video (.mp4, mp4v): the input's size and fps, "
-                                                "one frame per input frame."),
+    out: Path = typer.Option(..., "--out", help="Annotated output video (.mp4, mp4v): the input's size (odd "
+                                                "sizes too), one frame per input frame, each at its own time "
+                                                "(variable frame rates keep their timing)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write one JSON line per frame here."),
     show: bool = typer.Option(False, "--show", help="Also show a window while processing (needs a display; "
                                                     "q or Esc stops)."),

@@ -4,6 +4,8 @@
 latency), `measure` holds the timers, `system` the machine header and memory, `report` the table and
 the side-by-side comparison of two JSON reports, `synthetic` the drawn moving face that needs no file
 (also the tests' source, and what `synthetic?...` specs open in `facetrack video` and `webcam`).
+The many-faces scenario lives in `faces` (its clips tiled from the source by `composed`), the detector
+against the regressor in `detectors`.
 """
 
 from __future__ import annotations

@@ -194,3 +194,92 @@ def live_run(source: Source, tracker: Tracker, video_path: Path) -> dict:
             "render_start_p50_ms": stats.latency_ms(50), "output_p50_ms": float(np.median(lat)),
             "output_p95_ms": float(np.percentile(lat, 95))}
 
+
+
+# ---------------------------------------------------------------- frame by frame (many faces)
+class BatchSizes:
+    """A landmark backend that records the batch size of every call; everything else is the wrapped one's."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name, self.meta = inner.name, inner.meta
+        self.sizes: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.sizes.append(len(batch))
+        return self.inner.predict(batch)
+
+
+# Per-frame stage names of `frame_pass`: read/decode, the tracker's stages under their own names but
+# "detector" for "box_model" (the face detector's model), and "other" (tracker bookkeeping outside its
+# timed stages). The detector's letterbox is in "preprocess" and its decoding in "postprocess", with
+# the landmark crops' and points'.
+FRAME_STAGES = ("read", "preprocess", "detector", "landmark_model", "postprocess", "other")
+_STAGE_OF = {"box_model": "detector"}
+
+
+def frame_pass(source: Source, tracker: Tracker, frames: int, batches: BatchSizes | None = None) -> dict:
+    """One sequential pass of read + `Tracker.step` over up to `frames` frames, every frame timed; closes
+    the source. Returns lists with one value per frame: "ms" (read + step), "faces" (found), "detected"
+    (the detector ran), "batch" (the largest landmark batch of the frame, 0 without a call; needs
+    `batches`, the tracker's landmark backend) and "calls" (landmark-model calls), plus "stage_ms"
+    (FRAME_STAGES -> total ms) and "detector_runs" (the detector's model runs, re-runs included)."""
+    totals = dict.fromkeys(FRAME_STAGES, 0.0)
+    per_frame: dict[str, list] = {"ms": [], "faces": [], "detected": [], "batch": [], "calls": []}
+    runs0 = tracker.box_calls
+    try:
+        while len(per_frame["ms"]) < frames:
+            seen = len(batches.sizes) if batches is not None else 0
+            t0 = time.perf_counter()
+            frame = source.read()
+            t1 = time.perf_counter()
+            if frame is None:
+                break
+            result = tracker.step(frame)
+            t2 = time.perf_counter()
+            totals["read"] += (t1 - t0) * 1000.0
+            for key in STAGES:
+                totals[_STAGE_OF.get(key, key)] += result.timings.get(key, 0.0)
+            totals["other"] += (t2 - t1) * 1000.0 - sum(result.timings.get(k, 0.0) for k in STAGES)
+            sizes = batches.sizes[seen:] if batches is not None else []
+            per_frame["ms"].append((t2 - t0) * 1000.0)
+            per_frame["faces"].append(len(result.faces))
+            per_frame["detected"].append(bool(result.detected))
+            per_frame["batch"].append(max(sizes, default=0))
+            per_frame["calls"].append(len(sizes))
+    finally:
+        source.close()
+    return {**per_frame, "stage_ms": totals, "detector_runs": tracker.box_calls - runs0}
+
+
+def summarize_frames(passes: list[dict]) -> dict:
+    """What repeated `frame_pass`es over one clip give: frame ms (median, mean, p90 over every frame of
+    every pass), fps from the median frame and of whole passes (median, min-max over passes), mean ms
+    per frame of each stage, faces per frame, landmark batches and calls, detector runs per frame."""
+    ms = np.concatenate([np.asarray(p["ms"], np.float64) for p in passes])
+    n = max(1, ms.size)
+    faces = np.concatenate([np.asarray(p["faces"], np.float64) for p in passes])
+    batch = np.concatenate([np.asarray(p["batch"], np.float64) for p in passes])
+    calls = sum(sum(p["calls"]) for p in passes)
+    median = float(np.median(ms)) if ms.size else 0.0
+    clip_fps = [len(p["ms"]) * 1000.0 / sum(p["ms"]) for p in passes if p["ms"] and sum(p["ms"]) > 0]
+    return {
+        "frames": int(ms.size), "passes": len(passes),
+        "ms_per_frame": {"median": _r(median), "mean": _r(ms.mean() if ms.size else 0.0),
+                         "p90": _r(np.percentile(ms, 90) if ms.size else 0.0)},
+        "fps": _r(1000.0 / median, 2) if median > 0 else None,
+        "fps_clip": spread(clip_fps, 2) if clip_fps else None,
+        "stage_ms": {k: _r(sum(p["stage_ms"][k] for p in passes) / n) for k in FRAME_STAGES},
+        "faces_per_frame": {"mean": _r(faces.mean() if faces.size else 0.0, 3),
+                            "min": int(faces.min()) if faces.size else 0, "max": int(faces.max()) if faces.size else 0},
+        "landmark_batch": {"median": _r(np.median(batch) if batch.size else 0.0, 1),
+                           "mean": _r(batch.mean() if batch.size else 0.0, 3),
+                           "max": int(batch.max()) if batch.size else 0},
+        "landmark_calls_per_frame": _r(calls / n, 3),
+        "detector_frames_share": _r(sum(sum(p["detected"]) for p in passes) / n, 3),
+        "detector_runs_per_frame": _r(sum(p["detector_runs"] for p in passes) / n, 3),
+    }
+

@@ -63,7 +63,13 @@ def format_header(header: dict) -> list[str]:
         f"source    {header.get('source', {}).get('describe')}",
         f"settings  up to {s.get('frames')} frames/run, warm-up {s.get('warmup')}, repeat {s.get('repeat')} "
         f"(medians, min-max), batches {','.join(str(b) for b in s.get('batches', []))}",
+        f"trackers  detector {s.get('detector', 'regressor')}, max faces {_max_faces(s.get('max_faces'))}, detect "
+        f"every {s.get('detect_every')}; scenarios {', '.join(s.get('scenarios', ['pipeline']))}",
     ]
+
+
+def _max_faces(value) -> str:
+    return "default" if value is None else ("no limit" if value == 0 else str(value))
 
 
 def _fmt(v, digits: int = 2) -> str:
@@ -78,6 +84,21 @@ def format_run(run: dict) -> list[str]:
     providers = run.get("providers", {})
     prov = "; ".join(f"{k} {','.join(v)}" for k, v in providers.items() if v) or run["names"]["landmarks"]
     lines = [f"{tag} {prov}"]
+    if "models" in run:
+        lines += _pipeline_lines(run)
+    if "faces" in run:
+        lines += format_faces(run["faces"])
+    if "detectors" in run:
+        lines += format_detectors(run["detectors"])
+    mem = run.get("memory", {})
+    lines.append(f"  memory: peak RSS {_fmt(mem.get('peak_rss_mib'), 1)} MiB while this backend ran "
+                 f"(process peak so far {_fmt(mem.get('process_peak_rss_mib'), 1)} MiB)")
+    return lines
+
+
+def _pipeline_lines(run: dict) -> list[str]:
+    """Models alone, stages, end-to-end variants and live latency of the one-face pipeline scenario."""
+    lines = []
     batches = [t["batch"] for t in next(iter(run["models"].values()))["throughput"]]
     lines.append(f"  {'model':<11}{'input':>6}  {'b1 median ms':>12} {'p90 ms':>8}  | items/s "
                  + " ".join(f"{'b' + str(b):>9}" for b in batches))
@@ -106,9 +127,71 @@ def format_run(run: dict) -> list[str]:
                      f"{p50['median']:.1f} ms ({p50['min']:.1f}-{p50['max']:.1f}) = {live['frame_intervals_p50']:.2f} "
                      f"frame intervals, p95 {p95['median']:.1f} ms; {live['fps']['median']:.1f} fps, "
                      f"dropped {'/'.join(map(str, live['dropped']))} of {'/'.join(map(str, live['captured']))}")
-    mem = run.get("memory", {})
-    lines.append(f"  memory: peak RSS {_fmt(mem.get('peak_rss_mib'), 1)} MiB while this backend ran "
-                 f"(process peak so far {_fmt(mem.get('process_peak_rss_mib'), 1)} MiB)")
+    return lines
+
+
+FRAME_STAGE_LABELS = {"read": "read", "preprocess": "prep", "detector": "detec", "landmark_model": "landm",
+                      "postprocess": "post", "other": "other"}
+
+
+def format_faces(faces: dict) -> list[str]:
+    """The many-faces scenario: one row per face count."""
+    width, height = faces.get("size", ["?", "?"])
+    lines = [f"  faces in view: composed {width}x{height} clips, detector {faces.get('detector', '?')}, "
+             f"detect every {faces.get('detect_every', '?')}; per frame, sequential read + track",
+             f"  {'faces':>5} {'grid':>5} {'tile':>8} {'fps':>7} {'ms/fr':>6} {'mean':>6} {'clip fps':>8} "
+             + "".join(f"{FRAME_STAGE_LABELS[k]:>6}" for k in FRAME_STAGE_LABELS)
+             + f" {'found/fr':>8} {'batch':>6} {'max':>4} {'det/fr':>6} {'landm bN ms':>11}"]
+    for layout in faces.get("layouts", []):
+        clip = layout["clip"]
+        grid = f"{clip['grid'][0]}x{clip['grid'][1]}"
+        tile = f"{clip['tile'][0]}x{clip['tile'][1]}"
+        ms = layout["ms_per_frame"]
+        clip_fps = (layout.get("fps_clip") or {}).get("median")
+        stages = "".join(f"{layout['stage_ms'].get(k, 0.0):>6.2f}" for k in FRAME_STAGE_LABELS)
+        lines.append(f"  {layout['faces']:>5} {grid:>5} {tile:>8} {_fmt(layout['fps'], 1):>7} {ms['median']:>6.2f} "
+                     f"{ms['mean']:>6.2f} {_fmt(clip_fps, 1):>8} {stages} "
+                     f"{layout['faces_per_frame']['mean']:>8.2f} {layout['landmark_batch']['median']:>6.1f} "
+                     f"{layout['landmark_batch']['max']:>4d} {layout['detector_runs_per_frame']:>6.2f} "
+                     f"{_fmt(layout.get('landmark_model_ms_at_batch'), 2):>11}")
+    lines.append("  fps: of the median frame; clip fps: whole passes (detector frames included), median of repeats;"
+                 " stages: mean ms/frame;")
+    lines.append("  batch: landmark crops per model call (median frame, max); landm bN ms: the landmark model alone"
+                 " on N crops")
+    return lines
+
+
+def format_detectors(det: dict) -> list[str]:
+    """The face finders' cost: per run on the same frames, and a one-face source end to end with each."""
+    every = det.get("detect_every", "?")
+    lines = [f"  face finders (tracker runs one every {every} frames)"
+             + "".join(f"; {name} skipped: {why}" for name, why in det.get("skipped", {}).items()),
+             f"  {'per run':<28}{'ms med':>8} {'p90':>7} {'prep':>6} {'model':>6} {'post':>6} "
+             f"{'faces':>6} {'ms/frame at ' + str(every):>16}"]
+    for label, runs in det.get("per_run", {}).items():
+        for name, r in runs.items():
+            st = r["stage_ms"]
+            lines.append(f"  {name + ', ' + label:<28}{r['ms_per_run']['median']:>8.3f} {r['ms_per_run']['p90']:>7.3f} "
+                         f"{st['preprocess']:>6.2f} {st['model']:>6.2f} {st['postprocess']:>6.2f} "
+                         f"{r['faces_per_run']['mean']:>6.2f} {r['ms_per_frame_at_detect_every']:>16.3f}")
+    single = det.get("single_face", {})
+    if single:
+        lines.append(f"  {'one-face source, end to end':<28}{'fps':>8} {'ms/fr clip':>10} {'(min-max)':>15} "
+                     f"{'det runs/fr':>11} {'faces/fr':>9}")
+        for name, e in single.items():
+            clip = e.get("clip_ms_per_frame") or {}
+            span = f"{_fmt(clip.get('min'))}-{_fmt(clip.get('max'))}"
+            lines.append(f"  {name:<28}{_fmt(e['fps'], 1):>8} {_fmt(clip.get('median'), 3):>10} {span:>15} "
+                         f"{e['detector_runs_per_frame']:>11.3f} {e['faces_per_frame']['mean']:>9.2f}")
+    b = det.get("budget")
+    if b:
+        verdict = "within" if b["within"] else "OVER"
+        if not b.get("comparable", True):
+            found = ", ".join(f"{k} {v:.2f}" for k, v in b.get("faces_per_frame", {}).items())
+            verdict = f"not comparable (faces per frame: {found})"
+        lines.append(f"  one-face slowdown with the detector: {b['slowdown_ms_per_frame']:+.3f} ms/frame; allowed "
+                     f"{b['allowed_ms_per_frame']:.3f} (its own cost every {every} frames): {verdict}; "
+                     f"fps ratio detector/regressor {_fmt(b.get('fps_ratio'), 3)}")
     return lines
 
 
@@ -158,8 +241,8 @@ def compare_reports(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> s
             continue
         matched = True
         lines.append(f"[{ra['backend']}/{ra['device']}]")
-        for role in ra["models"]:
-            if role not in rb["models"]:
+        for role in ra.get("models", {}):
+            if role not in rb.get("models", {}):
                 continue
             pa, pb = ra["models"][role], rb["models"][role]
             lines.append(_row(f"{role} model latency b1 median", pa["latency_ms"]["median"],
@@ -171,18 +254,18 @@ def compare_reports(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> s
                 if t["batch"] in tb:
                     lines.append(_row(f"{role} model throughput batch {t['batch']}", t["items_per_s"],
                                       tb[t["batch"]]["items_per_s"], True, "items/s", 1))
-        for mode, st in ra["stages"].items():
-            sb = rb["stages"].get(mode)
+        for mode, st in ra.get("stages", {}).items():
+            sb = rb.get("stages", {}).get(mode)
             if sb is None:
                 continue
             for k, v in st["ms"].items():
                 lines.append(_row(f"stage {k} ({mode})", v, sb["ms"].get(k), False, "ms/frame", 3))
-        vb = {v["name"]: v for v in rb["end_to_end"]}
-        for v in ra["end_to_end"]:
+        vb = {v["name"]: v for v in rb.get("end_to_end", [])}
+        for v in ra.get("end_to_end", []):
             if v["name"] in vb:
                 lines.append(_row(f"e2e {v['name']}", v["fps"]["median"], vb[v["name"]]["fps"]["median"], True,
                                   "fps", 1))
-        for v in ra["end_to_end"]:
+        for v in ra.get("end_to_end", []):
             w = vb.get(v["name"])
             if w is not None and "cpu_ms_per_frame" in v and "cpu_ms_per_frame" in w:
                 lines.append(_row(f"cpu {v['name']}", v["cpu_ms_per_frame"]["median"],
@@ -190,8 +273,35 @@ def compare_reports(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> s
         if ra.get("live") and rb.get("live"):
             lines.append(_row("live capture->output p50", ra["live"]["capture_to_output_ms"]["p50"]["median"],
                               rb["live"]["capture_to_output_ms"]["p50"]["median"], False, "ms", 1))
+        lines += _compare_faces(ra, rb)
         lines.append(_row("peak RSS", ra.get("memory", {}).get("peak_rss_mib"),
                           rb.get("memory", {}).get("peak_rss_mib"), False, "MiB", 1))
     if not matched:
         lines.append("no backend/device ran in both reports")
     return "\n".join(lines)
+
+
+def _compare_faces(ra: dict, rb: dict) -> list[str]:
+    """Rows for the many-faces and face-finder scenarios when both runs have them."""
+    lines = []
+    fb = {layout["faces"]: layout for layout in (rb.get("faces") or {}).get("layouts", [])}
+    for layout in (ra.get("faces") or {}).get("layouts", []):
+        other = fb.get(layout["faces"])
+        if other is not None:
+            lines.append(_row(f"{layout['faces']} faces in view, fps (median frame)", layout["fps"], other["fps"],
+                              True, "fps", 1))
+            lines.append(_row(f"{layout['faces']} faces in view, found per frame", layout["faces_per_frame"]["mean"],
+                              other["faces_per_frame"]["mean"], True, "faces"))
+    da, db = ra.get("detectors") or {}, rb.get("detectors") or {}
+    for label, runs in da.get("per_run", {}).items():
+        for name, r in runs.items():
+            o = db.get("per_run", {}).get(label, {}).get(name)
+            if o is not None:
+                lines.append(_row(f"{name} per run ({label})", r["ms_per_run"]["median"], o["ms_per_run"]["median"],
+                                  False, "ms", 3))
+    for name, e in da.get("single_face", {}).items():
+        o = db.get("single_face", {}).get(name)
+        if o is not None and e.get("clip_ms_per_frame") and o.get("clip_ms_per_frame"):
+            lines.append(_row(f"one face with {name}, ms per frame", e["clip_ms_per_frame"]["median"],
+                              o["clip_ms_per_frame"]["median"], False, "ms/frame", 3))
+    return lines

@@ -1,5 +1,6 @@
-"""Where frames come from, one module per kind: `capture` (webcam, video file, stream URL),
-`images` (image files and folders); `base` holds `Source` and its errors.
+"""Where frames come from, one module per kind: `video_file` (video files, decoded with PyAV), `capture`
+(webcam, stream URL, through OpenCV; and the openers), `images` (image files and folders); `base` holds
+`Source` and its errors.
 
 The drawn synthetic face used by benchmarks and tests lives with the bench (`tracker.bench.synthetic`).
 """
@@ -17,13 +18,13 @@ from tracker.sources.capture import (
     CameraSource,
     CaptureSource,
     StreamSource,
-    VideoFileSource,
     is_url,
     open_camera,
     open_video,
     quiet_opencv,
 )
 from tracker.sources.images import MIN_IMAGE_SIDE, ImageSource, image_paths
+from tracker.sources.video_file import VideoFileSource
 
 __all__ = ["DEFAULT_FPS", "DEFAULT_STALL_TIMEOUT_S", "MIN_IMAGE_SIDE", "NO_FRAME", "CameraSource", "CaptureSource",
            "DecodeError", "ImageSource", "Source", "SourceError", "SourceStalled", "StreamSource", "VideoFileSource",

@@ -8,8 +8,17 @@ before them was delivered: a video whose frames stop decoding before its announc
 `DecodeError`; a live source (camera, stream) that stops delivering is retried for
 `stall_timeout_s` seconds (reopened once halfway) and then raises `SourceStalled`.
 
+A live source's frame read at open is stale by the time the models have loaded: `start()`, called by
+the runtime when the pipeline starts, drops it and restarts the source's clock and frame numbers, so
+the first frame tracked (and recorded) is one captured after the pipeline was ready.
+
+Stopping a source never races its reader: `close()` from another thread while a `read()` is inside
+the device (a network stream that went silent, a stuck driver) only marks the source closed, and the
+reading thread releases the device when its read returns. A read that never returns keeps the device
+referenced from that thread's stack, so it is never freed under it, not even at interpreter exit.
+
 A kind of source subclasses `Source` and implements `_grab()`: the next Frame, None at the end, or
-NO_FRAME when a live device gave nothing this time.
+NO_FRAME when a live device gave nothing this time; and `_release()`: free the device or file.
 """
 
 from __future__ import annotations
@@ -54,7 +63,12 @@ class Source:
         self._pending: Frame | None = None
         self._index = 0
         self._t0 = time.perf_counter()
+        self._clock0: float | None = None  # live: perf_counter() s of the first frame since open or start()
+        self._primed = False  # the frame read at open arrived: a later failed read is not bad input
         self._closed = threading.Event()
+        self._io_lock = threading.Lock()  # guards _reading / _released against close() from another thread
+        self._reading = False  # a read() is inside the device now
+        self._released = False
         self.width = 0
         self.height = 0
         self.reopened = 0  # live sources: times the device was reopened after it stopped delivering
@@ -70,6 +84,23 @@ class Source:
             raise InputError(f"{self.describe_input()}: no frame could be read")
         self.height, self.width = first.image.shape[:2]
         self._pending = first
+        self._primed = True
+
+    def start(self) -> None:
+        """The pipeline starts now. A live source drops the frame it read at open (captured before the
+        models loaded: a stale picture with an old capture time) and restarts its clock and frame
+        numbers, so the first frame delivered is fresh, frame 0 at t_ms 0. Files keep every frame."""
+        if not self.live or self._pending is None:
+            return
+        self._pending = None
+        self._index = 0
+        self._clock0 = None
+
+    def live_t_ms(self, t_capture: float) -> float:
+        """Live sources: ms from the first frame since open (or `start()`) to `t_capture` (perf_counter s)."""
+        if self._clock0 is None:
+            self._clock0 = t_capture
+        return (t_capture - self._clock0) * 1000.0
 
     def describe_input(self) -> str:
         return self.kind
@@ -120,21 +151,48 @@ class Source:
         return False
 
     def read(self) -> Frame | None:
-        """The next frame, or None when the source has ended; a SourceError when it failed."""
+        """The next frame, or None when the source has ended or was closed; a SourceError when it failed.
+
+        One thread reads; `close()` may come from any other thread at any time (see the module's doc).
+        """
         if self._pending is not None:
             frame, self._pending = self._pending, None
             return frame
-        if self._closed.is_set():
-            return None
-        return self._next()
+        with self._io_lock:
+            if self._closed.is_set():
+                return None
+            self._reading = True
+        try:
+            return self._next()
+        finally:
+            with self._io_lock:
+                self._reading = False
+                closed_meanwhile = self._closed.is_set()
+            if closed_meanwhile:
+                self._release_once()  # close() came during the read: the reader frees the device now
 
     def cancel(self) -> None:
         """Make a waiting or retrying read give up and every later read return None (keeps the device)."""
         self._closed.set()
 
     def close(self) -> None:
-        """Release whatever the source holds (safe to call twice)."""
-        self._closed.set()
+        """Release whatever the source holds (safe to call twice, and from another thread than the reader:
+        while a read is in progress the reader releases the device when that read returns)."""
+        with self._io_lock:
+            self._closed.set()
+            if self._reading:
+                return
+        self._release_once()
+
+    def _release_once(self) -> None:
+        with self._io_lock:
+            if self._released:
+                return
+            self._released = True
+        self._release()
+
+    def _release(self) -> None:
+        """Free the device or file (called once, never while a read is in progress)."""
 
     def __iter__(self):
         while True:

@@ -1,8 +1,11 @@
-"""Sources read through OpenCV's VideoCapture: a webcam, a video file, a stream URL; and their openers.
+"""Sources read through OpenCV's VideoCapture: a webcam, a stream URL; and the openers of every video input.
 
-Files are read frame by frame in order (`live` False); cameras and live streams are `live`: they run in
-real time, and a device that stops delivering is retried, reopened once, then given up
-(`tracker.sources.base.Source`).
+Video files are decoded with PyAV (`tracker.sources.video_file`: presentation times, the real end of the
+data). Cameras and live streams are `live`: they run in real time, and a device that stops delivering is
+retried, reopened once, then given up (`tracker.sources.base.Source`). A stream's reads (and its reopen)
+time out after its stall timeout, so a network stream that goes silent frees its reading thread instead
+of holding it for OpenCV's default 30 s; closing never races a read in progress (`Source.close`).
+A URL that reports a frame count (a remote file) is read in order like a file, through OpenCV.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import numpy as np  # noqa: E402
 from core.errors import InputError  # noqa: E402
 from core.frame import Frame  # noqa: E402
 from core.imageio import to_bgr8  # noqa: E402
-from tracker.sources.base import DEFAULT_FPS, NO_FRAME, DecodeError, Source  # noqa: E402
+from tracker.sources.base import DEFAULT_FPS, DEFAULT_STALL_TIMEOUT_S, NO_FRAME, DecodeError, Source  # noqa: E402
+from tracker.sources.video_file import VideoFileSource  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -42,9 +46,21 @@ def quiet_opencv():
         logging.setLogLevel(level)
 
 
-def _open_capture(target: int | str) -> cv2.VideoCapture:
+def _open_capture(target: int | str, params: list[int] | None = None) -> cv2.VideoCapture:
+    """cv2.VideoCapture(target), with FFmpeg open parameters (`stream_params`) when given; OpenCV's
+    own warnings silenced."""
     with quiet_opencv():
+        if params:
+            return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
         return cv2.VideoCapture(target)
+
+
+def stream_params(read_timeout_s: float, open_timeout_s: float | None = None) -> list[int]:
+    """FFmpeg parameters for a stream URL: a read (and optionally an open) gives up after that many seconds."""
+    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(100, int(read_timeout_s * 1000))]
+    if open_timeout_s is not None:
+        params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, max(100, int(open_timeout_s * 1000))]
+    return params
 
 
 def _frame_count(cap: cv2.VideoCapture) -> int:
@@ -55,7 +71,6 @@ def _frame_count(cap: cv2.VideoCapture) -> int:
 _CANNOT_OPEN = {
     "camera": "cannot open (no camera there, or another program holds it); try another --camera index "
               "or device path (ls /dev/video*)",
-    "video": "cannot open (not a video file OpenCV can decode); check the file, or convert it to mp4 with ffmpeg",
     "stream": "cannot open the stream; check the URL and that it is reachable",
 }
 
@@ -88,7 +103,8 @@ class CaptureSource(Source):
 
     def _read_image(self) -> np.ndarray | None:
         try:
-            ok, image = self.cap.read()
+            with quiet_opencv():  # a stream's read timeout is reported by the source, not as OpenCV warnings
+                ok, image = self.cap.read()
         except cv2.error:  # some backends raise instead of returning False
             return None
         if not ok or image is None or image.size == 0:
@@ -99,7 +115,7 @@ class CaptureSource(Source):
         image = self._read_image()
         t_capture = time.perf_counter()
         if image is None:
-            if self._index == 0:
+            if not self._primed:
                 return None  # nothing at all: _prime reports it as bad input
             if self.live:
                 return NO_FRAME
@@ -109,8 +125,8 @@ class CaptureSource(Source):
             image = to_bgr8(image)
         index = self._index
         self._index += 1
-        # Files: the frame's place in the video; live: time since the source started.
-        t_ms = (t_capture - self._t0) * 1000.0 if self.live else index * 1000.0 / self.fps
+        # Remote files: the frame's place in the video; live: time since the first frame (`Source.live_t_ms`).
+        t_ms = self.live_t_ms(t_capture) if self.live else index * 1000.0 / self.fps
         return Frame(image, index, t_capture, t_ms)
 
     def _check_complete(self) -> None:
@@ -136,8 +152,7 @@ class CaptureSource(Source):
         old.release()
         return True
 
-    def close(self) -> None:
-        super().close()
+    def _release(self) -> None:
         self.cap.release()
 
 
@@ -172,33 +187,21 @@ class CameraSource(CaptureSource):
         return f"camera {self.target}: {self.width}x{self.height} @ {self.fps:g} fps{asked}"
 
 
-class VideoFileSource(CaptureSource):
-    """A video file, read frame by frame in order."""
-
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder, not a video file")
-        if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: not readable (permission denied)")
-        if path.is_file() and path.stat().st_size == 0:
-            raise InputError(f"{path}: empty file (0 bytes), not a video")
-        super().__init__(str(path), "video", False)
-
-    def describe(self) -> str:
-        count = f", {self.frame_count} frames" if self.frame_count else ""
-        return f"video {self.target}: {self.width}x{self.height} @ {self.fps:g} fps{count}"
-
-
 class StreamSource(CaptureSource):
-    """Any URL OpenCV can open; live unless it reports a frame count (a remote file)."""
+    """Any URL OpenCV can open; live unless it reports a frame count (a remote file).
 
-    def __init__(self, url: str) -> None:
-        cap = _open_capture(url)
+    Reads give up after `stall_timeout_s` (then retried as any silent live source); a reopen after a
+    stall also gives up after that long.
+    """
+
+    def __init__(self, url: str, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
+        self.stall_timeout_s = stall_timeout_s
+        cap = _open_capture(url, stream_params(stall_timeout_s))
         count = _frame_count(cap) if cap.isOpened() else 0
         super().__init__(url, "stream", count <= 0, cap)
+
+    def _make_capture(self) -> cv2.VideoCapture:
+        return _open_capture(self.target, stream_params(self.stall_timeout_s, self.stall_timeout_s))
 
 
 def is_url(spec: str) -> bool:
@@ -207,7 +210,7 @@ def is_url(spec: str) -> bool:
 
 
 def open_video(spec: str | Path) -> Source:
-    """A video file or a stream URL, for `facetrack video` (InputError when it cannot be opened)."""
+    """A video file (PyAV) or a stream URL, for `facetrack video` (InputError when it cannot be opened)."""
     text = str(spec)
     if is_url(text):
         return StreamSource(text)
@@ -215,14 +218,15 @@ def open_video(spec: str | Path) -> Source:
 
 
 def open_camera(camera: str, width: int | None = None, height: int | None = None,
-                fps: float | None = None) -> Source:
-    """A webcam by index ('0') or device path, or a stream URL (InputError when it cannot be opened)."""
+                fps: float | None = None, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> Source:
+    """A webcam by index ('0') or device path, or a stream URL (InputError when it cannot be opened);
+    `stall_timeout_s`: seconds without a frame before it counts as stopped."""
     text = str(camera).strip()
     if is_url(text):
-        return StreamSource(text)
-    if text.isdigit():
-        return CameraSource(int(text), width, height, fps)
-    if not Path(text).exists():
+        return StreamSource(text, stall_timeout_s)
+    if not text.isdigit() and not Path(text).exists():
         raise InputError(f"--camera {text}: no such camera index or device path; give an index (0, 1, ...) "
                          "or an existing device such as /dev/video0")
-    return CameraSource(text, width, height, fps)
+    source = CameraSource(int(text) if text.isdigit() else text, width, height, fps)
+    source.stall_timeout_s = stall_timeout_s
+    return source

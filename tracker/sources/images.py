@@ -1,35 +1,110 @@
-"""Still images as a source: files and folders (searched recursively, sorted), one Frame per usable image."""
+"""Still images as a source: files and folders (searched recursively, sorted), one Frame per usable image.
+
+What `facetrack images PATH...` takes is one rule, the same for a file named directly and a file found
+in a folder: a file whose content OpenCV recognises as an image format it reads (`core.imageio.is_image_file`,
+by signature, not by suffix: GIF, WebP, TIFF, JPEG 2000, PNM, ... and images without a suffix). Every
+other file is skipped, counted and named in the summary: `not an image`, `unreadable` (cannot be opened
+or decoded), or `smaller than 8 px`. Images are read upright, as viewers show them (EXIF orientation
+applied: `core.imageio.read_image_bgr(upright=True)`).
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import InputError
 from core.frame import Frame
-from core.imageio import is_image_file, read_image_bgr
+from core.imageio import IMAGE_SUFFIXES, is_image_file, read_image_bgr
 from tracker.sources.base import Source
 
 MIN_IMAGE_SIDE = 8  # still images smaller than this are skipped (nothing to find in them)
+NOT_AN_IMAGE = "not an image"
+UNREADABLE = "unreadable"
+# Suffixes of image files: only to tell "unreadable" (a broken or unsupported image) from "not an image"
+# in the summary; what is taken is decided by the content.
+IMAGE_NAMES = IMAGE_SUFFIXES + (".gif", ".jpe", ".jp2", ".pbm", ".pnm", ".pam", ".avif", ".heic", ".heif")
+NAMES_SHOWN = 3  # skipped files named per reason in the summary (then "+N more")
+
+
+@dataclass
+class ImageList:
+    """What PATH... holds: the image files in order (paths as given or found), and every other file
+    with the reason it is skipped."""
+
+    images: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def skip_reason(path: str | Path) -> str | None:
+    """Why `facetrack images` passes over this file, or None to take it (its content is an image OpenCV
+    reads). UNREADABLE: it cannot be opened, or its name says image (IMAGE_NAMES) but its content is
+    none; NOT_AN_IMAGE: any other file."""
+    if not os.access(path, os.R_OK):
+        return UNREADABLE
+    if is_image_file(path):
+        return None
+    return UNREADABLE if Path(path).suffix.lower() in IMAGE_NAMES else NOT_AN_IMAGE
+
+
+def list_images(paths: list[str | Path]) -> ImageList:
+    """Sort files named directly or found (recursively, sorted) in folders into images and skipped files,
+    by one rule (`skip_reason`); paths kept as given. InputError for a path that does not exist."""
+    listing = ImageList()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files = [os.path.join(str(given), str(sub.relative_to(path))) for sub in sorted(path.rglob("*"))
+                     if sub.is_file()]
+        elif path.is_file():
+            files = [str(given)]
+        else:
+            raise InputError(f"{given}: no such file or folder")
+        for name in files:
+            reason = skip_reason(name)
+            if reason is None:
+                listing.images.append(name)
+            else:
+                listing.skipped.append((name, reason))
+    return listing
+
+
+def image_paths(paths: list[str | Path]) -> list[str]:
+    """The image files (`list_images`) named directly or found in folders, in order."""
+    return list_images(paths).images
 
 
 class ImageSource(Source):
-    """Image files and folders (recursive, sorted); unreadable or tiny images are skipped and counted."""
+    """Image files and folders (recursive, sorted), read upright (EXIF orientation applied); files that
+    are not images, unreadable or tiny are skipped, counted by reason and named (`skip_summary`)."""
 
     kind = "images"
 
-    def __init__(self, paths: list[str | Path]) -> None:
+    def __init__(self, paths: list[str | Path] | ImageList) -> None:
+        """`paths`: files and folders, or their `list_images` answer. InputError when nothing is there
+        or nothing there is a usable image."""
         super().__init__()
-        self.paths = list(image_paths(paths))
-        if not self.paths:
-            raise InputError(f"no image files in {', '.join(str(p) for p in paths)}")
+        listing = paths if isinstance(paths, ImageList) else list_images(paths)
+        self.paths = list(listing.images)
+        self.file_count = len(listing.images) + len(listing.skipped)  # every file named or found
+        self.skip_reasons: Counter = Counter()
+        self.skipped_by_reason: dict[str, list[str]] = {}
+        for name, reason in listing.skipped:
+            self._skip(name, reason)
+        if not self.file_count:
+            given = "the given paths" if isinstance(paths, ImageList) else ", ".join(str(p) for p in paths)
+            raise InputError(f"no image files in {given}")
         self.frame_count = len(self.paths)
         self._position = 0
-        self.skip_reasons: Counter = Counter()
-        self.skipped_names: list[str] = []  # the first few, for the summary
         self._prime()
+
+    @property
+    def skipped_names(self) -> list[str]:
+        """Every skipped file, reason by reason."""
+        return [name for names in self.skipped_by_reason.values() for name in names]
 
     def describe_input(self) -> str:
         return f"{len(self.paths)} image file(s)"
@@ -40,28 +115,33 @@ class ImageSource(Source):
     def _prime(self) -> None:
         first = self._next()
         if first is None:
-            raise InputError(f"none of the {len(self.paths)} image file(s) could be used "
-                             f"({self.skip_summary()}); check the files")
+            raise InputError(f"none of the {self.file_count} file(s) could be used ({self.skip_summary()}); "
+                             f"check the files")
         self.height, self.width = first.image.shape[:2]
         self._pending = first
+        self._primed = True
 
     def _skip(self, name: str, reason: str) -> None:
         self.skipped += 1
         self.skip_reasons[reason] += 1
-        if len(self.skipped_names) < 5:
-            self.skipped_names.append(name)
+        self.skipped_by_reason.setdefault(reason, []).append(name)
 
-    def skip_summary(self) -> str:
-        """'2 unreadable, 1 smaller than 8 px' (empty when nothing was skipped)."""
-        return ", ".join(f"{n} {reason}" for reason, n in self.skip_reasons.items())
+    def skip_summary(self, verb: str = "") -> str:
+        """'1 unreadable (broken.png), 2 not an image (a.txt, b.json)': per reason the count, `verb` (e.g.
+        " skipped") and the first NAMES_SHOWN names (`+N more` after them); empty when nothing was skipped."""
+        parts = []
+        for reason, names in self.skipped_by_reason.items():
+            more = f", +{len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+            parts.append(f"{len(names)} {reason}{verb} ({', '.join(names[:NAMES_SHOWN])}{more})")
+        return ", ".join(parts)
 
     def _grab(self) -> Frame | None:
         while self._position < len(self.paths):
             name = self.paths[self._position]
             self._position += 1
-            image = read_image_bgr(name)
+            image = read_image_bgr(name, upright=True)
             if image is None:
-                self._skip(name, "unreadable")
+                self._skip(name, UNREADABLE)
                 continue
             if min(image.shape[:2]) < MIN_IMAGE_SIDE:
                 self._skip(name, f"smaller than {MIN_IMAGE_SIDE} px")
@@ -70,19 +150,3 @@ class ImageSource(Source):
             self._index += 1
             return Frame(image, index, time.perf_counter(), 0.0, name)
         return None
-
-
-def image_paths(paths: list[str | Path]) -> list[str]:
-    """Image files named directly or found (recursively, sorted) in folders; paths kept as given."""
-    found: list[str] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            for sub in sorted(path.rglob("*")):
-                if is_image_file(sub):
-                    found.append(os.path.join(str(given), str(sub.relative_to(path))))
-        elif path.is_file():
-            found.append(str(given))  # decoded later; an undecodable file is skipped and counted
-        else:
-            raise InputError(f"{given}: no such file or folder")
-    return found
