@@ -12,7 +12,9 @@ every cell predicts:
 not the maximum of its 3x3 neighbourhood, CenterNet's max-pool NMS), its box and its points in input
 pixels: (B, H/4 x W/4, 5 + 2P). The runtime keeps the rows above a threshold and runs greedy NMS in numpy
 (`core.postprocess.grid_detections`). The input is any size that is a multiple of 32 (`pad_multiple`):
-the frame letterboxed so its longer side is `input_size` (`core.geometry.letterbox_rect`).
+the frame letterboxed so its longer side is `input_size` (`core.geometry.letterbox_rect`). It is
+scale-specific: it learns faces whose square side is within `DetectorConfig.face_side_px`, and the
+runtime runs it on an image pyramid so larger faces come into that range.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class DetectorConfig:
     depths: tuple[int, ...] = (1, 2, 2, 3, 2)  # separable blocks per stage (the first of each strided)
     neck: int = 48  # feature-pyramid channels
     num_points: int = 4
+    # the face-square sides (input px) it learns (training.compose); the runtime brings larger faces into
+    # this range on an image pyramid (tracker.detect.GridDetector), the model's metadata says it
+    face_side_px: tuple[float, float] = (10.0, 64.0)
 
     @property
     def map_channels(self) -> int:

@@ -331,7 +331,9 @@ def model_meta(name: str, config) -> ModelMeta:
     if kind == "landmarks" and getattr(config, "quality", False):
         return ModelMeta.for_kind(kind, name, config.input_size, quality=True)
     if kind == "detector":
-        return ModelMeta.for_kind(kind, name, config.input_size, pad_multiple=PAD_MULTIPLE)
+        lo, hi = config.face_side_px
+        return ModelMeta.for_kind(kind, name, config.input_size, pad_multiple=PAD_MULTIPLE,
+                                  extra={"face_side_px": f"{lo:g},{hi:g}"})
     return ModelMeta.for_kind(kind, name, config.input_size)
 
 

@@ -57,10 +57,30 @@ def points_inside(points_norm: np.ndarray, margin: float = 0.0) -> bool:
     return bool(np.all(np.isfinite(p)) and np.all(p >= -margin) and np.all(p <= 1.0 + margin))
 
 
+# A detection whose box lies this much (intersection / its own area) inside a better one's is a part of
+# that face (an eye, a mouth corner seen as a small face), never a face of its own.
+MAX_INSIDE_SHARE = 0.7
+
+
+def contained(boxes_xyxy: np.ndarray, max_share: float = MAX_INSIDE_SHARE) -> np.ndarray:
+    """(K,) bool: which boxes (K, 4), sorted best first, lie more than `max_share` of their area inside an
+    earlier (better) one."""
+    boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    ix = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
+                 0, None)
+    iy = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
+                 0, None)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+    share = ix * iy / area[:, None]  # [j, i]: the share of box j inside box i
+    earlier = np.tril(np.ones((len(boxes), len(boxes)), bool), k=-1)  # i < j
+    return (share * earlier > max_share).any(axis=1)
+
+
 def grid_detections(output: np.ndarray, input_to_frame: np.ndarray, width: int, height: int, min_score: float,
                     nms_iou: float, max_faces: int | None = None) -> list[Detection]:
     """Faces from one image's detector output (N, 5 + 2P): the rows scoring at least `min_score`, greedy
-    NMS at `nms_iou` (`core.geometry.nms`), at most `max_faces` (None: all) by falling score; boxes and
+    NMS at `nms_iou` (`core.geometry.nms`), without boxes lying inside a better one (`contained`), at
+    most `max_faces` (None: all) by falling score; boxes and
     points mapped from input pixels to frame pixels through `input_to_frame` (2x3), boxes clipped to
     width x height. Returns Detections with `points_px` (P, 2), best first."""
     rows = np.asarray(output, dtype=np.float32).reshape(-1, output.shape[-1])
@@ -68,6 +88,7 @@ def grid_detections(output: np.ndarray, input_to_frame: np.ndarray, width: int, 
     if not len(rows):
         return []
     keep = nms(rows[:, 1:5], rows[:, 0], nms_iou)
+    keep = keep[~contained(rows[keep, 1:5])]
     if max_faces is not None:
         keep = keep[:max_faces]
     found = []

@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from core.frame import Frame
 from core.geometry import apply_affine, box_from_square, face_square_from_points, inter_ocular
 from core.imageio import read_ahead
 from core.metrics import average_precision, match_detections
@@ -129,11 +130,14 @@ def photos_of(samples: list[FaceSample]) -> list[Photo]:
 
 
 def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers: int = 2,
-                      log: Log | None = None, misses: list[Miss] | None = None) -> dict:
+                      log: Log | None = None, misses: list[Miss] | None = None, tracker=None) -> dict:
     """The report described in the module docstring: {"threshold", "photos": {"all", per source, per
     size bucket: {images, faces, ap50, recall}}, "single_face_photos": {...}, "composed": {...},
     "no_face_frames": {"frames", "false_rate"}}. The true faces of real photos not found at the
-    threshold are appended to `misses` when given."""
+    threshold are appended to `misses` when given. With `tracker` (a `tracker.pipeline.Tracker` in image
+    mode around this detector and a landmark model), "no_face_frames" also gives "tool_false_rate": the
+    share of no-face frames where the whole tool (detector, then the landmark model's quality and box
+    agreement) reports a face."""
     from training.compose import compose
     from training.data.faces_cache import build_faces_cache
 
@@ -157,15 +161,19 @@ def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers
         image, points = compose(cache, rng, COMPOSED_SIZE, kind="mosaic")
         score_image(detector, image, points, "composed", composed)
     empty_best = []  # each no-face frame's best score (0 without any detection above AP_MIN_SCORE)
-    for _ in range(EMPTY_FRAMES):
+    tool_false = 0
+    for k in range(EMPTY_FRAMES):
         image, _ = compose(cache, rng, COMPOSED_SIZE, kind="empty")
         empty_best.append(max((d.score for d in _all_detections(detector, image)), default=0.0))
+        if tracker is not None:
+            tool_false += bool(tracker.step(Frame(image, k, 0.0)).faces)
     best = np.array(empty_best)
     return {"threshold": detector.min_score, "detector": detector.name,
             "photos": {k: v.report() for k, v in sorted(tallies.items())},
             "single_face_photos": single.report(),
             "composed": {k: v.report() for k, v in sorted(composed.items()) if k != "composed"},
-            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": float((best >= detector.min_score).mean())},
+            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": float((best >= detector.min_score).mean()),
+                               **({"tool_false_rate": tool_false / EMPTY_FRAMES} if tracker is not None else {})},
             "by_threshold": by_threshold(tallies["all"], single, best)}
 
 
@@ -215,7 +223,9 @@ def say_detector(report: dict, log: Log) -> None:
     for key, d in report["composed"].items():
         log(f"  composed {key:<14} {line(d)}")
     nf = report["no_face_frames"]
-    log(f"  frames without a face: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames)")
+    tool = (f"; the tool (detector, then landmark quality) reports a face on {100 * nf['tool_false_rate']:.1f}%"
+            if "tool_false_rate" in nf else "")
+    log(f"  frames without a face: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames){tool}")
     log("  by threshold: " + "  ".join(
         f"{r['min_score']:.1f}: recall {100 * r['recall']:.1f}% (single {100 * r['recall_single_face']:.1f}%), "
         f"false/photo {r['false_per_photo']:.3f}, no-face {100 * r['no_face_false_rate']:.1f}%;"

@@ -318,6 +318,7 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
     from core.manifest import detector_model_name
     from facetrack.detector_eval import evaluate_detector, misses_sheet, say_detector
     from tracker.detect import default_min_score, make_detector
+    from tracker.pipeline import Tracker
 
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
     name = detector_model_name(manifest, job.detector)
@@ -333,7 +334,12 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
     backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device, expect_kind=kind)
     min_score = job.min_score if job.min_score is not None else default_min_score(backend.meta)
     misses: list = []
-    report = evaluate_detector(make_detector(backend, min_score), samples, job.workers, log, misses)
+    detector = make_detector(backend, min_score)
+    landmarks = create_backend(job.backend, model_file(weights_dir, landmark_model_name(manifest, job.landmark_model,
+                                                                                       fmt), fmt),
+                               job.device, expect_kind="landmarks")
+    tracker = Tracker(detector, landmarks, min_quality=job.min_quality, mode="image", passes=job.passes)
+    report = evaluate_detector(detector, samples, job.workers, log, misses, tracker)
     say_detector(report, log)
     if sheet:
         log(f"  missed faces ({len(misses)}): {misses_sheet(misses, sheet)}")

@@ -26,6 +26,7 @@ from tests.helpers import (
     DotDetectorModel,
     DotFaceDetector,
     DotReader,
+    drawn_face,
     drawn_faces,
     one_error_line,
     rotate_image,
@@ -232,6 +233,29 @@ def test_still_images_number_their_faces_from_one():
         assert _ids_by_truth(result.faces, truths) == {0: 1, 1: 2, 2: 3}
         assert not any(face.tracked for face in result.faces)
     assert tracker.box_calls == 2 and not tracker.tracking
+
+
+class _UprightDots(DotFaceDetector):
+    """A multi-face detector that, like one trained on upright faces, misses a face lying on its side."""
+
+    def detect(self, image, timings):
+        from core.geometry import roll_deg
+
+        return [d for d in super().detect(image, timings) if abs(roll_deg(d.points_px)) < 30]
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_a_still_image_whose_face_the_upright_detector_misses_is_searched_turned(angle):
+    image, truth = rotate_image(*drawn_face(320, 240, 50.0), angle)
+    detector = _UprightDots(with_points=True)
+    tracker = Tracker(detector, DotReader(quality=True), mode="image")
+    (face,) = tracker.step(Frame(image, 0, 0.0)).faces
+    assert float(np.abs(face.points_px - truth).max()) < 1.5
+    assert detector.calls == 4  # upright, then the frame turned by 90, 180 and 270 degrees
+    # a face found upright needs no turned search
+    upright, _ = drawn_face(320, 240, 50.0)
+    detector.calls = 0
+    assert len(tracker.step(Frame(upright, 1, 0.0)).faces) == 1 and detector.calls == 1
 
 
 def test_json_rows_carry_the_ids():

@@ -298,7 +298,40 @@ class Tracker:
             detections, detect = self._detect_in_frame(image, timings), True
             retry, new = self._refind([look.track for look in lost], kept, detections)
         looks = kept + [self._find(image, detection, timings, turned, track) for track, detection in reanchor + retry]
-        return looks + self._new_faces(image, new, looks, timings, turned), detect
+        looks += self._new_faces(image, new, looks, timings, turned)
+        if self.mode == "image" and self.detector.multi_face and not any(look.found for look in looks):
+            looks += self._turned_faces(image, timings, turned)
+        return looks, detect
+
+    def _turned_faces(self, image: np.ndarray, timings: dict[str, float], turned: dict[int, list[Detection]]
+                      ) -> list[_Look]:
+        """Still images where the multi-face detector found no face upright: the faces it finds on the frame
+        turned by 90, 180 and 270 degrees (a face lying on its side or upside down), each through the box
+        path on a crop of the frame turned alike; accepted answers only, one per face (the best quality)."""
+        height, width = image.shape[:2]
+        candidates: list[tuple[Detection, Landmarks]] = []
+        for turns in (1, 2, 3):
+            if turns not in turned:
+                turned[turns] = self._detect(turn_image(image, turns), timings)
+            back = unturn_matrix(turns, width, height)
+            for in_turned_frame in turned[turns]:
+                box = _mapped_back(in_turned_frame, back)
+                candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
+                if self._rejects(box, candidate) is None:
+                    candidates.append((box, candidate))
+        looks: list[_Look] = []
+        for box, candidate in sorted(candidates, key=lambda pair: -pair[1].quality):
+            look = self._judge(image, candidate, None, box, False, timings)
+            if look.found and not _overlaps(look, looks):
+                looks.append(look)
+        return looks[:self.max_faces]
+
+    def _turned_crop(self, in_turned_frame: Detection, turns: int, back: np.ndarray) -> Crop:
+        """The first landmark crop of a detection on the frame turned by `turns` quarter turns, as a crop
+        of the upright frame turned alike (`back`: turned -> upright pixels)."""
+        in_turned = Crop.around_box(in_turned_frame.box_xyxy, self.landmark_backend.meta.crop_scale)
+        return replace(in_turned, center_px=apply_affine(in_turned.center_px, back)[0],
+                       angle_deg=quarter_turn_angle(turns))
 
     def _plan(self, detections: list[Detection] | None
               ) -> tuple[list[tuple[Track, Detection | None]], list[tuple[Track, Detection]], list[Detection]]:
@@ -467,7 +500,6 @@ class Tracker:
         accepts with the highest quality wins. When none is accepted, the upright answer stays (and is
         rejected)."""
         height, width = image.shape[:2]
-        crop_scale = self.landmark_backend.meta.crop_scale
         accepted = []
         for turns in (1, 2, 3):
             if turns not in turned:
@@ -477,10 +509,7 @@ class Tracker:
                 box = _mapped_back(in_turned_frame, back)
                 if self.detector.multi_face and box_iou(box.box_xyxy, detection.box_xyxy) < MATCH_MIN_IOU:
                     continue  # another face of the image
-                in_turned = Crop.around_box(in_turned_frame.box_xyxy, crop_scale)
-                crop = replace(in_turned, center_px=apply_affine(in_turned.center_px, back)[0],
-                               angle_deg=quarter_turn_angle(turns))
-                candidate = self.locator.from_crop(image, crop, timings)
+                candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
                 if self._rejects(box, candidate) is None:
                     accepted.append((box, candidate))
         if not accepted:

@@ -5,8 +5,8 @@ augmentation of detector training): a background, then one of
 - "photo" (`PHOTO_SHARE`): a whole photo whose every face is labelled, scaled so its face has a random
   size, turned a little, placed anywhere;
 - "mosaic" (`MOSAIC_SHARE`): 1..`MAX_PASTED` face patches pasted with soft edges at random sizes (face
-  square `FACE_SIDE_PX`, log-uniform: from an inter-ocular distance of about 5 px to faces larger than the
-  image), positions, rolls and mirrorings, overlapping little;
+  square `FACE_SIDE_PX`, log-uniform: the scale-specific detector's range, inter-ocular distances of
+  about 4 to 27 px), positions, rolls and mirrorings, overlapping little;
 - "empty" (the rest): no face.
 Any image may also get decoys: face patches cut into blocks and shuffled, face-coloured and face-textured
 but no face (`DECOY_SHARE`), and a black band at the right or bottom, as a letterbox pads (`BAR_SHARE`).
@@ -24,6 +24,7 @@ import math
 import cv2
 import numpy as np
 
+from core.detector_net import DetectorConfig
 from core.geometry import face_square_from_points
 from core.meta import MIRRORED_ORDER
 from training.data.faces_cache import PATCH_CONTEXT, PATCH_PX, FacesCache
@@ -33,7 +34,7 @@ MOSAIC_SHARE = 0.6
 MAX_PASTED = 10
 # Face-square side in the composed image (inter-ocular ~ side / 2.4): the sizes the scale-specific
 # detector learns; the runtime's image pyramid (halving) brings every larger face into this range.
-FACE_SIDE_PX = (10.0, 64.0)
+FACE_SIDE_PX = DetectorConfig().face_side_px
 NEAR_LEVEL_SHARE = 0.85  # the rest turned anywhere (faces on their side, upside down)
 NEAR_LEVEL_DEG = 20.0
 MAX_OVERLAP_IOU = 0.2

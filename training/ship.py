@@ -43,6 +43,10 @@ def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = Fa
         # what the weights may be used for follows from what they were trained on
         slim["meta"] = {**slim["meta"], "data_terms": data_terms(formats_of(trained_on))}
     kind = model_kind(ckpt["model"])
+    if kind == "detector":  # its metadata as today's code writes it (runs from before face_side_px had none)
+        current = model_meta(ckpt["model"], make_config(ckpt["model"], **ckpt["config"])).to_dict()
+        stored = slim.get("meta") or current
+        slim["meta"] = {**stored, "extra": {**current["extra"], **stored.get("extra", {})}}
     if min_score is not None:
         if kind != "detector":
             raise InputError(f"--min-score is a detector's threshold; {src} holds a {kind} model")
