@@ -250,7 +250,9 @@ class DotDetectorModel:
     def __init__(self, input_size: int = 320, rows: int = 16) -> None:
         from core.meta import ModelMeta
 
-        self.meta = ModelMeta.for_kind("detector", "dot-detector", input_size, pad_multiple=4)
+        # it finds drawn faces of any size: its metadata says so, and the runtime needs no image pyramid
+        self.meta = ModelMeta.for_kind("detector", "dot-detector", input_size, pad_multiple=4,
+                                       extra={"face_side_px": f"4,{4 * input_size}"})
         self.name, self.rows, self.calls = "fake:dot-detector", rows, 0
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

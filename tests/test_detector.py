@@ -172,3 +172,48 @@ def test_onnx_detector_matches_torch_at_any_frame_shape_and_maps_faces_to_frame_
         assert d.points_px.shape == (4, 2)
         assert 0 <= d.box_xyxy[0] <= d.box_xyxy[2] <= 200 and 0 <= d.box_xyxy[1] <= d.box_xyxy[3] <= 300
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+
+
+class _SquareModel:
+    """A scale-specific "detector model": on its input it reports the bright square as a face only when
+    its side is within `face_side_px` (as the trained detector learns faces of some sizes only)."""
+
+    def __init__(self, input_size=384, face_side_px=(10, 64)):
+        from core.meta import ModelMeta
+
+        self.meta = ModelMeta.for_kind("detector", "square", input_size, pad_multiple=32,
+                                       extra={"face_side_px": f"{face_side_px[0]},{face_side_px[1]}"})
+        self.name, self.sides_seen = "fake:square", []
+
+    def predict(self, batch):
+        self.sides_seen.append(batch.shape[3])
+        bright = batch[0].mean(axis=0) > 1.0
+        out = np.zeros((1, 4, 13), np.float32)
+        ys, xs = np.nonzero(bright)
+        if len(xs):
+            x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+            lo, hi = (float(v) for v in self.meta.extra["face_side_px"].split(","))
+            if lo <= x2 - x1 <= hi:
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                out[0, 0] = [0.9, x1, y1, x2, y2, cx - 5, cy, cx + 5, cy, cx, cy + 2, cx, cy + 5]
+        return out
+
+
+@pytest.mark.parametrize("side", [20, 90, 250])
+def test_the_pyramid_finds_faces_larger_than_the_model_learned_in_frame_pixels(side):
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[100:100 + side, 200:200 + side] = 255
+    model = _SquareModel()
+    (face,) = GridDetector(model, 0.5).detect(image, {})
+    assert np.allclose(face.box_xyxy, [200, 100, 200 + side, 100 + side], atol=side * 0.06 + 2)
+    # levels: 384 (the frame's longer side scaled to the input), then halved while the previous one is
+    # larger than 64 px: 192, 96, 48 (padded to 64, the stride's multiple)
+    assert model.sides_seen == [384, 192, 96, 64]
+
+
+def test_a_small_frame_is_not_enlarged_for_the_detector():
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[40:70, 60:90] = 255
+    model = _SquareModel()
+    (face,) = GridDetector(model, 0.5).detect(image, {})
+    assert model.sides_seen[0] == 160 and np.allclose(face.box_xyxy, [60, 40, 90, 70], atol=2)

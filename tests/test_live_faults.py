@@ -190,7 +190,10 @@ def test_unreachable_display_runs_without_a_window(face_weights, tmp_path, comma
     notes = [line for line in done.stderr.splitlines() if said in line]
     assert len(notes) == 1, done.stderr
     assert ("cannot be reached" in notes[0] and display in notes[0]) if opencv_has_gui() else "no GUI" in notes[0]
-    assert count_frames(out)[0] == len(_rows(rows)) > 0
+    written, tracked = count_frames(out)[0], len(_rows(rows))
+    # a file's recording has one picture per tracked frame; a live one repeats a picture when the
+    # tracker lags, to keep the camera's time (how often depends on the machine's load)
+    assert (written == tracked > 0) if command == "video" else (written >= tracked > 0)
 
 
 def test_headless_opencv_build_says_so(monkeypatch):
