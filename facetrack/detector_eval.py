@@ -7,8 +7,9 @@ project's box regressor) finds faces, through the runtime's own preprocessing an
   (inter-ocular distance in the photo's pixels, `SIZE_BUCKETS_IOD_PX`). Caltech WebFaces and HELEN photos
   show faces nobody labelled: a detection there counts as false, so their AP understates;
 - composed photos (`training.compose`, from the split's faces only, a fixed seed): every face labelled;
-- frames without a face (composed from backgrounds of the split's photos, with face-like decoys): the
-  share of frames with any detection at the threshold.
+- frames without a face (composed from backgrounds of the split's photos and synthetic textures), and
+  the same with face-like decoys (face patches cut into shuffled blocks): the share of frames with any
+  detection at the threshold, and (with a tracker) with a face the whole tool reports.
 
 Per bucket, AP counts the bucket's true faces and the detections whose box side falls in the bucket's
 range (scaled like the faces), as COCO's area ranges do (simplified: no ignore regions).
@@ -160,20 +161,27 @@ def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers
     for _ in range(COMPOSED_IMAGES):
         image, points = compose(cache, rng, COMPOSED_SIZE, kind="mosaic")
         score_image(detector, image, points, "composed", composed)
-    empty_best = []  # each no-face frame's best score (0 without any detection above AP_MIN_SCORE)
-    tool_false = 0
-    for k in range(EMPTY_FRAMES):
-        image, _ = compose(cache, rng, COMPOSED_SIZE, kind="empty")
-        empty_best.append(max((d.score for d in _all_detections(detector, image)), default=0.0))
-        if tracker is not None:
-            tool_false += bool(tracker.step(Frame(image, k, 0.0)).faces)
-    best = np.array(empty_best)
+    no_face = {}
+    for decoys in (False, True):
+        best, tool_false = [], 0  # each no-face frame's best score (0: nothing above AP_MIN_SCORE)
+        for k in range(EMPTY_FRAMES):
+            image, _ = compose(cache, rng, COMPOSED_SIZE, kind="empty", decoys=decoys)
+            best.append(max((d.score for d in _all_detections(detector, image)), default=0.0))
+            if tracker is not None:
+                tool_false += bool(tracker.step(Frame(image, k, 0.0)).faces)
+        no_face[decoys] = (np.array(best), tool_false / EMPTY_FRAMES)
+    best = no_face[False][0]
+
+    def frames(decoys: bool) -> dict:
+        scores, tool = no_face[decoys]
+        return {"frames": EMPTY_FRAMES, "false_rate": float((scores >= detector.min_score).mean()),
+                **({"tool_false_rate": tool} if tracker is not None else {})}
+
     return {"threshold": detector.min_score, "detector": detector.name,
             "photos": {k: v.report() for k, v in sorted(tallies.items())},
             "single_face_photos": single.report(),
             "composed": {k: v.report() for k, v in sorted(composed.items()) if k != "composed"},
-            "no_face_frames": {"frames": EMPTY_FRAMES, "false_rate": float((best >= detector.min_score).mean()),
-                               **({"tool_false_rate": tool_false / EMPTY_FRAMES} if tracker is not None else {})},
+            "no_face_frames": frames(False), "no_face_frames_with_decoys": frames(True),
             "by_threshold": by_threshold(tallies["all"], single, best)}
 
 
@@ -222,10 +230,12 @@ def say_detector(report: dict, log: Log) -> None:
             log(f"  {key:<14} {line(d)}")
     for key, d in report["composed"].items():
         log(f"  composed {key:<14} {line(d)}")
-    nf = report["no_face_frames"]
-    tool = (f"; the tool (detector, then landmark quality) reports a face on {100 * nf['tool_false_rate']:.1f}%"
-            if "tool_false_rate" in nf else "")
-    log(f"  frames without a face: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames){tool}")
+    for key, what in (("no_face_frames", "frames without a face"),
+                      ("no_face_frames_with_decoys", "the same with shuffled-face decoys")):
+        nf = report[key]
+        tool = (f"; the tool (detector, then landmark quality) reports a face on {100 * nf['tool_false_rate']:.1f}%"
+                if "tool_false_rate" in nf else "")
+        log(f"  {what}: {100 * nf['false_rate']:.1f}% with a false detection ({nf['frames']} frames){tool}")
     log("  by threshold: " + "  ".join(
         f"{r['min_score']:.1f}: recall {100 * r['recall']:.1f}% (single {100 * r['recall_single_face']:.1f}%), "
         f"false/photo {r['false_per_photo']:.3f}, no-face {100 * r['no_face_false_rate']:.1f}%;"

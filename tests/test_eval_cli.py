@@ -163,3 +163,27 @@ def test_points_move_into_each_sets_convention_by_the_learned_offsets():
     # Caltech's nose 0.2 inter-ocular distances (4 px) further down, its mouth 1 px towards the left eye
     assert np.allclose(moved.points_px[1] - points[1], [[0, 0], [0, 0], [0, 4], [1, 0]], atol=1e-5)
     assert np.array_equal(run.points_px, points)  # the run itself is not changed
+
+
+def test_eval_detector_reports_ap_recall_by_source_size_and_threshold(face_weights, data, tmp_path):
+    """`--what detector` through the runtime's detector path (here the course project's regressor, which
+    finds one face a photo): AP and recall per source and size, composed photos, no-face frames for the
+    detector and for the whole tool, recall by threshold, and a sheet of the faces it missed."""
+    sheet = tmp_path / "missed.png"
+    report, output = _eval(tmp_path, face_weights, [data["ytf"], data["caltech"]], "--what", "detector",
+                           "--detector", "regressor", "--sheet", str(sheet))
+    det = report["detector"]
+    assert det["detector"] == "regressor" and det["threshold"] == 0.95
+    photos = det["photos"]
+    assert {"all", "ytf-csv", "caltech", "size:small", "size:medium", "size:large"} <= set(photos)
+    assert photos["all"]["faces"] == photos["ytf-csv"]["faces"] + photos["caltech"]["faces"]
+    assert 0.0 <= photos["all"]["ap50"] <= 1.0 and 0.0 <= photos["all"]["recall"] <= 1.0
+    # Caltech's photos hold several faces: one box a photo cannot find them all
+    assert photos["caltech"]["recall"] < 1.0
+    for key in ("no_face_frames", "no_face_frames_with_decoys"):
+        assert set(det[key]) == {"frames", "false_rate", "tool_false_rate"}
+    thresholds = [row["min_score"] for row in det["by_threshold"]]
+    assert thresholds == sorted(thresholds)
+    recalls = [row["recall"] for row in det["by_threshold"]]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
+    assert sheet.stat().st_size > 1000 and "AP@0.5" in output

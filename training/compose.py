@@ -267,11 +267,12 @@ def _photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 KINDS = ("photo", "mosaic", "empty")
 
 
-def compose(cache: FacesCache, rng: np.random.Generator, size: int, kind: str | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def compose(cache: FacesCache, rng: np.random.Generator, size: int, kind: str | None = None,
+            decoys: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One composed training image (uint8 size x size x 3 BGR) and the (K, 4, 2) float32 points of
     the faces whose face-square centre lies inside it (module docstring); `kind` (KINDS) forces the
-    kind, else it is drawn (PHOTO_SHARE, MOSAIC_SHARE, the rest empty)."""
+    kind, else it is drawn (PHOTO_SHARE, MOSAIC_SHARE, the rest empty); `decoys` forces shuffled-face
+    decoys on or off, else they come with DECOY_SHARE."""
     canvas = _background(cache, rng, size)
     if kind is None:
         draw = rng.random()
@@ -282,7 +283,8 @@ def compose(cache: FacesCache, rng: np.random.Generator, size: int, kind: str | 
         faces = _mosaic(canvas, cache, rng)
     else:
         faces = []
-    if len(cache.patches) and rng.random() < DECOY_SHARE:
+    with_decoys = rng.random() < DECOY_SHARE if decoys is None else decoys
+    if len(cache.patches) and with_decoys:
         _decoys(canvas, cache, rng, faces)
     width, height = size, size  # the part not covered by a letterbox band
     if rng.random() < BAR_SHARE:  # a letterbox's black band (the runtime pads right and bottom)
