@@ -74,11 +74,15 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = out.graph
     if out.functions:
         raise Fp16Error("fp16 conversion does not handle graphs with local functions")
+    # inputs the ONNX operators define as float32 whatever the data's type: Resize's roi and scales
+    keep_float = {node.input[i] for node in graph.node if node.op_type == "Resize"
+                  for i in (1, 2) if i < len(node.input) and node.input[i]}
     for i, init in enumerate(graph.initializer):
-        if init.data_type == TensorProto.FLOAT:
+        if init.data_type == TensorProto.FLOAT and init.name not in keep_float:
             graph.initializer[i].CopyFrom(_half_tensor(init))
     for node in graph.node:
-        _convert_node_attributes(node)
+        if not (node.op_type == "Constant" and set(node.output) & keep_float):
+            _convert_node_attributes(node)
 
     initializer_names = {t.name for t in graph.initializer}
     entry, exit_ = [], []

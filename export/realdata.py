@@ -97,11 +97,37 @@ def box_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs
     return _stack(xs, targets, meta, 4)
 
 
+# The scale-specific detector is checked on faces of this side (input px): inside the sizes it learned
+DETECTOR_CHECK_FACE_PX = 40.0
+
+
+def detector_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
+    """For the scale-specific detector: one square input per face, the photo scaled so the face's square
+    (the face square of its points, the box rule the detector learns) is DETECTOR_CHECK_FACE_PX a side and
+    centred, and that box (0..1 of the square); the runtime reaches other sizes through its pyramid."""
+    from core.geometry import box_from_square, crop_affine, crop_matrix, face_square_from_points
+    from core.preprocess import normalize
+
+    xs, targets = [], []
+    s = meta.input_size
+    for sample in samples:
+        image = images.get(sample.image_path)
+        if image is None:
+            continue
+        center, side = face_square_from_points(sample.points_px)
+        m = crop_matrix(center, side * s / DETECTOR_CHECK_FACE_PX, s)
+        xs.append(normalize(crop_affine(image, m, s), meta))
+        targets.append(map_box(box_from_square(center, side), m) / s)
+    return _stack(xs, targets, meta, 4)
+
+
 def model_inputs(samples: list, meta: ModelMeta, images: ImageCache) -> RealInputs:
-    """Real inputs for a landmark model (face crops), the box model or the detector (whole images
-    letterboxed to the square input, which is a multiple of the detector's stride)."""
-    if meta.kind in ("box", "detector"):
+    """Real inputs for a landmark model (face crops), the box model (whole images letterboxed to its
+    square) or the detector (`detector_inputs`)."""
+    if meta.kind == "box":
         return box_inputs(samples, meta, images)
+    if meta.kind == "detector":
+        return detector_inputs(samples, meta, images)
     return landmark_inputs(samples, meta, images)
 
 
