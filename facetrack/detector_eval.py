@@ -11,8 +11,9 @@ project's box regressor) finds faces, through the runtime's own preprocessing an
   the same with face-like decoys (face patches cut into shuffled blocks): the share of frames with any
   detection at the threshold, and (with a tracker) with a face the whole tool reports.
 
-Per bucket, AP counts the bucket's true faces and the detections whose box side falls in the bucket's
-range (scaled like the faces), as COCO's area ranges do (simplified: no ignore regions).
+Per bucket, as COCO's area ranges: detections and faces are matched over the whole photo; a bucket counts
+its own faces, the detections matched to them, and the unmatched detections whose box side falls in its
+range (inter-ocular x SIDE_PER_IOD); detections matched to faces of other sizes are left out.
 """
 
 from __future__ import annotations
@@ -62,11 +63,46 @@ class _Tally:
         self.images += 1
         return int(matched.sum())
 
+    def add_bucket(self, boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray, in_bucket: np.ndarray,
+                   sides_in_bucket: np.ndarray, min_score: float) -> None:
+        """Add one image to a size bucket, COCO-style: detections and truths are matched over the whole
+        image; the bucket counts its own true faces (`in_bucket` (T,) bool), the detections matched to
+        them (hits), and the unmatched detections whose size is the bucket's (`sides_in_bucket` (D,)
+        bool, false ones); detections matched to faces of other sizes are left out."""
+        hit, matched_truth = _matches(boxes, scores, truth)
+        counted = np.array([(t >= 0 and in_bucket[t]) or (t < 0 and side) for t, side in zip(hit, sides_in_bucket)],
+                           bool)
+        self.scores.append(scores[counted])
+        self.hits.append(hit[counted] >= 0)
+        self.truths += int(in_bucket.sum())
+        strong = scores >= min_score
+        found, _ = _matches(boxes[strong], scores[strong], truth)
+        self.found += len({int(t) for t in found if t >= 0 and in_bucket[t]})
+        self.images += 1
+
     def report(self) -> dict:
         ap = average_precision(np.concatenate(self.scores), np.concatenate(self.hits), self.truths) \
             if self.scores else 0.0
         return {"images": self.images, "faces": self.truths, "ap50": ap,
                 "recall": self.found / self.truths if self.truths else 0.0}
+
+
+def _matches(boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 0.5
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """PASCAL VOC matching (as `core.metrics.match_detections`) with the partners: (D,) index of the
+    true face each detection found (-1: none), (T,) bool matched."""
+    partner = np.full(len(boxes), -1, np.int64)
+    taken = np.zeros(len(truth), bool)
+    if len(boxes) and len(truth):
+        from core.geometry import iou_matrix
+
+        overlap = iou_matrix(boxes, truth)
+        for d in np.argsort(-scores, kind="stable"):
+            free = np.where(taken, -1.0, overlap[d])
+            t = int(np.argmax(free))
+            if free[t] >= iou:
+                partner[d], taken[t] = t, True
+    return partner, taken
 
 
 def truth_boxes(points: np.ndarray) -> np.ndarray:
@@ -108,8 +144,8 @@ def score_image(detector: FaceDetector, image: np.ndarray, points: np.ndarray, g
     sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
     iods = np.array([inter_ocular(p) for p in points])
     for name, (lo, hi) in SIZE_BUCKETS_IOD_PX.items():
-        keep = (sides >= lo * SIDE_PER_IOD) & (sides < hi * SIDE_PER_IOD)
-        tallies[f"size:{name}"].add(boxes[keep], scores[keep], truth[(iods >= lo) & (iods < hi)], saved)
+        tallies[f"size:{name}"].add_bucket(boxes, scores, truth, (iods >= lo) & (iods < hi),
+                                           (sides >= lo * SIDE_PER_IOD) & (sides < hi * SIDE_PER_IOD), saved)
     return found_at, boxes[strong], scores[strong]
 
 
