@@ -11,11 +11,20 @@ from tests.datagen import make_ytf_csv
 
 
 @pytest.mark.slow
+def _free_port() -> int:
+    """A TCP port free on this machine now (a fixed one collides with another run on the same host)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_torchrun_two_cpu_processes(tmp_path):
     data = make_ytf_csv(tmp_path / "ytf")
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
            "-m", "facetrack", "train", "landmarks", "--data", str(data), "--model", "nalbert",
            "--input-size", "64", "--batch-size", "4", "--epochs", "2", "--device", "cpu", "--workers", "0",
            "--out", str(out)]
