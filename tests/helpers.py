@@ -446,3 +446,12 @@ class LockstepCamera:
                 return super().step(frame)
 
         return _Tracker(box, landmarks, **kwargs)
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child that a test interrupts with SIGINT: SIGINT at its default, as a terminal's
+    Ctrl+C reaches a foreground program. A test run started in the background by a non-interactive shell
+    inherits SIGINT as ignored, which Python keeps: the child would never see the test's Ctrl+C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

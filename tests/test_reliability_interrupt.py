@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests import datagen
-from tests.helpers import count_frames
+from tests.helpers import count_frames, default_sigint
 
 FACETRACK = [sys.executable, "-m", "facetrack"]
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
@@ -31,6 +31,7 @@ class Proc:
 
     def __init__(self, args: list[str], cwd: Path | None = None) -> None:
         self.popen = subprocess.Popen([*FACETRACK, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      preexec_fn=default_sigint,
                                       text=True, cwd=cwd)
         self.out: list[str] = []
         self.err: list[str] = []

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from core.meta import POINT_NAMES
 from facetrack.cli import app
-from tests.helpers import count_frames, one_error_line, write_clip
+from tests.helpers import count_frames, default_sigint, one_error_line, write_clip
 
 runner = CliRunner()
 FACETRACK = Path(sys.executable).with_name("facetrack")
@@ -177,7 +177,7 @@ def test_sigint_mid_video_leaves_playable_output(face_weights, tmp_path):
     out, rows = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     proc = subprocess.Popen([str(FACETRACK), "video", str(clip), "--out", str(out), "--json", str(rows),
                              "--weights", str(face_weights), "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
