@@ -308,23 +308,34 @@ class Tracker:
         """Still images where the multi-face detector found no face upright: the faces it finds on the frame
         turned by 90, 180 and 270 degrees (a face lying on its side or upside down), each through the box
         path on a crop of the frame turned alike; accepted answers only, one per face (the best quality)."""
-        height, width = image.shape[:2]
-        candidates: list[tuple[Detection, Landmarks]] = []
-        for turns in (1, 2, 3):
-            if turns not in turned:
-                turned[turns] = self._detect(turn_image(image, turns), timings)
-            back = unturn_matrix(turns, width, height)
-            for in_turned_frame in turned[turns]:
-                box = _mapped_back(in_turned_frame, back)
-                candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
-                if self._rejects(box, candidate) is None:
-                    candidates.append((box, candidate))
+        candidates = self._turned_answers(image, timings, turned)
         looks: list[_Look] = []
         for box, candidate in sorted(candidates, key=lambda pair: -pair[1].quality):
             look = self._judge(image, candidate, None, box, False, timings)
             if look.found and not _overlaps(look, looks):
                 looks.append(look)
         return looks[:self.max_faces]
+
+    def _turned_answers(self, image: np.ndarray, timings: dict[str, float], turned: dict[int, list[Detection]],
+                        near: np.ndarray | None = None) -> list[tuple[Detection, Landmarks]]:
+        """The accepted answers (`_rejects`) of the detections on the frame turned by 90, 180 and 270
+        degrees (`turned` caches each turn's detections for the image), each through the box path on a
+        crop of the frame turned alike, as (detection in upright pixels, answer); with `near` (an xyxy
+        box), only detections overlapping it by MATCH_MIN_IOU."""
+        height, width = image.shape[:2]
+        accepted = []
+        for turns in (1, 2, 3):
+            if turns not in turned:
+                turned[turns] = self._detect(turn_image(image, turns), timings)
+            back = unturn_matrix(turns, width, height)
+            for in_turned_frame in turned[turns]:
+                box = _mapped_back(in_turned_frame, back)
+                if near is not None and box_iou(box.box_xyxy, near) < MATCH_MIN_IOU:
+                    continue
+                candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
+                if self._rejects(box, candidate) is None:
+                    accepted.append((box, candidate))
+        return accepted
 
     def _turned_crop(self, in_turned_frame: Detection, turns: int, back: np.ndarray) -> Crop:
         """The first landmark crop of a detection on the frame turned by `turns` quarter turns, as a crop
@@ -499,19 +510,8 @@ class Tracker:
         (`core.geometry.quarter_turn_angle`), and the answer (`Locator.from_crop`) that `_rejects`
         accepts with the highest quality wins. When none is accepted, the upright answer stays (and is
         rejected)."""
-        height, width = image.shape[:2]
-        accepted = []
-        for turns in (1, 2, 3):
-            if turns not in turned:
-                turned[turns] = self._detect(turn_image(image, turns), timings)
-            back = unturn_matrix(turns, width, height)
-            for in_turned_frame in turned[turns]:
-                box = _mapped_back(in_turned_frame, back)
-                if self.detector.multi_face and box_iou(box.box_xyxy, detection.box_xyxy) < MATCH_MIN_IOU:
-                    continue  # another face of the image
-                candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
-                if self._rejects(box, candidate) is None:
-                    accepted.append((box, candidate))
+        near = detection.box_xyxy if self.detector.multi_face else None  # other faces of the image are not this one
+        accepted = self._turned_answers(image, timings, turned, near)
         if not accepted:
             return detection, found
         return max(accepted, key=lambda pair: pair[1].quality)
