@@ -284,17 +284,6 @@ def test_the_grid_detector_finds_every_face():
 # ---------------------------------------------------------------- the commands
 
 
-@pytest.fixture
-def dot_models(monkeypatch):
-    """The runtime commands load the dot detector and the dot reader instead of a weights folder."""
-    import tracker.pipeline as pipeline
-
-    def open_models(weights_dir, backend="onnx", device="auto", landmark_model=None, threads=None, log=None,
-                    detector=None):
-        return DotDetectorModel(), DotReader(quality=True)
-
-    monkeypatch.setattr(pipeline, "open_models", open_models)
-
 
 def _write_video(path: Path, centers_per_frame, fps: float = 25.0) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (WIDTH, HEIGHT))

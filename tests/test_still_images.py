@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from core.imageio import EXIF_ORIENTATION_TAG, apply_exif_orientation, exif_orientation, read_image_bgr
 from facetrack.cli import app
-from tests.helpers import DotDetectorModel, DotReader, drawn_faces, find_drawn_faces, one_error_line, shared_folder
+from tests.helpers import drawn_faces, find_drawn_faces, one_error_line, shared_folder
 from tracker.sources.images import ImageSource, list_images
 
 runner = CliRunner()
@@ -108,17 +108,6 @@ def test_apply_exif_orientation_ignores_unknown_values_and_reading_survives_bad_
 
 # ---------------------------------------------------------------- facetrack images
 
-
-@pytest.fixture
-def dot_models(monkeypatch):
-    """The runtime commands load the dot detector and the dot reader (tests.helpers) instead of weights."""
-    import tracker.pipeline as pipeline
-
-    def open_models(weights_dir, backend="onnx", device="auto", landmark_model=None, threads=None, log=None,
-                    detector=None):
-        return DotDetectorModel(), DotReader(quality=True)
-
-    monkeypatch.setattr(pipeline, "open_models", open_models)
 
 
 def _rows(path: Path) -> list[dict]:
