@@ -109,24 +109,32 @@ def quality_metrics(logits: np.ndarray, face: np.ndarray) -> dict[str, float]:
     return {"quality_accuracy": presence_accuracy(logits, positive.astype(np.float32)), "quality_auc": auc}
 
 
-def match_detections(pred_xyxy: np.ndarray, pred_scores: np.ndarray, truth_xyxy: np.ndarray,
-                     iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def match_partners(pred_xyxy: np.ndarray, pred_scores: np.ndarray, truth_xyxy: np.ndarray,
+                   iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """PASCAL VOC matching of one image's detections to its true faces: by falling score, each
     detection takes the unmatched true face it overlaps most if that IoU is at least `iou_threshold`.
-    Returns (hit (D,) bool, in the order given; matched_truth (T,) bool)."""
+    Returns (partner (D,) int64: the true face each detection took, -1 none, in the order given;
+    matched_truth (T,) bool)."""
     pred = np.asarray(pred_xyxy, np.float32).reshape(-1, 4)
     truth = np.asarray(truth_xyxy, np.float32).reshape(-1, 4)
-    hit = np.zeros(len(pred), bool)
+    partner = np.full(len(pred), -1, np.int64)
     taken = np.zeros(len(truth), bool)
     if not len(pred) or not len(truth):
-        return hit, taken
+        return partner, taken
     iou = iou_matrix(pred, truth)
     for d in np.argsort(-np.asarray(pred_scores, np.float32), kind="stable"):
         free = np.where(taken, -1.0, iou[d])
         t = int(np.argmax(free))
         if free[t] >= iou_threshold:
-            hit[d], taken[t] = True, True
-    return hit, taken
+            partner[d], taken[t] = t, True
+    return partner, taken
+
+
+def match_detections(pred_xyxy: np.ndarray, pred_scores: np.ndarray, truth_xyxy: np.ndarray,
+                     iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """`match_partners` as (hit (D,) bool, in the order given; matched_truth (T,) bool)."""
+    partner, taken = match_partners(pred_xyxy, pred_scores, truth_xyxy, iou_threshold)
+    return partner >= 0, taken
 
 
 def average_precision(scores: np.ndarray, hits: np.ndarray, n_truth: int) -> float:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from core.frame import Detection
-from core.geometry import apply_affine, clip_box, invert_affine, map_box, nms
+from core.geometry import apply_affine, clip_box, intersection_matrix, invert_affine, map_box, nms
 from core.meta import ModelMeta
 
 
@@ -66,12 +66,8 @@ def contained(boxes_xyxy: np.ndarray, max_share: float = MAX_INSIDE_SHARE) -> np
     """(K,) bool: which boxes (K, 4), sorted best first, lie more than `max_share` of their area inside an
     earlier (better) one."""
     boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
-    ix = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]),
-                 0, None)
-    iy = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]),
-                 0, None)
     area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
-    share = ix * iy / area[:, None]  # [j, i]: the share of box j inside box i
+    share = intersection_matrix(boxes, boxes) / area[:, None]  # [j, i]: the share of box j inside box i
     earlier = np.tril(np.ones((len(boxes), len(boxes)), bool), k=-1)  # i < j
     return (share * earlier > max_share).any(axis=1)
 

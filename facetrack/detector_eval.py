@@ -27,7 +27,7 @@ import numpy as np
 from core.frame import Frame
 from core.geometry import apply_affine, box_from_square, face_square_from_points, inter_ocular
 from core.imageio import read_ahead
-from core.metrics import average_precision, match_detections
+from core.metrics import average_precision, match_detections, match_partners
 from tracker.detect import FaceDetector
 from training.data.samples import FaceSample
 
@@ -69,14 +69,14 @@ class _Tally:
         image; the bucket counts its own true faces (`in_bucket` (T,) bool), the detections matched to
         them (hits), and the unmatched detections whose size is the bucket's (`sides_in_bucket` (D,)
         bool, false ones); detections matched to faces of other sizes are left out."""
-        hit, matched_truth = _matches(boxes, scores, truth)
+        hit, matched_truth = match_partners(boxes, scores, truth)
         counted = np.array([(t >= 0 and in_bucket[t]) or (t < 0 and side) for t, side in zip(hit, sides_in_bucket)],
                            bool)
         self.scores.append(scores[counted])
         self.hits.append(hit[counted] >= 0)
         self.truths += int(in_bucket.sum())
         strong = scores >= min_score
-        found, _ = _matches(boxes[strong], scores[strong], truth)
+        found, _ = match_partners(boxes[strong], scores[strong], truth)
         self.found += len({int(t) for t in found if t >= 0 and in_bucket[t]})
         self.images += 1
 
@@ -85,24 +85,6 @@ class _Tally:
             if self.scores else 0.0
         return {"images": self.images, "faces": self.truths, "ap50": ap,
                 "recall": self.found / self.truths if self.truths else 0.0}
-
-
-def _matches(boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray, iou: float = 0.5
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """PASCAL VOC matching (as `core.metrics.match_detections`) with the partners: (D,) index of the
-    true face each detection found (-1: none), (T,) bool matched."""
-    partner = np.full(len(boxes), -1, np.int64)
-    taken = np.zeros(len(truth), bool)
-    if len(boxes) and len(truth):
-        from core.geometry import iou_matrix
-
-        overlap = iou_matrix(boxes, truth)
-        for d in np.argsort(-scores, kind="stable"):
-            free = np.where(taken, -1.0, overlap[d])
-            t = int(np.argmax(free))
-            if free[t] >= iou:
-                partner[d], taken[t] = t, True
-    return partner, taken
 
 
 def truth_boxes(points: np.ndarray) -> np.ndarray:
