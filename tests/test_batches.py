@@ -88,6 +88,7 @@ def test_unaugmented_points_land_on_their_pixels():
 
 def test_mirrored_crops_swap_the_eyes(monkeypatch):
     monkeypatch.setattr(batches, "photometric", lambda x, gen, strength=1.0: x)  # keep the blob colours
+    monkeypatch.setattr(batches, "face_occluders", lambda x, points, rng: x)  # and every blob in view
     n = 40
     b = landmark_batch(_landmark_cache(n), np.arange(n), S, np.random.default_rng(1), torch.Generator(), True, CPU)
     img, pts = _rgb01(b["x"]), b["points"].numpy().reshape(n, 4, 2) * S

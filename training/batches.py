@@ -9,6 +9,7 @@ from core.geometry import apply_affine, box_through, crop_matrix, face_square_fr
 from core.meta import LANDMARK_CROP_SCALE
 from training.augment import (
     box_frame_params,
+    face_occluders,
     flip_points,
     landmark_crop_params,
     normalize,
@@ -77,11 +78,14 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
     rows = [i for i, _ in plan]
     images = cache.images[torch.as_tensor(rows, device=cache.images.device)].to(device, non_blocking=True)
     x = warp_batch(images, matrices, input_size)
+    pts = torch.tensor(np.stack(points), dtype=torch.float32, device=device)
     if train:
         x = photometric(x, gen)
+        face_px = np.stack(points) * input_size
+        face_px[np.array(faces) == 0.0] = np.nan  # no face, nothing to cover
+        x = face_occluders(x, face_px, rng)
     if any(b is not None for b in bands):
         x = x * band_mask(bands, input_size, device)  # after the photometric changes: the edge stays black
-    pts = torch.tensor(np.stack(points), dtype=torch.float32, device=device)
     return {"x": normalize(x), "points": pts.reshape(len(plan), -1),
             "box": torch.tensor(np.stack(boxes), dtype=torch.float32, device=device),
             "face": torch.tensor(faces, dtype=torch.float32, device=device),
