@@ -59,6 +59,9 @@ class FaceResult:
     - `tracked`: the landmark crop came from the previous frame's points rather than from a detection.
     - `detection`: the detector's own box for this face on this frame (it seeded or confirmed the crop),
       None when the detector did not run or did not see the face.
+    - `point_scores`: (P,) float32 0..1, how sure the landmark model is of each point (low for a point it
+      cannot see: covered, or outside the frame), None for a model without them
+      (`core.meta.ModelMeta.point_scores`).
     """
 
     id: int
@@ -68,6 +71,7 @@ class FaceResult:
     quality: float | None = None
     tracked: bool = False
     detection: Detection | None = None
+    point_scores: np.ndarray | None = None
 
 
 @dataclass

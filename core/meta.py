@@ -69,6 +69,7 @@ class ModelMeta:
     point_names: tuple[str, ...] = POINT_NAMES
     crop_scale: float = LANDMARK_CROP_SCALE
     quality: bool = False  # landmarks: the output row ends with a face-quality logit after the points
+    point_scores: bool = False  # landmarks: ...and then with one score 0..1 per point
     pad_multiple: int = 0  # detector: the letterboxed input is padded to multiples of this (its stride)
     data_terms: str = DATA_TERMS
     version: str = __version__
@@ -81,6 +82,8 @@ class ModelMeta:
             output = "x0,y0,x1,y1,... for point_names, in order"
             if kwargs.get("quality"):
                 output += ", then a face-quality logit"
+            if kwargs.get("point_scores"):
+                output += ", then a score 0..1 per point"
             coords = "crop_normalized: 0..1 of the input crop, x right, y down"
         elif kind == "box":
             output = "x1,y1,x2,y2,presence_logit"
@@ -109,6 +112,7 @@ class ModelMeta:
             "point_names": ",".join(self.point_names),
             "crop_scale": f"{self.crop_scale:.6g}",
             "quality": "1" if self.quality else "0",
+            "point_scores": "1" if self.point_scores else "0",
             "pad_multiple": str(self.pad_multiple),
             "data_terms": self.data_terms,
             "version": self.version,
@@ -137,7 +141,8 @@ class ModelMeta:
             raise MetadataError(f"{source} has unknown model kind {own['kind']!r}")
         if own["layout"] != "NCHW" or own["color"] != "RGB" or len(mean) != 3 or len(std) != 3:
             raise MetadataError(f"{source} uses an input convention this runtime does not support")
-        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "pad_multiple", "data_terms", "version"}
+        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "point_scores", "pad_multiple", "data_terms",
+                                  "version"}
         return cls(
             kind=own["kind"],
             model=own["model"],
@@ -151,6 +156,7 @@ class ModelMeta:
             point_names=tuple(own.get("point_names", ",".join(POINT_NAMES)).split(",")),
             crop_scale=crop_scale,
             quality=own.get("quality", "0") == "1",
+            point_scores=own.get("point_scores", "0") == "1",
             pad_multiple=pad_multiple,
             data_terms=own.get("data_terms", ""),
             version=own.get("version", ""),
@@ -161,12 +167,13 @@ class ModelMeta:
     def output_width(self) -> int:
         """Values per output row: 5 for a box model (x1,y1,x2,y2,presence logit); 5 + 2 per point for a
         detector (score, box, points; one row per output cell); 2 per point for a landmark model, plus 1
-        when it also gives a face-quality logit."""
+        when it also gives a face-quality logit, plus 1 per point when it gives point scores."""
         if self.kind == "box":
             return 5
         if self.kind == "detector":
             return 5 + 2 * len(self.point_names)
-        return 2 * len(self.point_names) + (1 if self.quality else 0)
+        n = len(self.point_names)
+        return 2 * n + (1 if self.quality else 0) + (n if self.point_scores else 0)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and JSON)."""

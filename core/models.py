@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
@@ -55,6 +56,8 @@ class SimCCLandmarkConfig(ResNetLandmarkConfig):
     # each point's evidence lies) or "pooled" (on the globally pooled features; the first runs, whose
     # configs lack this field: quality accuracy 86 % on validation against 99 % for the regression net)
     quality_source: str = "tokens"
+    # the output row also ends with P point scores (`SimCCLandmarks.point_scores`) after the quality logit
+    point_scores: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,11 @@ class ResNetLandmarks(nn.Module):
         return self.head(self.features(x))
 
 
+# Half-width of the window in which `SimCCLandmarks.point_scores` sums a point's probability, in input pixels
+# (2 px of a 96-px crop: about 6 % of the inter-ocular distance of a face at the nominal crop scale).
+POINT_SCORE_WINDOW_PX = 2.0
+
+
 class SimCCLandmarks(nn.Module):
     """The resnet backbone with a SimCC-style head (Li et al., "SimCC", ECCV 2022; RTMPose's head).
 
@@ -252,10 +260,27 @@ class SimCCLandmarks(nn.Module):
         py = torch.softmax(logits_y, dim=-1) @ self.bin_centers
         return torch.stack([px, py], dim=-1).flatten(1)  # no traced batch size: the ONNX batch stays dynamic
 
+    def point_scores(self, logits_x: torch.Tensor, logits_y: torch.Tensor) -> torch.Tensor:
+        """(B, P) scores in 0..1: per point, the geometric mean over x and y of the largest probability
+        mass in a window of +-`POINT_SCORE_WINDOW_PX` input pixels of its bins (RTMPose scores a keypoint
+        by its SimCC peak; a window makes the score independent of the bin width). A point the model sees
+        gets a sharp peak (near 1); a covered or out-of-crop point, whose position the model guesses from
+        the rest of the face, a wide one (low)."""
+        k = 2 * int(round(POINT_SCORE_WINDOW_PX * self.config.split_ratio)) + 1
+        masses = [F.avg_pool1d(torch.softmax(logits, dim=-1), k, stride=1, padding=k // 2,
+                               count_include_pad=True).amax(dim=-1) * k for logits in (logits_x, logits_y)]
+        return torch.sqrt((masses[0] * masses[1]).clamp(0.0, 1.0))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2P [+1] [+P]): crop-normalised x, y per point, then the quality logit (`quality`), then the
+        point scores (`point_scores`)."""
         logits_x, logits_y, quality = self.bin_logits(x)
-        points = self.decode(logits_x, logits_y)
-        return points if quality is None else torch.cat([points, quality[:, None]], dim=1)
+        parts = [self.decode(logits_x, logits_y)]
+        if quality is not None:
+            parts.append(quality[:, None])
+        if self.config.point_scores:
+            parts.append(self.point_scores(logits_x, logits_y))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
 class BoxRegressor(nn.Module):
@@ -326,10 +351,11 @@ def build_model(name: str, config=None) -> nn.Module:
 
 def model_meta(name: str, config) -> ModelMeta:
     """The runtime metadata of a model (`quality` set for a landmark model whose rows end with a
-    face-quality logit)."""
+    face-quality logit, `point_scores` for one whose rows end with point scores)."""
     kind = model_kind(name)
-    if kind == "landmarks" and getattr(config, "quality", False):
-        return ModelMeta.for_kind(kind, name, config.input_size, quality=True)
+    if kind == "landmarks":
+        return ModelMeta.for_kind(kind, name, config.input_size, quality=bool(getattr(config, "quality", False)),
+                                  point_scores=bool(getattr(config, "point_scores", False)))
     if kind == "detector":
         lo, hi = config.face_side_px
         return ModelMeta.for_kind(kind, name, config.input_size, pad_multiple=PAD_MULTIPLE,

@@ -38,6 +38,17 @@ def landmark_quality(output_row: np.ndarray, meta: ModelMeta) -> float | None:
     return sigmoid(float(np.asarray(output_row, dtype=np.float32).reshape(-1)[2 * len(meta.point_names)]))
 
 
+def landmark_point_scores(output_row: np.ndarray, meta: ModelMeta) -> np.ndarray | None:
+    """(P,) float32 point scores 0..1 (the values that end the row, after the points and the quality
+    logit; `core.models.SimCCLandmarks.point_scores`) of a model that gives them (`meta.point_scores`);
+    None for a model without them."""
+    if not meta.point_scores:
+        return None
+    n = len(meta.point_names)
+    start = 2 * n + (1 if meta.quality else 0)
+    return np.asarray(output_row, dtype=np.float32).reshape(-1)[start:start + n].copy()
+
+
 def box_detection(output_row: np.ndarray, frame_to_letterbox: np.ndarray, input_size: int, width: int,
                   height: int) -> Detection:
     """The face box in frame pixels (clipped to width x height) and presence score (sigmoid of the

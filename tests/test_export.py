@@ -125,7 +125,8 @@ def test_parity_dynamic_batch(exported, faces):
                     want = model(torch.from_numpy(x)).numpy()
                 assert got.shape == want.shape == (batch, meta.output_width)
                 quality = key in ("quality", "simcc")
-                assert meta.output_width == {"box": 5}.get(key, 9 if quality else 8) and meta.quality == quality
+                assert meta.output_width == {"box": 5, "simcc": 9 + 4}.get(key, 9 if quality else 8)
+                assert meta.quality == quality and meta.point_scores == (key == "simcc")
                 assert np.abs(got - want).max() <= FP32_TOLERANCE
 
 

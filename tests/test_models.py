@@ -30,7 +30,7 @@ def test_output_shape_follows_input_size(name, size):
     if name == "centernet":  # one row per stride-4 cell: score, box, four points
         assert out.shape == (3, (size // 4) ** 2, 13)
     else:
-        assert out.shape == (3, 5 if name == "box" else 8)
+        assert out.shape == (3, {"box": 5, "resnet-simcc": 8 + 4}.get(name, 8))  # SimCC: and 4 point scores
 
 
 def test_nalbert_matches_the_course_architecture():

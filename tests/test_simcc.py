@@ -50,9 +50,35 @@ def test_output_rows_match_the_regression_nets_and_start_at_the_mean_face():
     mean = torch.tensor([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.5, 0.7]])
     init_points_bias(model, mean, quality_logit=1.5)
     out = model(torch.randn(3, 3, 32, 32))
-    assert out.shape == (3, 9)
+    assert out.shape == (3, 9 + 4)  # points, quality logit, one score per point
     assert torch.allclose(out[:, :8], mean.reshape(1, 8).expand(3, 8), atol=0.02)
     assert torch.allclose(out[:, 8], torch.full((3,), 1.5), atol=0.5)
+    assert ((out[:, 9:] >= 0) & (out[:, 9:] <= 1)).all()
+
+
+def test_point_scores_are_high_for_a_sharp_peak_and_low_for_a_spread_guess():
+    model = tiny()
+    n = model.num_bins
+    bins_per_px = model.config.split_ratio
+    sharp = torch.full((1, 4, n), -1e4)
+    sharp[..., n // 2] = 0.0  # all the mass in one bin
+    flat = torch.zeros((1, 4, n))  # a uniform guess over the crop and its margins
+    near = torch.full((1, 4, n), -1e4)
+    near[..., n // 2] = 0.0
+    near[..., n // 2 + int(bins_per_px)] = 0.0  # two bins one input pixel apart: inside the window
+    far = torch.full((1, 4, n), -1e4)
+    far[..., 5] = 0.0
+    far[..., n - 5] = 0.0  # two far-apart guesses: half the mass
+    assert torch.allclose(model.point_scores(sharp, sharp), torch.ones(1, 4), atol=1e-5)
+    assert torch.allclose(model.point_scores(near, sharp), torch.ones(1, 4), atol=1e-5)
+    assert torch.allclose(model.point_scores(far, sharp), torch.full((1, 4), 0.5 ** 0.5), atol=1e-5)
+    window_bins = 2 * int(round(2.0 * bins_per_px)) + 1
+    assert torch.allclose(model.point_scores(flat, flat), torch.full((1, 4), window_bins / n), atol=1e-5)
+
+
+def test_a_model_without_point_scores_keeps_the_old_rows():
+    model = tiny(quality=True, point_scores=False)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 9)
 
 
 def test_bin_loss_is_smallest_at_the_label_and_ignores_targets_beyond_the_bins():
@@ -117,7 +143,7 @@ def test_quality_comes_from_the_point_tokens_and_old_configs_keep_the_pooled_hea
     old = {**TINY, "quality": True, "num_points": 4, "input_size": 32}  # a config saved before the field
     legacy = build_model("resnet-simcc", old)
     assert legacy.config.quality_source == "pooled" and legacy.quality_head.in_features == TINY["widths"][-1]
-    assert legacy(torch.zeros(2, 3, 32, 32)).shape == (2, 9)
+    assert legacy(torch.zeros(2, 3, 32, 32)).shape == (2, 9 + 4)  # point scores need no weights
     save_checkpoint(tmp_path / "new.pt", make_checkpoint("resnet-simcc", model))
     from core.models import load_model
 

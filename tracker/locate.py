@@ -22,7 +22,7 @@ import numpy as np
 from core.errors import InputError
 from core.geometry import face_square_from_points, roll_deg, square_from_box
 from core.meta import MetadataError, mirrored_order
-from core.postprocess import landmark_points, landmark_quality
+from core.postprocess import landmark_point_scores, landmark_points, landmark_quality
 from core.preprocess import landmark_input, to_batch
 from tracker.backends import Backend
 
@@ -86,7 +86,8 @@ class Crop:
 @dataclass(frozen=True)
 class Landmarks:
     """What one pass found: points (P, 2) float32 in frame pixels and in 0..1 of the crop, the face
-    quality 0..1 (None for models without it), the crop, and how many crops the model ran on for it."""
+    quality 0..1 (None for models without it), the crop, how many crops the model ran on for it, and
+    the point scores (P,) 0..1 (None for models without them; `core.postprocess.landmark_point_scores`)."""
 
     points_px: np.ndarray
     points_norm: np.ndarray
@@ -94,6 +95,7 @@ class Landmarks:
     crop: Crop
     crops_run: int = 1
     box_crop: Crop | None = None  # the detector's crop this answer started from (`Locator.from_crop`)
+    point_scores: np.ndarray | None = None
 
     def box_agreement(self, crop_scale: float) -> tuple[float, float]:
         """How well the points fit the detector's crop they came from: (centre shift, side ratio) of the
@@ -148,7 +150,8 @@ class Locator:
         width = 2 * len(meta.point_names)
         for row, crop, frame_to_crop in zip(out, crops, matrices):
             points_px, points_norm = landmark_points(row[:width], frame_to_crop, meta.input_size)
-            found.append(Landmarks(points_px, points_norm, landmark_quality(row, meta), crop))
+            found.append(Landmarks(points_px, points_norm, landmark_quality(row, meta), crop,
+                                   point_scores=landmark_point_scores(row, meta)))
         if timings is not None:
             timings["preprocess"] = timings.get("preprocess", 0.0) + (t1 - t0) * 1000.0
             timings["landmark_model"] = timings.get("landmark_model", 0.0) + (t2 - t1) * 1000.0
@@ -186,10 +189,11 @@ class Locator:
     def mirror_averaged(self, image: np.ndarray, found: Landmarks,
                         timings: dict[str, float] | None = None) -> Landmarks:
         """`found` averaged with the answer on its crop mirrored (test-time flip; the mirrored face's
-        eyes swap back, `core.meta.mirrored_order`), quality averaged too."""
+        eyes swap back, `core.meta.mirrored_order`), quality and point scores averaged too."""
         mirrored = self.in_crop(image, replace(found.crop, flip=not found.crop.flip), timings)
         order = list(mirrored_order(tuple(self.meta.point_names)))
         points_px = (found.points_px + mirrored.points_px[order]) / 2
         quality = None if found.quality is None else (found.quality + mirrored.quality) / 2
-        return replace(found, points_px=points_px.astype(np.float32), quality=quality,
+        scores = None if found.point_scores is None else (found.point_scores + mirrored.point_scores[order]) / 2
+        return replace(found, points_px=points_px.astype(np.float32), quality=quality, point_scores=scores,
                        crops_run=found.crops_run + 1)

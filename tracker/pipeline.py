@@ -129,7 +129,8 @@ class _Look(NamedTuple):
     """One attempt at one face in a frame: the track it continues (None: a face new to the tracker), the
     detection it started from or that confirmed its crop (None: none), the points found (None: their
     quality too low or they disagree with their box), whether they can seed the next crop, their face
-    square, whether the crop came from the track, and the face quality (None: the model gives none)."""
+    square, whether the crop came from the track, the face quality and the point scores (None: the
+    model gives none)."""
 
     track: Track | None
     detection: Detection | None
@@ -138,6 +139,7 @@ class _Look(NamedTuple):
     square: tuple[np.ndarray, float] | None
     tracked: bool
     quality: float | None = None
+    point_scores: np.ndarray | None = None
 
     @property
     def found(self) -> bool:
@@ -425,7 +427,7 @@ class Tracker:
         if not ok:
             self.lost_reason = reason
         timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
-        return _Look(track, detection, found.points_px, ok, square, tracked, found.quality)
+        return _Look(track, detection, found.points_px, ok, square, tracked, found.quality, found.point_scores)
 
     def _new_faces(self, image: np.ndarray, detections: list[Detection], looks: list[_Look],
                    timings: dict[str, float], turned: dict[int, list[Detection]]) -> list[_Look]:
@@ -459,7 +461,8 @@ class Tracker:
             if look.ok and self.mode != "image":
                 tracks.append(Track.from_points(look.points_px, look.square, id=face_id, score=score))
             box = clip_box(box_from_square(*square), frame.width, frame.height)
-            faces.append(FaceResult(face_id, box, score, points, look.quality, look.tracked, look.detection))
+            faces.append(FaceResult(face_id, box, score, points, look.quality, look.tracked, look.detection,
+                                    look.point_scores))
         self.tracks = tracks
         alive = {track.id for track in tracks}
         self._smoothers = {face_id: s for face_id, s in smoothers.items() if face_id in alive}
