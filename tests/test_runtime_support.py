@@ -88,6 +88,29 @@ def test_draw_is_pure_and_marks_points():
     assert np.allclose(hue(out[100, 300]), hue(id_color_bgr(2)), atol=0.05)
 
 
+def test_points_the_model_is_unsure_of_are_drawn_as_rings():
+    from core.colors import POINT_COLORS_BGR
+    from core.frame import FaceResult
+    from tracker.draw import UNSURE_POINT_SCORE, draw_result
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    pts = np.array([[100, 100], [160, 100], [130, 130], [130, 170]], np.float32)
+    scores = np.array([0.9, 0.9, UNSURE_POINT_SCORE - 0.1, 0.2], np.float32)  # nose and mouth covered
+    out = draw_result(image, [FaceResult(1, np.array([80, 70, 190, 190], np.float32), 0.9, pts,
+                                         point_scores=scores)], legend=False)
+    for (x, y), score, color in zip(pts.astype(int), scores, POINT_COLORS_BGR):
+        centre = tuple(int(v) for v in out[y, x])
+        if score >= UNSURE_POINT_SCORE:
+            assert centre == color  # a dot
+        else:
+            assert centre == (0, 0, 0)  # a ring: its centre left as it was...
+            ring = out[y - 6:y + 7, x - 6:x + 7].reshape(-1, 3).astype(np.float32)
+            want = np.asarray(color, np.float32)  # ...and the point's colour around it (anti-aliased: its hue)
+            bright = ring[ring.max(axis=1) > 0.5 * want.max()]
+            assert len(bright) and np.abs(bright / bright.max(axis=1, keepdims=True) - want / want.max()).max(
+                axis=1).min() < 0.1
+
+
 def test_synthetic_source_is_deterministic():
     from tracker.bench.synthetic import SyntheticSource, parse_synthetic
 
