@@ -7,7 +7,12 @@ Two pixel frames:
   than 1), so the training and evaluation readers use it.
 - displayed (`read_image_bgr(path, upright=True)`): turned and mirrored as the file's EXIF Orientation
   tag (1..8) says, as every viewer shows a phone photo. `facetrack images` reads, reports, scores and
-  draws in this frame. The tag is read with Pillow; OpenCV decodes the pixels in both frames.
+  draws in this frame. The tag is read with Pillow.
+
+OpenCV decodes the pixels when it reads the format; Pillow decodes the rest (`core.image_formats`: HEIF/HEIC
+through pillow-heif, AVIF where OpenCV lacks it). HEIF stores its turn and mirror in the container (as well
+as in EXIF), and libheif always applies them: a HEIF photo reads as displayed in both frames, like a TIFF.
+An animated file (GIF, WebP, APNG) reads as its first frame here; `tracker.sources.animated` reads every frame.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from core.image_formats import open_pillow, pillow_errors, pillow_reads
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -59,11 +66,13 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
 
 
 def read_image_bgr(path: str | Path, *, upright: bool = False) -> np.ndarray | None:
-    """Decode an image file to uint8 HxWx3 BGR, or None when it cannot be decoded (never raises).
+    """Decode an image file (OpenCV, else Pillow) to uint8 HxWx3 BGR, or None when it cannot be decoded
+    (never raises). An animated file gives its first frame.
 
     `upright`: turn/mirror the pixels as the file's EXIF Orientation tag says (the image as viewers
     show it; width and height swap for tags 5..8). Default False: the pixels as stored, the frame the
-    datasets' labels use. (OpenCV's TIFF decoder applies the tag itself, so a TIFF is upright either way.)
+    datasets' labels use. (OpenCV's TIFF decoder applies the tag itself, and libheif a HEIF file's own
+    turn, so a TIFF or a HEIF photo is upright either way.)
     """
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
@@ -74,15 +83,44 @@ def read_image_bgr(path: str | Path, *, upright: bool = False) -> np.ndarray | N
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # IMREAD_UNCHANGED ignores the Orientation tag
     except cv2.error:  # some decoders raise on corrupt data instead of returning None
-        return None
+        image = None
     if image is None or image.size == 0 or image.ndim not in (2, 3):
-        return None
+        return _read_with_pillow(data.tobytes(), upright)  # a format OpenCV does not read (HEIF, ...)
     image = to_bgr8(image)
     if upright:
         file_format, orientation = exif_orientation(data.tobytes())
         if file_format not in _DECODER_ORIENTED_FORMATS:
             image = apply_exif_orientation(image, orientation)
     return image
+
+
+def _read_with_pillow(data: bytes, upright: bool) -> np.ndarray | None:
+    """`read_image_bgr` through Pillow (`core.image_formats.PILLOW_FORMATS`): BGR, or None when it fails."""
+    try:
+        with open_pillow(data) as image:
+            image.load()
+            pixels = pillow_to_bgr(image)
+            orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1) if upright else 1
+    except pillow_errors():
+        return None
+    if pixels.size == 0:
+        return None
+    try:
+        orientation = int(orientation)
+    except (TypeError, ValueError):
+        orientation = 1
+    return apply_exif_orientation(pixels, orientation)
+
+
+def pillow_to_bgr(image) -> np.ndarray:
+    """A PIL image (its current frame, as stored) as uint8 HxWx3 BGR: alpha dropped, palettes expanded,
+    16-bit and float scaled as `to_bgr8` does. Raises what Pillow raises for data that does not decode."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return to_bgr8(np.asarray(image))
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    pixels = np.asarray(image)
+    return to_bgr8(pixels if pixels.ndim == 2 else pixels[:, :, ::-1])
 
 
 def exif_orientation(data: bytes) -> tuple[str | None, int]:
@@ -112,16 +150,17 @@ def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def is_image_file(path: str | Path) -> bool:
-    """True for a file whose content OpenCV recognises as an image format it decodes (its signature,
-    not its name: a GIF or an image without a suffix counts, a text file named .jpg does not). False for
-    a folder, a missing or unreadable file. Whether it then decodes is `read_image_bgr`'s answer."""
+    """True for a file whose content OpenCV or Pillow recognises as an image format it decodes (its
+    signature, not its name: a GIF, a HEIC photo or an image without a suffix counts, a text file named
+    .jpg does not; `core.image_formats`). False for a folder, a missing or unreadable file. Whether it
+    then decodes is `read_image_bgr`'s answer."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:  # unreadable files: False here, without OpenCV's warning
             handle.read(1)
     except OSError:
         return False
-    return bool(cv2.haveImageReader(str(path)))
+    return bool(cv2.haveImageReader(str(path))) or pillow_reads(path)
 
 
 def read_ahead(items: list, workers: int, ahead: int = 16):

@@ -15,8 +15,10 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 @handle_errors
 def images_command(
     paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively). A file is "
-                                      "taken, named or in a folder, when its content is an image OpenCV reads "
-                                      "(JPEG, PNG, GIF, WebP, TIFF, ...); other files are skipped and named."),
+                                      "taken, named or in a folder, when its content is an image OpenCV or "
+                                      "Pillow reads (JPEG, PNG, HEIC, AVIF, GIF, WebP, TIFF, ...); other files "
+                                      "are skipped and named. Animated GIF/WebP: the first frame, and a line "
+                                      "says so (`facetrack video` tracks every frame)."),
     out_dir: Path | None = typer.Option(None, "--out-dir", help="Write annotated copies here (same file names), "
                                         "upright as viewers show the images (EXIF orientation applied)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per readable image here."),

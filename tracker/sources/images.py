@@ -1,11 +1,14 @@
 """Still images as a source: files and folders (searched recursively, sorted), one Frame per usable image.
 
 What `facetrack images PATH...` takes is one rule, the same for a file named directly and a file found
-in a folder: a file whose content OpenCV recognises as an image format it reads (`core.imageio.is_image_file`,
-by signature, not by suffix: GIF, WebP, TIFF, JPEG 2000, PNM, ... and images without a suffix). Every
-other file is skipped, counted and named in the summary: `not an image`, `unreadable` (cannot be opened
-or decoded), or `smaller than 8 px`. Images are read upright, as viewers show them (EXIF orientation
-applied: `core.imageio.read_image_bgr(upright=True)`).
+in a folder: a file whose content OpenCV or Pillow recognises as an image format it reads
+(`core.imageio.is_image_file`, by signature, not by suffix: HEIC, AVIF, GIF, WebP, TIFF, JPEG 2000, PNM, ...
+and images without a suffix). Every other file is skipped, counted and named in the summary: `not an
+image`, `unreadable` (cannot be opened or decoded), `smaller than 8 px`, or, for an image format that no
+installed decoder reads, the format and what would read it (`HEIF (no decoder installed; pip install
+pillow-heif)`, `JPEG XL (...)`). Images are read upright, as viewers show them (EXIF orientation applied:
+`core.imageio.read_image_bgr(upright=True)`). An animated file (GIF, WebP, APNG) gives its first frame,
+and the source names it (`animated_note`): `facetrack video` tracks every frame.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.frame import Frame
+from core.image_formats import MISSING_DECODER_HINTS, format_without_decoder, is_animated_image
 from core.imageio import IMAGE_SUFFIXES, is_image_file, read_image_bgr
 from tracker.sources.base import Source
 
@@ -26,7 +30,8 @@ NOT_AN_IMAGE = "not an image"
 UNREADABLE = "unreadable"
 # Suffixes of image files: only to tell "unreadable" (a broken or unsupported image) from "not an image"
 # in the summary; what is taken is decided by the content.
-IMAGE_NAMES = IMAGE_SUFFIXES + (".gif", ".jpe", ".jp2", ".pbm", ".pnm", ".pam", ".avif", ".heic", ".heif")
+IMAGE_NAMES = IMAGE_SUFFIXES + (".gif", ".jpe", ".jp2", ".pbm", ".pnm", ".pam", ".avif", ".heic", ".heif", ".hif",
+                                ".jxl", ".qoi", ".ico")
 NAMES_SHOWN = 3  # skipped files named per reason in the summary (then "+N more")
 
 
@@ -41,13 +46,24 @@ class ImageList:
 
 def skip_reason(path: str | Path) -> str | None:
     """Why `facetrack images` passes over this file, or None to take it (its content is an image OpenCV
-    reads). UNREADABLE: it cannot be opened, or its name says image (IMAGE_NAMES) but its content is
-    none; NOT_AN_IMAGE: any other file."""
+    or Pillow reads). UNREADABLE: it cannot be opened, or its name says image (IMAGE_NAMES) but its content
+    is none; an image format no installed decoder reads (`core.image_formats.format_without_decoder`): that
+    format and what would read it (`missing_decoder`); NOT_AN_IMAGE: any other file."""
     if not os.access(path, os.R_OK):
         return UNREADABLE
     if is_image_file(path):
         return None
+    file_format = format_without_decoder(path)
+    if file_format is not None:
+        return missing_decoder(file_format)
     return UNREADABLE if Path(path).suffix.lower() in IMAGE_NAMES else NOT_AN_IMAGE
+
+
+def missing_decoder(file_format: str) -> str:
+    """The skip reason of an image format no installed decoder reads: 'HEIF (no decoder installed; pip
+    install pillow-heif)'."""
+    hint = MISSING_DECODER_HINTS.get(file_format, "convert it to JPEG or PNG")
+    return f"{file_format} (no decoder installed; {hint})"
 
 
 def list_images(paths: list[str | Path]) -> ImageList:
@@ -79,7 +95,8 @@ def image_paths(paths: list[str | Path]) -> list[str]:
 
 class ImageSource(Source):
     """Image files and folders (recursive, sorted), read upright (EXIF orientation applied); files that
-    are not images, unreadable or tiny are skipped, counted by reason and named (`skip_summary`)."""
+    are not images, unreadable or tiny are skipped, counted by reason and named (`skip_summary`); animated
+    files give their first frame and are named (`animated`, `animated_note`)."""
 
     kind = "images"
 
@@ -92,6 +109,7 @@ class ImageSource(Source):
         self.file_count = len(listing.images) + len(listing.skipped)  # every file named or found
         self.skip_reasons: Counter = Counter()
         self.skipped_by_reason: dict[str, list[str]] = {}
+        self.animated: list[str] = []  # animated files read so far, of which only the first frame was used
         for name, reason in listing.skipped:
             self._skip(name, reason)
         if not self.file_count:
@@ -135,6 +153,16 @@ class ImageSource(Source):
             parts.append(f"{len(names)} {reason}{verb} ({', '.join(names[:NAMES_SHOWN])}{more})")
         return ", ".join(parts)
 
+    def animated_note(self) -> str:
+        """'only the first frame of 2 animated file(s) was used (a.gif, b.webp); `facetrack video FILE`
+        tracks every frame'; empty when no animated file was read."""
+        if not self.animated:
+            return ""
+        names = self.animated
+        more = f", +{len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+        return (f"only the first frame of {len(names)} animated file(s) was used ({', '.join(names[:NAMES_SHOWN])}"
+                f"{more}); `facetrack video FILE` tracks every frame, each at its own time")
+
     def _grab(self) -> Frame | None:
         while self._position < len(self.paths):
             name = self.paths[self._position]
@@ -146,6 +174,8 @@ class ImageSource(Source):
             if min(image.shape[:2]) < MIN_IMAGE_SIDE:
                 self._skip(name, f"smaller than {MIN_IMAGE_SIDE} px")
                 continue
+            if is_animated_image(name):
+                self.animated.append(name)
             index = self._index
             self._index += 1
             return Frame(image, index, time.perf_counter(), 0.0, name)
