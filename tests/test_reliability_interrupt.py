@@ -21,6 +21,7 @@ import pytest
 
 from tests import datagen
 from tests.helpers import count_frames, default_sigint
+from tracker.outfile import part_path
 
 FACETRACK = [sys.executable, "-m", "facetrack"]
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
@@ -70,7 +71,13 @@ class Proc:
 
 
 def _lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    """Lines written so far: a run's JSON lines are in `.NAME.part` until it ends (`tracker.outfile`)."""
+    for where in (part_path(path), path):
+        try:
+            return len(where.read_text().splitlines())
+        except FileNotFoundError:
+            continue
+    return 0
 
 
 def _rows(path: Path) -> list[dict]:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from core.meta import POINT_NAMES
 from facetrack.cli import app
 from tests.helpers import count_frames, default_sigint, one_error_line, write_clip
+from tracker.outfile import part_path
 
 runner = CliRunner()
 FACETRACK = Path(sys.executable).with_name("facetrack")
@@ -181,7 +182,8 @@ def test_sigint_mid_video_leaves_playable_output(face_weights, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if rows.exists() and len(rows.read_text().splitlines()) >= 5:
+            part = part_path(rows)  # the rows are in `.out.jsonl.part` until the run ends (tracker.outfile)
+            if part.exists() and len(part.read_text().splitlines()) >= 5:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it could be interrupted"

@@ -3,7 +3,8 @@
 Each command turns its options into a frozen job (`VideoJob`, `WebcamJob`, `ImagesJob`) and calls
 `run_job`, which goes through the same sequence for all three:
 
-    check the outputs (InputError before any work) -> open the source (a bad input fails here)
+    check the outputs (InputError before any work) -> claim them (InputError when another run writes
+    one: `tracker.outfile`) -> open the source (a bad input fails here)
     -> build the tracker (load the models) -> open the sinks with signals held back
     -> `tracker.runtime.run` -> the summary line, or Interrupted / the error with what was kept
 
@@ -21,8 +22,10 @@ from typing import Callable
 
 from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
+from core.pathnames import shown
 from core.signals import deferred_signals
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
+from tracker.outfile import OutputFile
 from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_QUALITY, Tracker, build_tracker
 from tracker.runtime import RunStats, StepError, run
 from tracker.sinks import (
@@ -106,7 +109,12 @@ class _FramesJob:
     no_display = "not showing a window"  # said when a window was asked for but there is no display
 
     def outputs(self) -> list[str]:
-        return [str(p) for p in (self.out, self.json_path) if p is not None]
+        return [shown(p) for p in (self.out, self.json_path) if p is not None]
+
+    def output_files(self) -> dict[str, tuple[Path, str]]:
+        """The files the sinks write, claimed before the run: {sink: (path, option)}."""
+        files = {"video": (self.out, "--out"), "jsonl": (self.json_path, "--json")}
+        return {key: value for key, value in files.items() if value[0] is not None}
 
     def mode(self, source: Source) -> str:
         return "live" if source.live else "video"
@@ -114,11 +122,13 @@ class _FramesJob:
     def smoothing(self, source: Source) -> bool:
         return source.live if self.smooth is None else self.smooth
 
-    def open_sinks(self, source: Source, stack: contextlib.ExitStack) -> dict:
-        video = None
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile]) -> dict:
+        video = jsonl = None
         if self.out is not None:
-            video = stack.enter_context(VideoSink(self.out, source.fps, source.width, source.height))
-        jsonl = stack.enter_context(JsonlSink(self.json_path)) if self.json_path is not None else None
+            video = stack.enter_context(VideoSink(self.out, source.fps, source.width, source.height,
+                                                  output=claims.get("video")))
+        if self.json_path is not None:
+            jsonl = stack.enter_context(JsonlSink(self.json_path, output=claims.get("jsonl")))
         return {"video": video, "jsonl": jsonl}
 
     def say_how_to_stop(self, window: bool, log: Log) -> None:
@@ -183,10 +193,12 @@ class WebcamJob(_FramesJob):
     no_display = "running without a window (--no-show implied)"
 
     def check_outputs(self) -> None:
+        camera = Path(str(self.camera).strip())
+        inputs = [camera] if camera.is_file() else []  # a video file given as --camera
         if self.out is not None:
-            check_output_path(self.out, "--out", suffixes=(".mp4",))
+            check_output_path(self.out, "--out", inputs, suffixes=(".mp4",))
         if self.json_path is not None:
-            check_output_path(self.json_path, "--json", others=[self.out] if self.out is not None else [])
+            check_output_path(self.json_path, "--json", inputs, others=[self.out] if self.out is not None else [])
 
     def open_source(self) -> Source:
         return open_camera_input(self.camera, self.width, self.height, self.fps, self.stall_timeout_s)
@@ -232,7 +244,11 @@ class ImagesJob:
         return plan_image_outputs(self.names, self.out_dir) if self.out_dir is not None else {}
 
     def outputs(self) -> list[str]:
-        return [str(p) for p in (self.json_path, self.out_dir) if p is not None]
+        return [shown(p) for p in (self.json_path, self.out_dir) if p is not None]
+
+    def output_files(self) -> dict[str, tuple[Path, str]]:
+        """The JSON lines, claimed before the run (annotated copies are each renamed into place)."""
+        return {"jsonl": (self.json_path, "--json")} if self.json_path is not None else {}
 
     def check_outputs(self) -> None:
         out_dir, json_path = self.out_dir, self.json_path
@@ -254,9 +270,11 @@ class ImagesJob:
     def smoothing(self, source: Source) -> bool:
         return False
 
-    def open_sinks(self, source: Source, stack: contextlib.ExitStack) -> dict:
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile]) -> dict:
         images = stack.enter_context(ImageSink(self.out_dir, self.targets)) if self.out_dir is not None else None
-        jsonl = stack.enter_context(JsonlSink(self.json_path)) if self.json_path is not None else None
+        jsonl = None
+        if self.json_path is not None:
+            jsonl = stack.enter_context(JsonlSink(self.json_path, output=claims.get("jsonl")))
         return {"images": images, "jsonl": jsonl}
 
     def say_how_to_stop(self, window: bool, log: Log) -> None:
@@ -276,6 +294,8 @@ class ImagesJob:
         skipped = f", {source.skip_summary(' skipped')}" if source.skipped else ""
         faces = f" ({stats.faces} faces)" if stats.faces > stats.with_face else ""
         log(f"{stats.processed} images, {stats.with_face} with a face{faces}{skipped}")
+        if source.animated:
+            log(source.animated_note())
 
 
 Job = VideoJob | WebcamJob | ImagesJob
@@ -284,10 +304,10 @@ Job = VideoJob | WebcamJob | ImagesJob
 def run_job(job: Job, log: Log = _quiet) -> RunStats:
     """Run one command's job from the output checks to its summary line; returns the run's stats.
 
-    Raises InputError (exit 2) for bad options, inputs or outputs, before any model is loaded where it
-    can; Interrupted (exit 130) after Ctrl+C / SIGTERM, once the outputs are finalised; any other
-    FacetrackError (exit 1) for a failure mid-run, naming what was kept. Sources and sinks are closed
-    on every path.
+    Raises InputError (exit 2) for bad options, inputs or outputs (also an output another run is
+    writing), before any model is loaded where it can; Interrupted (exit 130) after Ctrl+C / SIGTERM,
+    once the outputs are finalised; any other FacetrackError (exit 1) for a failure mid-run, naming what
+    was kept. Sources and sinks are closed on every path.
     """
     job.check_outputs()
     show = job.show
@@ -297,6 +317,9 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
         show = False
     outputs = job.outputs()
     with contextlib.ExitStack() as stack:
+        # released last, once the sinks renamed their files into place
+        claims = {key: stack.enter_context(OutputFile(path, option))
+                  for key, (path, option) in job.output_files().items()}
         source = job.open_source()
         stack.callback(source.close)
         if job.announce:
@@ -307,7 +330,7 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
             log(f"models: detector {tracker.detector.name} {tracker.box_backend.name}, landmarks "
                 f"{tracker.landmark_backend.meta.model} {tracker.landmark_backend.name}; faces: {limit}")
         with deferred_signals():  # each output is registered for closing before an interrupt can land
-            sinks = job.open_sinks(source, stack)
+            sinks = job.open_sinks(source, stack, claims)
         window = None
         if show:
             window = WindowSink(job.title)

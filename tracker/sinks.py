@@ -7,7 +7,10 @@ OpenCV, a display named and reachable): OpenCV's Qt backend aborts the process o
 
 Closing a sink finalises its file (the mp4 index, the last JSON row) with SIGINT/SIGTERM held back
 (`deferred_signals`), and each annotated image is written to a temporary file renamed into place, so an
-interrupt can never leave a half-written file behind.
+interrupt can never leave a half-written file behind. The mp4 and the JSON lines are claimed and
+written the same way (`tracker.outfile.OutputFile`): one run at a time writes an output, into
+`.NAME.part` beside it, renamed over NAME when the sink is closed (at the end, after an error, or
+after an interrupt).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ import numpy as np  # noqa: E402
 
 from core.errors import FacetrackError, InputError  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
+from core.pathnames import shown  # noqa: E402
 from core.signals import deferred_signals  # noqa: E402
+from tracker.outfile import OutputFile  # noqa: E402
 
 FOURCC = "mp4v"  # the mp4 sample entry: MPEG-4 Part 2, as OpenCV's mp4v writer made it
 CODEC = "mpeg4"  # FFmpeg's MPEG-4 Part 2 encoder: odd frame sizes allowed
@@ -112,23 +117,26 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def check_output_path(path: Path, option: str, inputs: list[Path] = (), suffixes: tuple[str, ...] = (),
                       others: list[Path] = ()) -> Path:
-    """Fail before any work when `path` cannot be written: missing folder, a folder, an input, a clash."""
+    """Fail before any work when `path` cannot be written: missing folder, a folder, an input, a clash.
+
+    Names that are not valid UTF-8 are fine (written as their bytes); messages show them as `ls -b` does."""
     path = Path(path)
+    what = f"{option} {shown(path)}"
     if path.is_dir():
-        raise InputError(f"{option} {path}: is a folder; give a file path")
+        raise InputError(f"{what}: is a folder; give a file path")
     if not path.parent.is_dir():
-        raise InputError(f"{option} {path}: folder {path.parent} does not exist; create it or choose another")
-    check_writable_folder(path.parent, f"{option} {path}")
+        raise InputError(f"{what}: folder {shown(path.parent)} does not exist; create it or choose another")
+    check_writable_folder(path.parent, what)
     if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"{option} {path}: exists and is not writable; choose another file")
+        raise InputError(f"{what}: exists and is not writable; choose another file")
     if suffixes and path.suffix.lower() not in suffixes:
-        raise InputError(f"{option} {path}: expected a {' or '.join(suffixes)} file name")
+        raise InputError(f"{what}: expected a {' or '.join(suffixes)} file name")
     for given in inputs:
         if _same_file(path, Path(given)):
-            raise InputError(f"{option} {path}: is the input; refusing to overwrite it")
+            raise InputError(f"{what}: is the input; refusing to overwrite it")
     for other in others:
         if other is not None and _same_file(path, Path(other)):
-            raise InputError(f"{option} {path}: is also another output")
+            raise InputError(f"{what}: is also another output")
     return path
 
 
@@ -136,11 +144,12 @@ def check_writable_folder(folder: Path, what: str) -> None:
     """InputError unless a file can be created in `folder` (tried for real: read-only mounts, root)."""
     folder = Path(folder)
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: folder {folder} is not writable; choose another folder")
+        raise InputError(f"{what}: folder {shown(folder)} is not writable; choose another folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".facetrack-probe-", dir=folder)
     except OSError as exc:
-        raise InputError(f"{what}: cannot create files in {folder} ({exc.strerror}); choose another folder") from None
+        raise InputError(f"{what}: cannot create files in {shown(folder)} ({exc.strerror}); choose another "
+                         "folder") from None
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
@@ -161,9 +170,13 @@ class VideoSink:
     No drawn frame is ever left out; a timestamp not after the previous one is moved one tick
     (1 / TIME_BASE_HZ s) after it. A frame of another size (a source that changed size mid-stream) is
     resized to the file's size. FacetrackError when the file cannot be opened or written.
+
+    The file is written as `.NAME.part` and renamed to `path` by `close()` (`tracker.outfile`): `output`
+    is the run's claim on `path`, made here when not given (InputError when another run holds it).
     """
 
-    def __init__(self, path: str | Path, fps: float, width: int, height: int) -> None:
+    def __init__(self, path: str | Path, fps: float, width: int, height: int,
+                 output: OutputFile | None = None) -> None:
         self.path = Path(path)
         self.size = (int(width), int(height))
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
@@ -172,12 +185,17 @@ class VideoSink:
         self._t0_ms: float | None = None  # the first frame's source time (write_at and write)
         self._last: np.ndarray | None = None
         self._last_pts = -1
-        self._container, self._stream = _open_mp4(self.path, self.size, self.fps)
+        self._output = output if output is not None else OutputFile(self.path, "--out")
+        try:
+            self._container, self._stream = _open_mp4(self._output.part, self.size, self.fps, shown(self.path))
+        except BaseException:
+            self._output.discard()
+            raise
 
     def _append(self, image: np.ndarray, t_s: float) -> None:
         """Encode one frame shown at `t_s` seconds from the start of the file."""
         if self._container is None:
-            raise FacetrackError(f"{self.path}: write after close")
+            raise FacetrackError(f"{shown(self.path)}: write after close")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         pts = max(int(round(t_s * TIME_BASE_HZ)), self._last_pts + 1)
@@ -187,8 +205,8 @@ class VideoSink:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise FacetrackError(f"{self.path}: cannot write the video ({_reason(exc)}); {self.frames} frames "
-                                 "written before it") from None
+            raise FacetrackError(f"{shown(self.path)}: cannot write the video ({_reason(exc)}); {self.frames} "
+                                 "frames written before it") from None
         self._last_pts = pts
         self.frames += 1
 
@@ -217,11 +235,11 @@ class VideoSink:
         self._last = image
 
     def close(self) -> None:
-        """Finish the file so it plays (flushes the encoder, writes the mp4 index); signals wait until it
-        is done.
+        """Finish the file so it plays (flushes the encoder, writes the mp4 index) and rename it into
+        place; signals wait until it is done.
 
-        A file that never got a frame (a run stopped before its first one) is removed: an mp4 without
-        frames plays nowhere.
+        A file that never got a frame (a run stopped before its first one) is not put in place: an mp4
+        without frames plays nowhere (a file already at `path` is left as it was).
         """
         if self._container is None:
             return
@@ -236,8 +254,9 @@ class VideoSink:
                 with contextlib.suppress(av.FFmpegError, OSError, ValueError):
                     container.close()
             if self.frames == 0:
-                with contextlib.suppress(OSError):
-                    self.path.unlink()
+                self._output.discard()
+            else:
+                self._output.commit()
 
     def __enter__(self) -> "VideoSink":
         return self
@@ -246,12 +265,13 @@ class VideoSink:
         self.close()
 
 
-def _open_mp4(path: Path, size: tuple[int, int], fps: float):
-    """(container, stream): an mp4 with one MPEG-4 Part 2 (mp4v) video stream of `size`; FacetrackError if not."""
+def _open_mp4(path: Path, size: tuple[int, int], fps: float, name: str):
+    """(container, stream): an mp4 at `path` with one MPEG-4 Part 2 (mp4v) video stream of `size`;
+    FacetrackError if not, naming the file `name`."""
     try:
         container = av.open(str(path), mode="w", format="mp4")
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise FacetrackError(f"{path}: cannot open a {FOURCC} video writer ({_reason(exc)})") from None
+        raise FacetrackError(f"{name}: cannot open a {FOURCC} video writer ({_reason(exc)})") from None
     try:
         stream = container.add_stream(CODEC, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = size
@@ -265,7 +285,7 @@ def _open_mp4(path: Path, size: tuple[int, int], fps: float):
         container.close()
         with contextlib.suppress(OSError):
             path.unlink()
-        raise FacetrackError(f"{path}: cannot open a {FOURCC} video writer at {size[0]}x{size[1]} "
+        raise FacetrackError(f"{name}: cannot open a {FOURCC} video writer at {size[0]}x{size[1]} "
                              f"({_reason(exc)})") from None
     return container, stream
 
@@ -277,15 +297,21 @@ def _reason(exc: BaseException) -> str:
 
 
 class JsonlSink:
-    """JSON lines, one object per frame or image, flushed per row so an interrupted run keeps its rows."""
+    """JSON lines, one object per frame or image, flushed per row so an interrupted run keeps its rows.
 
-    def __init__(self, path: str | Path) -> None:
+    The rows go to `.NAME.part`, renamed to `path` by `close()` (`tracker.outfile`): `output` is the
+    run's claim on `path`, made here when not given (InputError when another run holds it).
+    """
+
+    def __init__(self, path: str | Path, output: OutputFile | None = None) -> None:
         self.path = Path(path)
         self.rows = 0
+        self._output = output if output is not None else OutputFile(self.path, "--json")
         try:
-            self._file = open(self.path, "w", encoding="utf-8")
+            self._file = open(self._output.part, "w", encoding="utf-8")
         except OSError as exc:
-            raise FacetrackError(f"{self.path}: cannot write ({exc.strerror})") from None
+            self._output.discard()
+            raise FacetrackError(f"{shown(self.path)}: cannot write ({exc.strerror})") from None
 
     def write(self, row: dict) -> None:
         """Write and flush one row (one write call: a row is in the file whole or not at all)."""
@@ -293,16 +319,19 @@ class JsonlSink:
             self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
             self._file.flush()
         except OSError as exc:
-            raise FacetrackError(f"{self.path}: cannot write ({exc.strerror}); {self.rows} rows kept") from None
+            raise FacetrackError(f"{shown(self.path)}: cannot write ({exc.strerror}); {self.rows} rows "
+                                 "kept") from None
         self.rows += 1
 
     def close(self) -> None:
+        """Close the file and rename it into place (signals wait until it is done)."""
         if not self._file.closed:
             with deferred_signals():
                 try:
                     self._file.close()
                 except OSError:
                     pass
+                self._output.commit()
 
     def __enter__(self) -> "JsonlSink":
         return self
@@ -414,12 +443,15 @@ def _r(v: float) -> float:
 
 def face_row(face, point_names: tuple[str, ...] = POINT_NAMES) -> dict:
     """One face of the "faces" list: id, box, score, "quality" (only when the landmark model gives one),
-    points by name."""
+    points by name, "point_scores" by name (only when the landmark model gives them)."""
     points = np.asarray(face.points_px, dtype=np.float32).reshape(-1, 2)
     row: dict = {"id": int(face.id), "box_xyxy": [_r(v) for v in face.box_xyxy], "score": round(float(face.score), 4)}
     if face.quality is not None:
         row["quality"] = round(float(face.quality), 4)
     row["points"] = {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)}
+    scores = getattr(face, "point_scores", None)
+    if scores is not None:
+        row["point_scores"] = {name: round(float(v), 4) for name, v in zip(point_names, scores)}
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -116,19 +117,26 @@ def bench_command(
         raise InputError("--frames and --repeat must be at least 1")
     if warmup < 0 or live_frames < 0:
         raise InputError("--warmup and --live-frames must be at least 0")
+    claim = contextlib.nullcontext()
     if json_path is not None:
+        from tracker.outfile import OutputFile
         from tracker.sinks import check_output_path
 
         check_output_path(json_path, "--json")
+        claim = OutputFile(json_path, "--json")  # one run writes it; written whole (tracker.outfile)
     cfg = BenchConfig(source=source, weights=weights or default_weights_dir(), backends=backends, devices=devices,
                       frames=frames, warmup=warmup, batches=batches, repeat=repeat, live_frames=live_frames,
                       landmark_model=landmark_model, threads=threads, cv_threads=cv_threads,
                       detector=detector, max_faces=max_faces, detect_every=detect_every,
                       scenarios=scenarios, faces=counts, faces_size=size)
-    report = run_bench(cfg, log=say)
-    if json_path is not None:
-        import json
+    with claim:
+        report = run_bench(cfg, log=say)
+        if json_path is not None:
+            import json
 
-        json_path.write_text(json.dumps(report, indent=1) + "\n")
-        say(f"wrote {json_path}")
+            from core.pathnames import shown
+
+            claim.part.write_text(json.dumps(report, indent=1) + "\n")
+            claim.commit()
+            say(f"wrote {shown(json_path)}")
     typer.echo(format_report(report))

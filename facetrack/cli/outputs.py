@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import InputError
+from core.pathnames import is_utf8, shown
 
 RUN_FILES = ("metrics.jsonl", "last.pt", "best.pt")  # what makes a folder hold a training run
 
@@ -30,6 +31,9 @@ def check_image_file(path: Path, option: str, inputs: list[Path] = (), others: l
     import cv2
 
     check_output_file(path, option, inputs, others)
+    if not is_utf8(path):  # OpenCV's binding crashes on such a name
+        raise InputError(f"{option} {shown(path)}: the name is not valid UTF-8, which OpenCV cannot write; "
+                         "choose a UTF-8 file name")
     if not cv2.haveImageWriter(str(path)):
         raise InputError(f"{option} {path}: not an image file name OpenCV can write; give a .png file name")
     return Path(path)

@@ -14,7 +14,8 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 @app.command("video")
 @handle_errors
 def video_command(
-    source: str = typer.Argument(..., help="Input video file, a stream URL OpenCV can open, or "
+    source: str = typer.Argument(..., help="Input video file, an animated GIF/WebP/PNG (each frame at its own "
+                                           "duration), a stream URL OpenCV can open, or "
                                            "'synthetic?width=W&height=H&frames=N' (a drawn moving face)."),
     out: Path = typer.Option(..., "--out", help="Annotated output video (.mp4, mp4v): the input's size (odd "
                                                 "sizes too), one frame per input frame, each at its own time "

@@ -15,7 +15,8 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 @handle_errors
 def webcam_command(
     camera: str = typer.Option("0", "--camera", help="Camera index (0, 1, ...) or device path (/dev/video0); "
-                                                    "also a stream URL or 'synthetic' for a drawn moving face."),
+                                                    "also a stream URL or 'synthetic' for a drawn moving face; "
+                                                    "a video file is read once, every frame, to its end."),
     width: int | None = typer.Option(None, "--width", min=1, help="Ask the camera for this frame width."),
     height: int | None = typer.Option(None, "--height", min=1, help="Ask the camera for this frame height."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Ask the camera for this frame rate."),

@@ -1,11 +1,14 @@
 """Sources read through OpenCV's VideoCapture: a webcam, a stream URL; and the openers of every video input.
 
 Video files are decoded with PyAV (`tracker.sources.video_file`: presentation times, the real end of the
-data). Cameras and live streams are `live`: they run in real time, and a device that stops delivering is
-retried, reopened once, then given up (`tracker.sources.base.Source`). A stream's reads (and its reopen)
-time out after its stall timeout, so a network stream that goes silent frees its reading thread instead
-of holding it for OpenCV's default 30 s; closing never races a read in progress (`Source.close`).
+data), animated images with Pillow (`tracker.sources.animated`: each frame at its own duration). Cameras
+and live streams are `live`: they run in real time, and a device that stops delivering is retried,
+reopened once, then given up (`tracker.sources.base.Source`). A stream's reads (and its reopen) time out
+after its stall timeout, so a network stream that goes silent frees its reading thread instead of holding
+it for OpenCV's default 30 s; closing never races a read in progress (`Source.close`).
 A URL that reports a frame count (a remote file) is read in order like a file, through OpenCV.
+A regular file given as a camera is a video file (`open_camera`): read once, every frame, to its end.
+OpenCV is never handed a name that is not valid UTF-8 (its binding crashes on one): InputError instead.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ import numpy as np  # noqa: E402
 
 from core.errors import InputError  # noqa: E402
 from core.frame import Frame  # noqa: E402
+from core.image_formats import is_animated_image  # noqa: E402
 from core.imageio import to_bgr8  # noqa: E402
+from core.pathnames import is_utf8, shown  # noqa: E402
+from tracker.sources.animated import AnimatedImageSource  # noqa: E402
 from tracker.sources.base import DEFAULT_FPS, DEFAULT_STALL_TIMEOUT_S, NO_FRAME, DecodeError, Source  # noqa: E402
 from tracker.sources.video_file import VideoFileSource  # noqa: E402
 
@@ -48,7 +54,10 @@ def quiet_opencv():
 
 def _open_capture(target: int | str, params: list[int] | None = None) -> cv2.VideoCapture:
     """cv2.VideoCapture(target), with FFmpeg open parameters (`stream_params`) when given; OpenCV's
-    own warnings silenced."""
+    own warnings silenced. InputError for a name that is not valid UTF-8 (OpenCV's binding would crash)."""
+    if isinstance(target, str) and not is_utf8(target):
+        raise InputError(f"{shown(target)}: the name is not valid UTF-8, which OpenCV cannot open; rename it, "
+                         "or link to it under a UTF-8 name")
     with quiet_opencv():
         if params:
             return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
@@ -210,23 +219,32 @@ def is_url(spec: str) -> bool:
 
 
 def open_video(spec: str | Path) -> Source:
-    """A video file (PyAV) or a stream URL, for `facetrack video` (InputError when it cannot be opened)."""
+    """A video file (PyAV), an animated GIF / WebP / APNG (Pillow: each frame at its own duration) or a
+    stream URL, for `facetrack video` (InputError when it cannot be opened)."""
     text = str(spec)
     if is_url(text):
         return StreamSource(text)
+    if is_animated_image(text):
+        return AnimatedImageSource(text)
     return VideoFileSource(text)
 
 
 def open_camera(camera: str, width: int | None = None, height: int | None = None,
                 fps: float | None = None, stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> Source:
     """A webcam by index ('0') or device path, or a stream URL (InputError when it cannot be opened);
-    `stall_timeout_s`: seconds without a frame before it counts as stopped."""
+    `stall_timeout_s`: seconds without a frame before it counts as stopped.
+
+    A regular file is a video, not a camera: it is opened as `facetrack video` opens it (`open_video`:
+    not live, every frame in order) and the run ends at its end, instead of OpenCV replaying it.
+    """
     text = str(camera).strip()
     if is_url(text):
         return StreamSource(text, stall_timeout_s)
+    if not text.isdigit() and Path(text).is_file():
+        return open_video(text)
     if not text.isdigit() and not Path(text).exists():
-        raise InputError(f"--camera {text}: no such camera index or device path; give an index (0, 1, ...) "
-                         "or an existing device such as /dev/video0")
+        raise InputError(f"--camera {shown(text)}: no such camera index or device path; give an index (0, 1, "
+                         "...) or an existing device such as /dev/video0")
     source = CameraSource(int(text) if text.isdigit() else text, width, height, fps)
     source.stall_timeout_s = stall_timeout_s
     return source

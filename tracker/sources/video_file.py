@@ -14,6 +14,10 @@ Three things come from the decoder and the data, never from the header's estimat
 
 Frames are the full coded size (odd widths and heights too), turned upright by the stream's display
 matrix as players do (rotated phone videos), and converted to uint8 BGR.
+
+The video is the first video stream that is not an attached picture (the cover art of a music file):
+a file with none (audio only, `.m4a`) is InputError "no video stream". File names that are not valid
+UTF-8 are opened as their bytes (PyAV) and shown as `ls -b` does (`core.pathnames`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.frame import Frame
+from core.pathnames import shown
 from tracker.sources.base import DEFAULT_FPS, DecodeError, Source
 
 TRUNCATED_SLACK_FRAMES = 3  # the data may end this many nominal frame intervals before the announced end,
@@ -85,14 +90,29 @@ def upright_bgr(frame) -> np.ndarray:
 
 def _check_file(path: Path) -> None:
     """InputError for a path that cannot be a readable video file (before FFmpeg sees it)."""
+    name = shown(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{name}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a video file")
+        raise InputError(f"{name}: is a folder, not a video file")
     if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: not readable (permission denied)")
+        raise InputError(f"{name}: not readable (permission denied)")
     if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes), not a video")
+        raise InputError(f"{name}: empty file (0 bytes), not a video")
+
+
+def _is_picture(stream) -> bool:
+    """True for a video stream that is an attached picture (cover art), not a video."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _no_video(container) -> str:
+    """What the file holds instead of a video: 'audio only: aac', with a cover picture when it has one."""
+    audio = sorted({s.codec_context.name for s in container.streams.audio if s.codec_context is not None})
+    held = f"audio only: {', '.join(audio)}" if audio else "no audio either"
+    if any(_is_picture(s) for s in container.streams.video):
+        held += ", and a cover picture"
+    return held
 
 
 class VideoFileSource(Source):
@@ -109,11 +129,11 @@ class VideoFileSource(Source):
         super().__init__()
         path = Path(path)
         _check_file(path)
-        self.target = str(path)
+        self.target = shown(path)  # for messages
         try:
             self._container = av.open(str(path), mode="r")
         except (av.FFmpegError, OSError, ValueError):
-            raise InputError(f"{path}: cannot open (not a video file FFmpeg can decode); check the file, "
+            raise InputError(f"{self.target}: cannot open (not a video file FFmpeg can decode); check the file, "
                              "or convert it to mp4 with ffmpeg") from None
         try:
             self._setup()
@@ -124,9 +144,11 @@ class VideoFileSource(Source):
 
     def _setup(self) -> None:
         """Pick the first video stream and read what its header announces (InputError when there is none)."""
-        if not self._container.streams.video:
-            raise InputError(f"{self.target}: no video stream in the file (audio only?)")
-        self._stream = self._container.streams.video[0]
+        videos = [s for s in self._container.streams.video if not _is_picture(s)]
+        if not videos:
+            raise InputError(f"{self.target}: no video stream in the file ({_no_video(self._container)}); "
+                             "give a video file")
+        self._stream = videos[0]
         self._stream.thread_type = "AUTO"  # frame and slice threads: decoding keeps up with the tracker
         self.fps = _nominal_fps(self._stream)
         self.frame_count, self.count_estimated = _frame_estimate(self._container, self._stream, self.fps)
