@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from core.image_formats import open_pillow, pillow_errors, pillow_reads
+from core.pathnames import is_utf8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -160,6 +161,8 @@ def is_image_file(path: str | Path) -> bool:
             handle.read(1)
     except OSError:
         return False
+    if not is_utf8(path):  # OpenCV crashes (SIGSEGV) on such a name: Pillow alone judges it (it opens the file
+        return pillow_reads(path)  # through Python), and `read_image_bgr` decodes the bytes
     return bool(cv2.haveImageReader(str(path))) or pillow_reads(path)
 
 

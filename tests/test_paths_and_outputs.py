@@ -268,3 +268,28 @@ def test_audio_only_file_says_it_has_no_video_stream(face_weights, tmp_path, nam
         assert "convert" not in line and ("cover picture" in line) == cover
     assert not (tmp_path / "o.mp4").exists()
 
+
+
+def test_images_reads_non_utf8_names_named_and_in_folders(face_weights, tmp_path):
+    """A photo whose name is not UTF-8, alone and in a folder: read and written, never a crash (OpenCV's
+    format check crashed on such a name in a folder scan: exit 139)."""
+    import cv2
+
+    from tests.helpers import drawn_face
+
+    image, _ = drawn_face()
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    odd = _odd(photos, b"face_\xff.jpg")
+    odd.write_bytes(data.tobytes())
+    (photos / "plain.jpg").write_bytes(data.tobytes())
+    for given in (photos, odd):
+        out_dir, rows = tmp_path / f"drawn_{given == odd}", tmp_path / f"rows_{given == odd}.jsonl"
+        result = _facetrack("images", given, "--out-dir", out_dir, "--json", rows, "--weights", face_weights,
+                            "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        names = sorted(os.fsencode(Path(r["image"]).name) for r in _rows(rows))
+        assert names == ([b"face_\xff.jpg", b"plain.jpg"] if given == photos else [b"face_\xff.jpg"])
+        assert b"face_\xff.jpg" in os.listdir(os.fsencode(out_dir))
