@@ -70,6 +70,9 @@ class ModelMeta:
     crop_scale: float = LANDMARK_CROP_SCALE
     quality: bool = False  # landmarks: the output row ends with a face-quality logit after the points
     point_scores: bool = False  # landmarks: ...and then with one score 0..1 per point
+    # landmarks: (P x 2) flattened, each point's mean offset (across, down) in the face frame, in units of the
+    # inter-ocular distance, measured on training faces (`training.calibrate`); the runtime subtracts it
+    point_offsets: tuple[float, ...] = ()
     pad_multiple: int = 0  # detector: the letterboxed input is padded to multiples of this (its stride)
     data_terms: str = DATA_TERMS
     version: str = __version__
@@ -113,6 +116,7 @@ class ModelMeta:
             "crop_scale": f"{self.crop_scale:.6g}",
             "quality": "1" if self.quality else "0",
             "point_scores": "1" if self.point_scores else "0",
+            "point_offsets": ",".join(f"{v:.6g}" for v in self.point_offsets),
             "pad_multiple": str(self.pad_multiple),
             "data_terms": self.data_terms,
             "version": self.version,
@@ -135,14 +139,15 @@ class ModelMeta:
             input_size = int(own["input_size"])
             crop_scale = float(own.get("crop_scale", LANDMARK_CROP_SCALE))
             pad_multiple = int(own.get("pad_multiple", "0"))
+            point_offsets = tuple(float(v) for v in own.get("point_offsets", "").split(",") if v.strip())
         except ValueError as exc:
             raise MetadataError(f"{source} has malformed facetrack metadata: {exc}") from None
         if own["kind"] not in MODEL_KINDS:
             raise MetadataError(f"{source} has unknown model kind {own['kind']!r}")
         if own["layout"] != "NCHW" or own["color"] != "RGB" or len(mean) != 3 or len(std) != 3:
             raise MetadataError(f"{source} uses an input convention this runtime does not support")
-        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "point_scores", "pad_multiple", "data_terms",
-                                  "version"}
+        known = set(_REQUIRED) | {"point_names", "crop_scale", "quality", "point_scores", "point_offsets",
+                                  "pad_multiple", "data_terms", "version"}
         return cls(
             kind=own["kind"],
             model=own["model"],
@@ -157,6 +162,7 @@ class ModelMeta:
             crop_scale=crop_scale,
             quality=own.get("quality", "0") == "1",
             point_scores=own.get("point_scores", "0") == "1",
+            point_offsets=point_offsets,
             pad_multiple=pad_multiple,
             data_terms=own.get("data_terms", ""),
             version=own.get("version", ""),
@@ -185,7 +191,7 @@ class ModelMeta:
     def from_dict(cls, d: dict) -> "ModelMeta":
         """Inverse of `to_dict`."""
         d = dict(d)
-        for key in ("mean", "std", "point_names"):
+        for key in ("mean", "std", "point_names", "point_offsets"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)

@@ -6,7 +6,7 @@ is a plain dict (`model`, `config`, `state_dict`, `meta`, training info) loaded 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -361,6 +361,15 @@ def model_meta(name: str, config) -> ModelMeta:
         return ModelMeta.for_kind(kind, name, config.input_size, pad_multiple=PAD_MULTIPLE,
                                   extra={"face_side_px": f"{lo:g},{hi:g}"})
     return ModelMeta.for_kind(kind, name, config.input_size)
+
+
+def aligned_meta(meta: ModelMeta, model: nn.Module) -> ModelMeta:
+    """`meta` (a checkpoint's stored metadata) with the output layout its model really has: a landmark
+    model's point scores need no weights, so a checkpoint saved before they existed stores a meta without
+    them and a config that now gives them."""
+    if meta.kind != "landmarks":
+        return meta
+    return replace(meta, point_scores=bool(getattr(model.config, "point_scores", False)))
 
 
 def points_layer(model: nn.Module) -> nn.Linear:

@@ -19,15 +19,39 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def landmark_points(output_row: np.ndarray, frame_to_crop: np.ndarray,
-                    input_size: int) -> tuple[np.ndarray, np.ndarray]:
+def landmark_points(output_row: np.ndarray, frame_to_crop: np.ndarray, input_size: int,
+                    offsets_iod: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """(points_px (P,2) in frame pixels, points_norm (P,2) in 0..1 of the crop) from the 2P point
-    values of an output row (x y per point; pass the row without a trailing quality logit), mapped back
-    through the inverse of the crop's 2x3 `frame_to_crop` (a turned crop included)."""
+    values of an output row (x y per point; pass the row without a trailing quality logit), corrected by
+    the model's `offsets_iod` (`ModelMeta.point_offsets`, `calibrated_points`, in the crop) when it has
+    them, mapped back through the inverse of the crop's 2x3 `frame_to_crop` (a turned crop included)."""
     points_norm = np.asarray(output_row, dtype=np.float32).reshape(-1, 2)
+    if len(offsets_iod):
+        points_norm = calibrated_points(points_norm, np.reshape(offsets_iod, (-1, 2)))
     crop_to_frame = invert_affine(frame_to_crop)
     points_px = apply_affine(points_norm * float(input_size), crop_to_frame)
     return points_px, points_norm
+
+
+def face_frame(points: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(inter-ocular distance, across (2,), down (2,)) of four points (P, 2) in any pixel frame with y
+    down: across is the unit vector from the right eye (point 0) to the left eye (point 1), down the same
+    turned by +90 degrees (towards the mouth in a face that is not mirrored)."""
+    p = np.asarray(points, dtype=np.float64)
+    eyes = p[1] - p[0]
+    iod = float(np.hypot(*eyes))
+    across = eyes / max(iod, 1e-9)
+    return iod, across, np.array([-across[1], across[0]])
+
+
+def calibrated_points(points: np.ndarray, offsets_iod: np.ndarray) -> np.ndarray:
+    """`points` (P, 2) minus each point's offset `offsets_iod` (P, 2: across, down, in inter-ocular units)
+    in the face frame of the points themselves (`face_frame`); float32. Pass points in the landmark crop's
+    coordinates, where a mirrored crop's face is not mirrored (its labels follow the face it shows)."""
+    iod, across, down = face_frame(points)
+    off = np.asarray(offsets_iod, dtype=np.float64).reshape(-1, 2)
+    shift = (off[:, :1] * across + off[:, 1:] * down) * iod
+    return (np.asarray(points, dtype=np.float64) - shift).astype(np.float32)
 
 
 def landmark_quality(output_row: np.ndarray, meta: ModelMeta) -> float | None:

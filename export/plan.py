@@ -59,13 +59,13 @@ def plan(weights_dir: Path, manifest: dict) -> tuple[list[Planned], list[str]]:
 
 def checkpoint_meta(ckpt: dict, model: torch.nn.Module, kind: str, path: Path) -> ModelMeta:
     """The checkpoint's stored metadata (or the model's standard one), checked against the model."""
-    from core.models import model_meta
+    from core.models import aligned_meta, model_meta
 
     meta = model_meta(ckpt["model"], model.config)
     stored = ckpt.get("meta")
     if isinstance(stored, dict):
         try:
-            meta = ModelMeta.from_dict(stored)
+            meta = aligned_meta(ModelMeta.from_dict(stored), model)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{path}: malformed metadata in checkpoint ({first_line(exc)})") from None
     if meta.kind != kind or meta.input_size != model.config.input_size:

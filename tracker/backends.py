@@ -8,7 +8,6 @@ metadata or the checkpoint's meta, never from file names or input shapes.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -87,7 +86,7 @@ def _create_torch(path: Path, device: str, threads: int, log: Log | None,
     try:
         import torch
 
-        from core.models import load_model, model_meta
+        from core.models import aligned_meta, load_model, model_meta
     except ImportError as exc:
         if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
             raise KeyboardInterrupt from exc  # Ctrl+C while torch was loading
@@ -104,10 +103,7 @@ def _create_torch(path: Path, device: str, threads: int, log: Log | None,
             raise MetadataError(f"{path}: malformed meta in checkpoint ({exc})") from None
     else:  # older checkpoints: the metadata follows from the stored model config
         meta = model_meta(ckpt["model"], model.config)
-    if meta.kind == "landmarks":  # the rows' point scores need no weights: the model's config says (a checkpoint
-        # saved before they existed stores a meta without them and a config that now gives them)
-        meta = replace(meta, point_scores=bool(getattr(model.config, "point_scores", False)))
-    return TorchBackend(model.to(device), meta, device, path)
+    return TorchBackend(model.to(device), aligned_meta(meta, model), device, path)
 
 
 # ---------------------------------------------------------------- factory

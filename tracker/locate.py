@@ -149,7 +149,7 @@ class Locator:
         found = []
         width = 2 * len(meta.point_names)
         for row, crop, frame_to_crop in zip(out, crops, matrices):
-            points_px, points_norm = landmark_points(row[:width], frame_to_crop, meta.input_size)
+            points_px, points_norm = landmark_points(row[:width], frame_to_crop, meta.input_size, meta.point_offsets)
             found.append(Landmarks(points_px, points_norm, landmark_quality(row, meta), crop,
                                    point_scores=landmark_point_scores(row, meta)))
         if timings is not None:
