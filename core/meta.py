@@ -71,7 +71,7 @@ class ModelMeta:
     quality: bool = False  # landmarks: the output row ends with a face-quality logit after the points
     point_scores: bool = False  # landmarks: ...and then with one score 0..1 per point
     # landmarks: (P x 2) flattened, each point's mean offset (across, down) in the face frame, in units of the
-    # inter-ocular distance, measured on training faces (`training.calibrate`); the runtime subtracts it
+    # inter-ocular distance, measured on training faces (`facetrack.calibrate`); the runtime subtracts it
     point_offsets: tuple[float, ...] = ()
     pad_multiple: int = 0  # detector: the letterboxed input is padded to multiples of this (its stride)
     data_terms: str = DATA_TERMS

@@ -9,16 +9,16 @@
 # the repository stays under its 48 MiB budget (`facetrack export` rewrites an fp32 one from its checkpoint
 # on demand). DROP_MODELs (earlier landmark models) are unlisted and their files deleted first.
 # A RUN that is "-" is not shipped again (its model stays as it is). The default landmark model is calibrated
-# after shipping (`python -m training.calibrate`: per-point mean offsets on training faces, in its metadata).
+# after shipping (`python -m facetrack.calibrate`: per-point mean offsets on training faces, in its metadata).
 set -euo pipefail
 default=${1:-runs/default-final} nalbert=${2:-runs/nalbert-all} box=${3:-runs/box}
 shift $(( $# < 3 ? $# : 3 ))
 data=${FACETRACK_SHARED_DATA:-../shared/data}
 if [ "$default" != - ]; then
   python -m training.ship "$default/best.pt" --weights weights --default ${1:+--drop "$@"}
-  # each point's mean offset on training faces of the 68-point sets, subtracted at run time (training/calibrate.py)
+  # each point's mean offset on training faces of the 68-point sets, subtracted at run time (facetrack/calibrate.py)
   shipped=$(python -c "import json; m = json.load(open('weights/manifest.json')); print(m['checkpoints'][m['default_landmarks']])")
-  python -m training.calibrate "weights/$shipped"
+  python -m facetrack.calibrate "weights/$shipped"
 fi
 [ "$nalbert" != - ] && python -m training.ship "$nalbert/best.pt" --weights weights
 [ "$box" != - ] && [ -f "$box/best.pt" ] && python -m training.ship "$box/best.pt" --weights weights

@@ -1,4 +1,4 @@
-"""Point calibration (`training.calibrate`): each point's mean offset in the face frame, stored in the model's
+"""Point calibration (`facetrack.calibrate`): each point's mean offset in the face frame, stored in the model's
 metadata and subtracted by the runtime (`core.postprocess.calibrated_points`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from core.meta import ModelMeta
 from core.postprocess import calibrated_points, face_frame, landmark_points
-from training.calibrate import face_frame_errors
+from facetrack.calibrate import face_frame_errors
 
 # an upright face: right eye on the image's left, mouth below
 FACE = np.array([[40.0, 50.0], [80.0, 50.0], [60.0, 70.0], [60.0, 90.0]])
@@ -64,8 +64,8 @@ def test_point_offsets_travel_in_the_metadata_and_reach_the_points():
 
 def test_calibration_is_stored_in_the_checkpoint_and_used_by_the_backend(tmp_path):
     from core.models import build_model, make_checkpoint, make_config, save_checkpoint
+    from facetrack.calibrate import write_offsets
     from tracker.backends import create_backend
-    from training.calibrate import write_offsets
 
     config = make_config("resnet-simcc", input_size=32, widths=(8, 16), hidden=16, point_channels=2)
     path = tmp_path / "model.pt"

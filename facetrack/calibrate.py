@@ -13,7 +13,7 @@ repeated `rounds` times since corrected points move the later passes' crops.
 Only faces annotated in the output convention (the 68-point sets, `CONVENTION_IBUG68`) are used, and only
 the training split (as the checkpoint's own run split all its data sets): validation and test stay unseen.
 
-    python -m training.calibrate runs/NAME/best.pt [--faces 3000] [--rounds 2] [--out PATH]
+    python -m facetrack.calibrate runs/NAME/best.pt [--faces 3000] [--rounds 2] [--out PATH]
 
 (the run's own data sets and split, from its checkpoint's train_config; `--data` where it has none).
 """
@@ -107,7 +107,7 @@ def write_offsets(checkpoint: Path, offsets: np.ndarray, out: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m facetrack.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--data", action="append", default=None,
                         help="data set folder (repeat); default: the run's own (its train_config)")
