@@ -455,3 +455,10 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def written_names(folder: Path) -> list[str]:
+    """The sorted names of what an output folder holds, without facetrack's output mark (`tracker.outdirs`)."""
+    from tracker.outdirs import OUTPUT_MARK
+
+    return sorted(p.name for p in Path(folder).iterdir() if p.name != OUTPUT_MARK)

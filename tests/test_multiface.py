@@ -263,7 +263,7 @@ def test_json_rows_carry_the_ids():
     frame, _ = _clip(_three_moving(1))[0]
     row = result_row(tracker.step(frame))
     assert [face["id"] for face in row["faces"]] == [1, 2, 3]
-    assert list(row["faces"][0]) == ["id", "box_xyxy", "score", "quality", "points"]
+    assert list(row["faces"][0]) == ["id", "source", "box_xyxy", "score", "last_detector_score", "quality", "points"]
     assert json.loads(json.dumps(row)) == row
 
 

@@ -62,14 +62,15 @@ def test_quality_travels_to_the_result_and_the_json(quality_weights):
         result = tracker.step(frame)
         assert the_face(result).quality == pytest.approx(sigmoid(QUALITY_LOGITS["quality"]), abs=0.01)
         face = result_row(result)["faces"][0]
-        assert list(face) == ["id", "box_xyxy", "score", "quality", "points"]
+        assert list(face) == ["id", "source", "box_xyxy", "score", "last_detector_score", "quality", "points"]
         assert face["quality"] == round(the_face(result).quality, 4)
 
 
 def test_models_without_quality_keep_todays_json(face_weights):
     result = _tracker(face_weights).step(next(iter(SyntheticSource(160, 120, 30, 1))))
     assert the_face(result).quality is None
-    assert list(result_row(result)["faces"][0]) == ["id", "box_xyxy", "score", "points"]
+    assert list(result_row(result)["faces"][0]) == ["id", "source", "box_xyxy", "score", "last_detector_score",
+                                                    "points"]
 
 
 @pytest.mark.parametrize("mode", ["image", "video"])

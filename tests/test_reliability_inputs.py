@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facetrack.cli import app
-from tests.helpers import LockstepCamera, count_frames, one_error_line, write_clip
+from tests.helpers import LockstepCamera, count_frames, one_error_line, write_clip, written_names
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def test_image_folder_skips_bad_images_and_reads_odd_formats(face_weights, tmp_p
     data = _rows(rows)
     assert sorted(Path(r["image"]).name for r in data) == sorted(good)
     assert all((r["width"], r["height"]) == (80, 60) for r in data)
-    written = sorted(p.name for p in out_dir.iterdir())
+    written = written_names(out_dir)
     assert written == sorted(good)
     for name in written:  # annotated copies are whole, 3-channel images
         image = cv2.imread(str(out_dir / name))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests import datagen
-from tests.helpers import count_frames, default_sigint
+from tests.helpers import count_frames, default_sigint, written_names
 from tracker.outfile import part_path
 
 FACETRACK = [sys.executable, "-m", "facetrack"]
@@ -155,7 +155,7 @@ def test_images_interrupted(face_weights, tmp_path, sig):
     data = _rows(rows)
     assert 5 <= len(data) < 400
     assert f"interrupted after {len(data)} images" in last and "outputs finalised" in last
-    written = sorted(p.name for p in out_dir.iterdir())
+    written = written_names(out_dir)
     assert written == sorted(Path(r["image"]).name for r in data)  # no half-written or temporary files
     for name in written:
         assert cv2.imread(str(out_dir / name)).shape == (240, 320, 3)

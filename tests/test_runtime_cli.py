@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from core.meta import POINT_NAMES
 from facetrack.cli import app
-from tests.helpers import count_frames, default_sigint, one_error_line, write_clip
+from tests.helpers import count_frames, default_sigint, one_error_line, write_clip, written_names
 from tracker.outfile import part_path
 
 runner = CliRunner()
@@ -48,9 +48,11 @@ def test_video_end_to_end(face_weights, tmp_path, monkeypatch):
         assert set(r) == {"frame", "t_ms", "width", "height", "faces"}
         assert (r["width"], r["height"]) == (160, 120)
         (face,) = r["faces"]
-        assert set(face) == {"id", "box_xyxy", "score", "points"} and face["id"] == 1
+        assert set(face) == {"id", "source", "box_xyxy", "score", "last_detector_score", "points"} and face["id"] == 1
         assert list(face["points"]) == list(POINT_NAMES)
-        assert len(face["box_xyxy"]) == 4 and 0 <= face["score"] <= 1
+        assert len(face["box_xyxy"]) == 4 and 0 <= face["last_detector_score"] <= 1
+        # no quality output: only detector frames have a score of their own
+        assert face["score"] == (face["last_detector_score"] if face["source"] == "detector" else None)
     assert data[1]["t_ms"] == pytest.approx(40.0)
     assert "detector on 6 frames" in result.output
 
@@ -131,8 +133,11 @@ def test_images_rows_and_skipped(face_weights, tmp_path):
     assert [r["image"] for r in data] == [os.path.join(str(folder), "a.png"),
                                           os.path.join(str(folder), "sub", "b.jpg"), str(single)]
     assert [(r["width"], r["height"]) for r in data] == [(120, 90), (120, 90), (70, 50)]
-    assert all(len(r["faces"]) == 1 and set(r) == {"image", "width", "height", "faces"} for r in data)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "b.jpg", "c.png"]
+    assert all(len(r["faces"]) == 1 and set(r) == {"image", "width", "height", "faces", "annotated"} for r in data)
+    # copies keep their paths below the folder above every input; each row names its copy
+    copies = [out_dir / "imgs" / "a.png", out_dir / "imgs" / "sub" / "b.jpg", out_dir / "c.png"]
+    assert [r["annotated"] for r in data] == [str(p) for p in copies] and all(p.is_file() for p in copies)
+    assert written_names(out_dir) == ["c.png", "imgs"]
     result = runner.invoke(app, ["images", str(folder), "--weights", str(face_weights), "--out-dir", str(folder)])
     assert result.exit_code == 2 and "would overwrite" in result.output
 
@@ -169,7 +174,7 @@ def test_images_model_failure_names_the_image(face_weights, tmp_path, monkeypatc
                                  "--out-dir", str(out_dir)])
     one_error_line(result, 1, f"{folder / 'b.png'}: tracking failed (RuntimeError: boom); 1 images done before it")
     assert [Path(r["image"]).name for r in _rows(rows)] == ["a.png"]
-    assert [p.name for p in out_dir.iterdir()] == ["a.png"]
+    assert written_names(out_dir) == ["a.png"]
 
 
 @pytest.mark.slow

@@ -232,6 +232,11 @@ class Tracker:
         return self.detector.backend
 
     @property
+    def models(self) -> tuple[Backend, Backend]:
+        """The (face detector, landmark) backends, to share with another Tracker (`build_tracker(models=...)`)."""
+        return self.detector.backend, self.landmark_backend
+
+    @property
     def box_calls(self) -> int:
         """Face-detector runs so far (the turned frames of still images each count)."""
         return self.detector.calls
@@ -585,13 +590,17 @@ def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str
                   min_presence: float | None = None, min_quality: float = DEFAULT_MIN_QUALITY,
                   smooth: bool = False, mode: str = "video", threads: int | None = None,
                   log: Log | None = None, flip_test: bool = False, detector: str | None = None,
-                  max_faces: int | None = None) -> Tracker:
+                  max_faces: int | None = None, models: tuple[Backend, Backend] | None = None) -> Tracker:
     """Load the weights folder's face detector and landmark model and wrap them in a Tracker (options
     checked first). `detector`: a --detector name ("centernet", "regressor"; None: the manifest's
     default); `min_presence` None: that detector's own threshold; `max_faces`: as --max-faces
-    (`max_faces_for`: None the mode's default, 0 no limit)."""
+    (`max_faces_for`: None the mode's default, 0 no limit). `models`: the (face detector, landmark)
+    backends of another tracker to share (`Tracker.models`) instead of loading them again (`weights_dir`,
+    `backend`, `device`, `landmark_model`, `threads` and `detector` are then not used)."""
     limit = max_faces_for(max_faces, mode)
     _check_options(detect_every, min_presence, min_quality, limit)
-    finder, landmarks = open_models(weights_dir, backend, device, landmark_model, threads, log, detector=detector)
+    if models is None:
+        models = open_models(weights_dir, backend, device, landmark_model, threads, log, detector=detector)
+    finder, landmarks = models
     return Tracker(finder, landmarks, detect_every=detect_every, min_presence=min_presence, min_quality=min_quality,
                    smooth=smooth, mode=mode, flip_test=flip_test, max_faces=limit)

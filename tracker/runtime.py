@@ -28,6 +28,7 @@ import numpy as np
 from core.errors import FacetrackError
 from core.frame import Frame, FrameResult
 from core.signals import StopSignals
+from tracker.csv_rows import CsvSink
 from tracker.draw import draw_frame_result
 from tracker.pipeline import STAGES, Tracker
 from tracker.sinks import ImageSink, JsonlSink, VideoSink, WindowSink, result_row
@@ -183,9 +184,11 @@ class _Renderer:
 
     def __init__(self, tracker: Tracker, stats: RunStats, video: VideoSink | None, jsonl: JsonlSink | None,
                  images: ImageSink | None, window: WindowSink | None, draw: bool,
-                 on_result: Callable[[FrameResult, RunStats], None] | None, timed: bool = False) -> None:
+                 on_result: Callable[[FrameResult, RunStats], None] | None, timed: bool = False,
+                 csv: CsvSink | None = None) -> None:
         self.tracker, self.stats = tracker, stats
         self.video, self.jsonl, self.images, self.window, self.draw = video, jsonl, images, window, draw
+        self.csv = csv
         self.on_result = on_result
         self.timed = timed  # live: the recording follows the source's clock
         self.meter = FpsMeter()
@@ -207,7 +210,12 @@ class _Renderer:
                 self.video.write(image, result.frame.t_ms)
             self.stats.video_frames, self.stats.video_repeated = self.video.frames, self.video.repeated
         if self.jsonl is not None:
-            self.jsonl.write(result_row(result, self.tracker.point_names))
+            row = result_row(result, self.tracker.point_names)
+            if self.images is not None:  # which annotated copy shows this image
+                row["annotated"] = str(self.images.targets[result.frame.name])
+            self.jsonl.write(row)
+        if self.csv is not None:
+            self.csv.write(result)
         if self.images is not None:  # still images: drawn without the FPS/latency corner
             self.images.write(result.frame.name, draw_frame_result(result) if self.draw else result.frame.image)
         self.stats.written += 1
@@ -221,15 +229,17 @@ class _Renderer:
 def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jsonl: JsonlSink | None = None,
         images: ImageSink | None = None, window: WindowSink | None = None, draw: bool = True,
         threaded: bool = True, max_frames: int | None = None,
-        on_result: Callable[[FrameResult, RunStats], None] | None = None, handle_signals: bool = True) -> RunStats:
-    """Track every frame of `source` into the sinks; closes the sinks and the source before returning.
+        on_result: Callable[[FrameResult, RunStats], None] | None = None, handle_signals: bool = True,
+        csv: CsvSink | None = None) -> RunStats:
+    """Track every frame of `source` into the sinks (`csv`: one CSV row per face, `tracker.csv_rows`);
+    closes the sinks and the source before returning.
 
     An interrupt (Ctrl+C, SIGTERM) returns normally with `stats.interrupted` set, after finalising the
     outputs; a failure (source, model, output) is raised as a FacetrackError once everything is closed,
     with the run's `stats` attached to it (a StepError when `Tracker.step` itself failed).
     """
     stats = RunStats(threaded=threaded)
-    renderer = _Renderer(tracker, stats, video, jsonl, images, window, draw, on_result, timed=source.live)
+    renderer = _Renderer(tracker, stats, video, jsonl, images, window, draw, on_result, timed=source.live, csv=csv)
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
     t_start = time.perf_counter()
     error: BaseException | None = None
@@ -247,7 +257,7 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
             stats.landmark_calls = tracker.landmark_calls - lm0
             # Safe with a capture thread still blocked inside the device's read: the source then leaves
             # the release to that thread (`Source.close`).
-            _close_all(video, jsonl, images, window, source)
+            _close_all(video, jsonl, csv, images, window, source)
     if error is not None:
         stats.stopped_by = "error"
         if not isinstance(error, FacetrackError):

@@ -22,9 +22,10 @@ from typing import Callable
 
 from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
-from core.pathnames import shown
 from core.signals import deferred_signals
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
+from tracker.csv_rows import CsvSink
+from tracker.inputs import common_base
 from tracker.outfile import OutputFile
 from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_QUALITY, Tracker, build_tracker
 from tracker.runtime import RunStats, StepError, run
@@ -35,11 +36,14 @@ from tracker.sinks import (
     WindowSink,
     check_output_path,
     check_writable_folder,
+    is_stdout,
     plan_image_outputs,
+    shown_output,
     window_problem,
 )
 from tracker.sources import DEFAULT_STALL_TIMEOUT_S, ImageSource, Source, is_url, open_camera
 from tracker.sources.images import ImageList, list_images
+from tracker.sources.window import FrameWindow, check_window
 
 Log = Callable[[str], None]
 
@@ -78,13 +82,14 @@ class ModelOptions:
     detector: str | None = None  # --detector: "centernet", "regressor"; None: the manifest's default
     max_faces: int | None = None  # --max-faces: None the mode's default (4 live, else no limit), 0 no limit
 
-    def build(self, *, mode: str, smooth: bool, log: Log) -> Tracker:
-        """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device)."""
+    def build(self, *, mode: str, smooth: bool, log: Log, models: tuple | None = None) -> Tracker:
+        """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device);
+        `models`: another tracker's `Tracker.models` to share instead of loading the weights again."""
         return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
                              min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
                              mode=mode, log=log, flip_test=self.flip_test, detector=self.detector,
-                             max_faces=self.max_faces)
+                             max_faces=self.max_faces, models=models)
 
 
 def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
@@ -99,6 +104,24 @@ def _finalised(outputs: list[str]) -> str:
     return f"; outputs finalised: {', '.join(outputs)}" if outputs else ""
 
 
+def _claimable(files: dict[str, tuple[Path | None, str]]) -> dict[str, tuple[Path, str]]:
+    """The output files a run claims: those given, except standard output (`-`)."""
+    return {key: (path, option) for key, (path, option) in files.items() if path is not None and not is_stdout(path)}
+
+
+def check_row_outputs(json_path: Path | None, csv_path: Path | None, inputs: list[Path],
+                      others: list[Path | None]) -> None:
+    """`--json` and `--csv`: writable files that are no input and no other output, or `-` (standard
+    output, for one of them only). InputError otherwise."""
+    if is_stdout(json_path) and is_stdout(csv_path):
+        raise InputError("--json - and --csv - both ask for standard output; send one of them to a file")
+    given = [p for p in others if p is not None and not is_stdout(p)]
+    for path, option in ((json_path, "--json"), (csv_path, "--csv")):
+        if path is not None and not is_stdout(path):
+            check_output_path(path, option, inputs, others=given)
+            given.append(path)
+
+
 class _FramesJob:
     """Video and webcam: frames into an mp4 and JSON lines; a summary of FPS, latency and stages."""
 
@@ -108,13 +131,15 @@ class _FramesJob:
     title = "facetrack"  # window title
     no_display = "not showing a window"  # said when a window was asked for but there is no display
 
+    csv_path: Path | None = None  # one CSV row per face (`tracker.csv_rows`); `-`: standard output
+
     def outputs(self) -> list[str]:
-        return [shown(p) for p in (self.out, self.json_path) if p is not None]
+        return [shown_output(p) for p in (self.out, self.json_path, self.csv_path) if p is not None]
 
     def output_files(self) -> dict[str, tuple[Path, str]]:
-        """The files the sinks write, claimed before the run: {sink: (path, option)}."""
-        files = {"video": (self.out, "--out"), "jsonl": (self.json_path, "--json")}
-        return {key: value for key, value in files.items() if value[0] is not None}
+        """The files the sinks write, claimed before the run: {sink: (path, option)} (not standard output)."""
+        return _claimable({"video": (self.out, "--out"), "jsonl": (self.json_path, "--json"),
+                           "csv": (self.csv_path, "--csv")})
 
     def mode(self, source: Source) -> str:
         return "live" if source.live else "video"
@@ -122,14 +147,18 @@ class _FramesJob:
     def smoothing(self, source: Source) -> bool:
         return source.live if self.smooth is None else self.smooth
 
-    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile]) -> dict:
-        video = jsonl = None
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile],
+                   point_names: tuple[str, ...] | None = None) -> dict:
+        video = jsonl = csv = None
         if self.out is not None:
             video = stack.enter_context(VideoSink(self.out, source.fps, source.width, source.height,
                                                   output=claims.get("video")))
         if self.json_path is not None:
             jsonl = stack.enter_context(JsonlSink(self.json_path, output=claims.get("jsonl")))
-        return {"video": video, "jsonl": jsonl}
+        if self.csv_path is not None:
+            names = {} if point_names is None else {"point_names": point_names}
+            csv = stack.enter_context(CsvSink(self.csv_path, output=claims.get("csv"), **names))
+        return {"video": video, "jsonl": jsonl, "csv": csv}
 
     def say_how_to_stop(self, window: bool, log: Log) -> None:
         """Files end by themselves: nothing to say."""
@@ -150,25 +179,37 @@ class VideoJob(_FramesJob):
     """`facetrack video`: every frame of a file (or URL, or synthetic spec) in order into an .mp4."""
 
     source: str  # video file, stream URL or synthetic spec
-    out: Path  # annotated .mp4: the input's size and fps, one frame per input frame
-    json_path: Path | None = None
+    out: Path | None = None  # annotated .mp4: the input's size and fps, one frame per input frame
+    json_path: Path | None = None  # `-`: standard output
     models: ModelOptions = field(default_factory=ModelOptions)
     show: bool = False
     smooth: bool | None = None  # None: on for a live stream, off for files
     draw: bool = True
     threaded: bool = True
+    csv_path: Path | None = None  # `-`: standard output
+    start_s: float | None = None  # the first frame shown at or after this presentation time, s
+    end_s: float | None = None  # stop before the first frame shown at or after this time, s
+    stride: int = 1  # every stride-th frame of [start_s, end_s)
+    max_frames: int | None = None  # at most this many frames
 
     title = "facetrack video"
     progress = True
 
     def check_outputs(self) -> None:
+        check_window(self.start_s, self.end_s, self.stride, self.max_frames)
+        if self.out is None and self.json_path is None and self.csv_path is None:
+            raise InputError("no output: give --out, --json, --csv or --out-dir (or none of them for the "
+                             "default run folder)")
         inputs = [] if is_url(self.source) or is_synthetic(self.source) else [Path(self.source)]
-        check_output_path(self.out, "--out", inputs, suffixes=(".mp4",))
-        if self.json_path is not None:
-            check_output_path(self.json_path, "--json", inputs, others=[self.out])
+        if self.out is not None:
+            check_output_path(self.out, "--out", inputs, suffixes=(".mp4",))
+        check_row_outputs(self.json_path, self.csv_path, inputs, [self.out])
 
     def open_source(self) -> Source:
-        return open_video_spec(self.source)
+        source = open_video_spec(self.source)
+        if self.start_s is None and self.end_s is None and self.stride == 1 and self.max_frames is None:
+            return source
+        return FrameWindow(source, self.start_s, self.end_s, self.stride, self.max_frames)
 
 
 @dataclass(frozen=True)
@@ -197,8 +238,7 @@ class WebcamJob(_FramesJob):
         inputs = [camera] if camera.is_file() else []  # a video file given as --camera
         if self.out is not None:
             check_output_path(self.out, "--out", inputs, suffixes=(".mp4",))
-        if self.json_path is not None:
-            check_output_path(self.json_path, "--json", inputs, others=[self.out] if self.out is not None else [])
+        check_row_outputs(self.json_path, None, inputs, [self.out])
 
     def open_source(self) -> Source:
         return open_camera_input(self.camera, self.width, self.height, self.fps, self.stall_timeout_s)
@@ -212,10 +252,11 @@ class ImagesJob:
     """`facetrack images`: each still image on its own (detector every time), JSON rows and annotated copies."""
 
     paths: tuple[str, ...]  # image files and folders (searched recursively)
-    out_dir: Path | None = None  # annotated copies, same file names
-    json_path: Path | None = None
+    out_dir: Path | None = None  # annotated copies, at their paths relative to the inputs' common folder
+    json_path: Path | None = None  # `-`: standard output
     models: ModelOptions = field(default_factory=ModelOptions)
     draw: bool = True
+    csv_path: Path | None = None  # `-`: standard output
 
     announce = False
     progress = False
@@ -240,26 +281,28 @@ class ImagesJob:
 
     @cached_property
     def targets(self) -> dict[str, Path]:
-        """Where each image's annotated copy goes (`tracker.sinks.plan_image_outputs`)."""
-        return plan_image_outputs(self.names, self.out_dir) if self.out_dir is not None else {}
+        """Where each image's annotated copy goes (`tracker.sinks.plan_image_outputs`): its path relative to
+        the folder above every input (`tracker.inputs.common_base`), under `out_dir`."""
+        if self.out_dir is None:
+            return {}
+        return plan_image_outputs(self.names, self.out_dir, common_base(list(self.paths)))
 
     def outputs(self) -> list[str]:
-        return [shown(p) for p in (self.json_path, self.out_dir) if p is not None]
+        return [shown_output(p) for p in (self.json_path, self.csv_path, self.out_dir) if p is not None]
 
     def output_files(self) -> dict[str, tuple[Path, str]]:
-        """The JSON lines, claimed before the run (annotated copies are each renamed into place)."""
-        return {"jsonl": (self.json_path, "--json")} if self.json_path is not None else {}
+        """The JSON lines and CSV rows, claimed before the run (annotated copies are each renamed into place)."""
+        return _claimable({"jsonl": (self.json_path, "--json"), "csv": (self.csv_path, "--csv")})
 
     def check_outputs(self) -> None:
-        out_dir, json_path = self.out_dir, self.json_path
-        names, targets = self.names, self.targets
+        out_dir, names, targets = self.out_dir, self.names, self.targets
         if out_dir is not None:
             check_writable_folder(out_dir if out_dir.is_dir() else out_dir.parent, f"--out-dir {out_dir}")
-        if json_path is not None:
-            check_output_path(json_path, "--json", [Path(n) for n in names])
-            if out_dir is not None and json_path.resolve().parent == out_dir.resolve() and \
-                    json_path.name.lower() in {t.name.lower() for t in targets.values()}:
-                raise InputError(f"--json {json_path}: is also an annotated image in --out-dir")
+        check_row_outputs(self.json_path, self.csv_path, [Path(n) for n in names], [])
+        copies = {str(t.resolve()).lower() for t in targets.values()}
+        for path, option in ((self.json_path, "--json"), (self.csv_path, "--csv")):
+            if path is not None and not is_stdout(path) and str(path.resolve()).lower() in copies:
+                raise InputError(f"{option} {path}: is also an annotated image in --out-dir")
 
     def open_source(self) -> Source:
         return ImageSource(self.listing)
@@ -270,12 +313,16 @@ class ImagesJob:
     def smoothing(self, source: Source) -> bool:
         return False
 
-    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile]) -> dict:
+    def open_sinks(self, source: Source, stack: contextlib.ExitStack, claims: dict[str, OutputFile],
+                   point_names: tuple[str, ...] | None = None) -> dict:
         images = stack.enter_context(ImageSink(self.out_dir, self.targets)) if self.out_dir is not None else None
-        jsonl = None
+        jsonl = csv = None
         if self.json_path is not None:
             jsonl = stack.enter_context(JsonlSink(self.json_path, output=claims.get("jsonl")))
-        return {"images": images, "jsonl": jsonl}
+        if self.csv_path is not None:
+            names = {} if point_names is None else {"point_names": point_names}
+            csv = stack.enter_context(CsvSink(self.csv_path, images=True, output=claims.get("csv"), **names))
+        return {"images": images, "jsonl": jsonl, "csv": csv}
 
     def say_how_to_stop(self, window: bool, log: Log) -> None:
         """A folder of images ends by itself: nothing to say."""
@@ -330,7 +377,7 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
             log(f"models: detector {tracker.detector.name} {tracker.box_backend.name}, landmarks "
                 f"{tracker.landmark_backend.meta.model} {tracker.landmark_backend.name}; faces: {limit}")
         with deferred_signals():  # each output is registered for closing before an interrupt can land
-            sinks = job.open_sinks(source, stack, claims)
+            sinks = job.open_sinks(source, stack, claims, tracker.point_names)
         window = None
         if show:
             window = WindowSink(job.title)

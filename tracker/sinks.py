@@ -10,7 +10,8 @@ Closing a sink finalises its file (the mp4 index, the last JSON row) with SIGINT
 interrupt can never leave a half-written file behind. The mp4 and the JSON lines are claimed and
 written the same way (`tracker.outfile.OutputFile`): one run at a time writes an output, into
 `.NAME.part` beside it, renamed over NAME when the sink is closed (at the end, after an error, or
-after an interrupt).
+after an interrupt). JSON lines (and CSV rows, `tracker.csv_rows`) given the path `-` go to standard
+output instead, flushed per row, with no file, claim or check.
 """
 
 from __future__ import annotations
@@ -296,35 +297,60 @@ def _reason(exc: BaseException) -> str:
     return str(text).strip() or type(exc).__name__
 
 
-class JsonlSink:
-    """JSON lines, one object per frame or image, flushed per row so an interrupted run keeps its rows.
+STDOUT = "-"  # the output path that means standard output (`--json -`, `--csv -`)
 
-    The rows go to `.NAME.part`, renamed to `path` by `close()` (`tracker.outfile`): `output` is the
-    run's claim on `path`, made here when not given (InputError when another run holds it).
+
+def is_stdout(path: str | Path | None) -> bool:
+    """True when an output path is `-`: standard output, not a file."""
+    return path is not None and str(path) == STDOUT
+
+
+def shown_output(path: str | Path) -> str:
+    """An output's name for a message: `standard output` for `-`, else the path as `ls -b` shows it."""
+    return "standard output" if is_stdout(path) else shown(path)
+
+
+class LineWriter:
+    """Text lines into a claimed output file, or onto standard output for the path `-`.
+
+    A file is written as `.NAME.part` and renamed to `path` by `close()` (`tracker.outfile`): `output` is
+    the run's claim on `path`, made here when not given (InputError when another run holds it; `option`
+    names it in messages). Standard output is flushed per line and never closed. `write` raises
+    FacetrackError when a line cannot be written (disk full, a closed pipe).
     """
 
-    def __init__(self, path: str | Path, output: OutputFile | None = None) -> None:
+    def __init__(self, path: str | Path, output: OutputFile | None = None, option: str = "--json") -> None:
         self.path = Path(path)
+        self.to_stdout = is_stdout(path)
         self.rows = 0
-        self._output = output if output is not None else OutputFile(self.path, "--json")
+        if self.to_stdout:
+            self._output, self._file = None, sys.stdout
+            return
+        self._output = output if output is not None else OutputFile(self.path, option)
         try:
-            self._file = open(self._output.part, "w", encoding="utf-8")
+            self._file = open(self._output.part, "w", encoding="utf-8", errors="surrogateescape", newline="")
         except OSError as exc:
             self._output.discard()
             raise FacetrackError(f"{shown(self.path)}: cannot write ({exc.strerror})") from None
 
-    def write(self, row: dict) -> None:
-        """Write and flush one row (one write call: a row is in the file whole or not at all)."""
+    def write_text(self, text: str) -> None:
+        """Write and flush `text` (one or more whole lines, in one write call)."""
         try:
-            self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+            self._file.write(text)
             self._file.flush()
         except OSError as exc:
-            raise FacetrackError(f"{shown(self.path)}: cannot write ({exc.strerror}); {self.rows} rows "
-                                 "kept") from None
-        self.rows += 1
+            if self.to_stdout and isinstance(exc, BrokenPipeError):
+                _quiet_stdout()
+            raise FacetrackError(f"{shown_output(self.path)}: cannot write ({exc.strerror or exc}); {self.rows} "
+                                 "rows written") from None
 
     def close(self) -> None:
-        """Close the file and rename it into place (signals wait until it is done)."""
+        """Close the file and rename it into place (signals wait until it is done); standard output is
+        only flushed."""
+        if self.to_stdout:
+            with contextlib.suppress(OSError, ValueError):
+                self._file.flush()
+            return
         if not self._file.closed:
             with deferred_signals():
                 try:
@@ -333,19 +359,43 @@ class JsonlSink:
                     pass
                 self._output.commit()
 
-    def __enter__(self) -> "JsonlSink":
+    def __enter__(self) -> "LineWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def plan_image_outputs(names: list[str], out_dir: Path) -> dict[str, Path]:
+def _quiet_stdout() -> None:
+    """After a broken pipe on standard output (`| head`): point it at /dev/null, so that the
+    interpreter's flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+class JsonlSink(LineWriter):
+    """JSON lines, one object per frame or image, flushed per row so an interrupted run keeps its rows;
+    into a claimed file (`LineWriter`), or onto standard output for the path `-`."""
+
+    def __init__(self, path: str | Path, output: OutputFile | None = None) -> None:
+        super().__init__(path, output, "--json")
+
+    def write(self, row: dict) -> None:
+        """Write and flush one row (one write call: a row is in the file whole or not at all)."""
+        self.write_text(json.dumps(row, separators=(",", ":")) + "\n")
+        self.rows += 1
+
+
+def plan_image_outputs(names: list[str], out_dir: Path, base: str | Path | None = None) -> dict[str, Path]:
     """The annotated copy's path in `out_dir` for each input image (checked before any work).
 
-    Same file name; `name_1.png`, `name_2.png`, ... when names clash (case-insensitively, inputs from
-    different folders); `.png` for a format OpenCV cannot write (WRITABLE_SUFFIXES). InputError when
-    `out_dir` is a file, its parent folder is missing, or a copy would overwrite its own input.
+    With `base` (a folder above every input: `tracker.inputs.common_base`), each copy keeps its path
+    relative to `base` (`a/x.jpg` and `b/x.jpg` stay apart); without it, the file name alone. Clashes
+    left (case-insensitively, or the same file given twice) become `name_1.png`, `name_2.png`, ...;
+    `.png` for a format OpenCV cannot write (WRITABLE_SUFFIXES). InputError when `out_dir` is a file, its
+    parent folder is missing, or a copy would overwrite its own input.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out-dir {out_dir}: is a file, not a folder")
@@ -355,11 +405,12 @@ def plan_image_outputs(names: list[str], out_dir: Path) -> dict[str, Path]:
     used: set[str] = set()
     for name in names:
         src = Path(name)
+        folder = Path(os.path.relpath(os.path.abspath(name), os.path.abspath(base))).parent if base else Path()
         suffix = src.suffix.lower() if src.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-        stem, candidate, n = src.stem, src.stem + suffix, 1
-        while candidate.lower() in used:
-            candidate, n = f"{stem}_{n}{suffix}", n + 1
-        used.add(candidate.lower())
+        stem, candidate, n = src.stem, folder / (src.stem + suffix), 1
+        while str(candidate).lower() in used:
+            candidate, n = folder / f"{stem}_{n}{suffix}", n + 1
+        used.add(str(candidate).lower())
         target = out_dir / candidate
         if target.exists() and src.exists() and os.path.samefile(target, src):
             raise InputError(f"--out-dir {out_dir}: would overwrite the input {name}")
@@ -368,17 +419,22 @@ def plan_image_outputs(names: list[str], out_dir: Path) -> dict[str, Path]:
 
 
 class ImageSink:
-    """Annotated copies of still images, one file per input at its planned path (`plan_image_outputs`).
+    """Annotated copies of still images, one file per input at its planned path (`plan_image_outputs`),
+    subfolders made as needed; `out_dir` is marked as facetrack's output (`tracker.outdirs.mark_output_folder`)
+    so that a later run over a folder holding it does not take the copies as inputs.
 
     Each image is encoded in memory, written to a hidden temporary file beside its target and renamed
     into place with signals held back: a copy is in the folder whole or not at all.
     """
 
     def __init__(self, out_dir: str | Path, targets: dict[str, Path]) -> None:
+        from tracker.outdirs import mark_output_folder
+
         self.out_dir = Path(out_dir)
         self.targets = targets
         self.written = 0
         self.out_dir.mkdir(exist_ok=True)
+        mark_output_folder(self.out_dir)
 
     def write(self, name: str, image: np.ndarray) -> None:
         """Write the copy of input `name` (uint8 HxWx3 BGR); FacetrackError when it cannot be encoded or written."""
@@ -389,6 +445,7 @@ class ImageSink:
         tmp = path.with_name(f".{path.name}.tmp")
         with deferred_signals():
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 data.tofile(str(tmp))
                 os.replace(tmp, path)
             except OSError as exc:
@@ -441,11 +498,37 @@ def _r(v: float) -> float:
     return round(float(v), 2)
 
 
+DETECTOR, TRACKED = "detector", "tracked"  # a row's "source"
+
+
+def face_source(face) -> str:
+    """Where a face's row comes from on this frame: DETECTOR when the detector found the face on this
+    frame (`FaceResult.detection` is set; every face of a still image), TRACKED when it was followed from
+    the previous frame's points without the detector seeing it here."""
+    return DETECTOR if getattr(face, "detection", None) is not None else TRACKED
+
+
+def frame_score(face) -> float | None:
+    """The face's score on this frame, 0..1: the detector's score on a DETECTOR row, the landmark model's
+    face quality on a TRACKED row; None on a TRACKED row of a landmark model without a quality output
+    (nothing scored the face on that frame)."""
+    if face_source(face) == DETECTOR:
+        return float(face.detection.score)
+    return None if face.quality is None else float(face.quality)
+
+
+def _score(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
 def face_row(face, point_names: tuple[str, ...] = POINT_NAMES) -> dict:
-    """One face of the "faces" list: id, box, score, "quality" (only when the landmark model gives one),
-    points by name, "point_scores" by name (only when the landmark model gives them)."""
+    """One face of the "faces" list: id, "source" ("detector" or "tracked": `face_source`), box, "score"
+    (this frame's: `frame_score`, null when nothing scored it), "last_detector_score" (the detector's score
+    from the last frame it saw the face), "quality" (only when the landmark model gives one), points by
+    name, "point_scores" by name (only when the landmark model gives them)."""
     points = np.asarray(face.points_px, dtype=np.float32).reshape(-1, 2)
-    row: dict = {"id": int(face.id), "box_xyxy": [_r(v) for v in face.box_xyxy], "score": round(float(face.score), 4)}
+    row: dict = {"id": int(face.id), "source": face_source(face), "box_xyxy": [_r(v) for v in face.box_xyxy],
+                 "score": _score(frame_score(face)), "last_detector_score": _score(face.score)}
     if face.quality is not None:
         row["quality"] = round(float(face.quality), 4)
     row["points"] = {name: [_r(x), _r(y)] for name, (x, y) in zip(point_names, points)}

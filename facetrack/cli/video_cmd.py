@@ -1,4 +1,4 @@
-"""`facetrack video IN --out OUT.mp4`: track every face through a video file, frame by frame."""
+"""`facetrack video IN... [--out OUT.mp4 | --out-dir DIR]`: track every face through video files, frame by frame."""
 
 from __future__ import annotations
 
@@ -14,13 +14,26 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 @app.command("video")
 @handle_errors
 def video_command(
-    source: str = typer.Argument(..., help="Input video file, an animated GIF/WebP/PNG (each frame at its own "
-                                           "duration), a stream URL OpenCV can open, or "
-                                           "'synthetic?width=W&height=H&frames=N' (a drawn moving face)."),
-    out: Path = typer.Option(..., "--out", help="Annotated output video (.mp4, mp4v): the input's size (odd "
-                                                "sizes too), one frame per input frame, each at its own time "
-                                                "(variable frame rates keep their timing)."),
-    json_path: Path | None = typer.Option(None, "--json", help="Also write one JSON line per frame here."),
+    sources: list[str] = typer.Argument(..., help="Video files, folders (their video files, searched recursively), "
+                                        "quoted globs ('clips/*.mov'), - (paths on standard input), an animated "
+                                        "GIF/WebP/PNG (each frame at its own duration), a stream URL OpenCV can "
+                                        "open, or 'synthetic?width=W&height=H&frames=N' (a drawn moving face)."),
+    out: Path | None = typer.Option(None, "--out", help="Annotated output video (.mp4, mp4v): the input's size (odd "
+                                                        "sizes too), one frame per input frame, each at its own time "
+                                                        "(variable frame rates keep their timing)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per frame here (- : standard "
+                                                               "output)."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write one CSV row per face here, header first "
+                                                             "(- : standard output)."),
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Write each video's NAME.mp4 and NAME.jsonl here, "
+                                        "at its path relative to the inputs (needed for several videos). With no "
+                                        "output option at all: runs/track/exp, exp2, ..."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after N frames."),
+    stride: int = typer.Option(1, "--stride", min=1, help="Process every Nth frame (each keeps its own time)."),
+    start: float | None = typer.Option(None, "--start", min=0.0, help="Begin at the first frame shown at or after "
+                                                                      "this time (seconds, presentation time)."),
+    end: float | None = typer.Option(None, "--end", min=0.0, help="Stop before the first frame shown at or after "
+                                                                  "this time (seconds, presentation time)."),
     show: bool = typer.Option(False, "--show", help="Also show a window while processing (needs a display; "
                                                     "q or Esc stops)."),
     backend: common.BackendOption = common.BackendKind.onnx,
@@ -39,10 +52,15 @@ def video_command(
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
 ) -> None:
-    """Track every face in a video: annotated .mp4 and optional JSON lines, every frame in order."""
-    from tracker.session import ModelOptions, VideoJob, run_job
+    """Track every face in a video: annotated .mp4 and JSON lines (default: into runs/track/expN), every frame
+    in order, or the part --start/--end/--stride/--max-frames asks for."""
+    from tracker.batch import run_videos, video_jobs
+    from tracker.session import ModelOptions, VideoJob
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
                           min_quality, detector=detector, max_faces=max_faces)
-    run_job(VideoJob(source, out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
-                     threaded=not sequential), log=say)
+    template = VideoJob("", out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
+                        threaded=not sequential, csv_path=csv_path, start_s=start, end_s=end, stride=stride,
+                        max_frames=max_frames)
+    jobs, run_dir = video_jobs(sources, template, out_dir)
+    run_videos(jobs, run_dir, log=say)

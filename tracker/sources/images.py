@@ -23,6 +23,7 @@ from core.errors import InputError
 from core.frame import Frame
 from core.image_formats import MISSING_DECODER_HINTS, format_without_decoder, is_animated_image
 from core.imageio import IMAGE_SUFFIXES, is_image_file, read_image_bgr
+from tracker.inputs import walk_files
 from tracker.sources.base import Source
 
 MIN_IMAGE_SIDE = 8  # still images smaller than this are skipped (nothing to find in them)
@@ -67,14 +68,14 @@ def missing_decoder(file_format: str) -> str:
 
 
 def list_images(paths: list[str | Path]) -> ImageList:
-    """Sort files named directly or found (recursively, sorted) in folders into images and skipped files,
-    by one rule (`skip_reason`); paths kept as given. InputError for a path that does not exist."""
+    """Sort files named directly or found (recursively, sorted: `tracker.inputs.walk_files`, which passes
+    over folders facetrack wrote outputs into) in folders into images and skipped files, by one rule
+    (`skip_reason`); paths kept as given. InputError for a path that does not exist."""
     listing = ImageList()
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = [os.path.join(str(given), str(sub.relative_to(path))) for sub in sorted(path.rglob("*"))
-                     if sub.is_file()]
+            files = walk_files(str(given))  # output folders facetrack marked inside it are passed over
         elif path.is_file():
             files = [str(given)]
         else:

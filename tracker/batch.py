@@ -1,0 +1,156 @@
+"""What `facetrack video` and `facetrack images` write where, and running several inputs one after another.
+
+Output rules (README "Commands"):
+
+- **No output option** (none of `--out`, `--json`, `--csv`, `--out-dir`): a new run folder is made,
+  `runs/track/exp`, then `exp2`, ... (`tracker.outdirs.next_run_folder`; `runs_root`: another place than
+  `runs/track`), used as `--out-dir`, and named
+  at the end (`results in runs/track/exp2`); `images` also writes `results.jsonl` into it.
+- **`video --out-dir DIR`**: for each video, `DIR/NAME.mp4` (annotated) and `DIR/NAME.jsonl`, at the
+  video's path relative to the folder above every input (`tracker.inputs.common_base`: a folder given
+  keeps its subfolders); names that still clash get `_1`, `_2`, ... Several videos need it (`--out`,
+  `--json` and `--csv` name one video's outputs).
+- **`images --out-dir DIR`**: annotated copies at the images' relative paths (`ImagesJob.targets`).
+- Explicit `--out`, `--json`, `--csv` are written as given; `-` for `--json` or `--csv` is standard output.
+
+Each input is expanded first (`tracker.inputs.expand_inputs`: files, folders, quoted globs, `-` for
+paths on standard input). Several videos run one after another, each with its own tracker (ids from
+1); a video that fails is named and the others still run (exit 1 at the end, naming how many failed);
+Ctrl+C stops the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from core.errors import FacetrackError, InputError, Interrupted
+from core.pathnames import shown
+from tracker.bench.synthetic import is_synthetic
+from tracker.inputs import common_base, expand_inputs, list_videos
+from tracker.outdirs import mark_output_folder, next_run_folder, remove_if_unused
+from tracker.session import ImagesJob, VideoJob, run_job
+from tracker.sources import is_url
+
+Log = Callable[[str], None]
+IMAGES_JSON = "results.jsonl"  # the JSON lines of a default `images` run, in its run folder
+
+__all__ = ["IMAGES_JSON", "images_job", "run_images", "run_videos", "video_jobs", "video_outputs"]
+
+
+def _not_a_path(arg: str) -> bool:
+    return is_url(arg) or is_synthetic(arg)
+
+
+def _given(*outputs) -> bool:
+    return any(output is not None for output in outputs)
+
+
+def video_outputs(videos: list[str], out_dir: Path) -> list[tuple[Path, Path]]:
+    """(annotated .mp4, JSON lines) in `out_dir` for each video: its path relative to the inputs' common
+    folder with the suffix replaced (`clip.mov` -> `clip.mp4`, `clip.jsonl`); a stream URL or synthetic
+    spec is named `stream` or `synthetic`; clashes numbered `NAME_1`, `NAME_2`, ... (case-insensitively)."""
+    files = [v for v in videos if not _not_a_path(v)]
+    base = common_base(files) if files else Path(os.curdir)
+    used: set[str] = set()
+    planned = []
+    for video in videos:
+        if _not_a_path(video):
+            stem = Path("synthetic" if is_synthetic(video) else "stream")
+        else:
+            rel = Path(os.path.relpath(os.path.abspath(video), os.path.abspath(base)))
+            stem = rel.with_suffix("")
+        candidate, n = stem, 1
+        while str(candidate).lower() in used:
+            candidate, n = stem.with_name(f"{stem.name}_{n}"), n + 1
+        used.add(str(candidate).lower())
+        target = out_dir / candidate
+        planned.append((target.with_name(target.name + ".mp4"), target.with_name(target.name + ".jsonl")))
+    return planned
+
+
+def video_jobs(args: list[str], template: VideoJob, out_dir: Path | None = None,
+               runs_root: Path | None = None) -> tuple[list[VideoJob], Path | None]:
+    """The jobs of `facetrack video ARGS...` (one per video) from `template` (every other option), and the
+    default run folder made for them (None when an output option was given). InputError for a glob that
+    matches nothing, a folder without videos, several videos without `--out-dir`, `--out` with `--out-dir`."""
+    videos = list_videos(expand_inputs(args, literal=_not_a_path))
+    explicit = _given(template.out, template.json_path, template.csv_path)
+    if template.out is not None and out_dir is not None:
+        raise InputError("--out and --out-dir exclude each other: --out names one video's .mp4, --out-dir a "
+                         "folder for each video's .mp4 and .jsonl")
+    if len(videos) > 1 and explicit:
+        raise InputError(f"{len(videos)} videos: give --out-dir DIR (each video's .mp4 and .jsonl go there) "
+                         "instead of --out, --json or --csv, which name one video's outputs")
+    run_dir = None
+    if not explicit and out_dir is None:
+        run_dir = out_dir = next_run_folder(runs_root)
+    if out_dir is None:
+        return [replace(template, source=videos[0])], None
+    planned = video_outputs(videos, out_dir)
+    _make_folders(out_dir, [mp4.parent for mp4, _ in planned])
+    jobs = [replace(template, source=video, out=mp4, json_path=template.json_path or rows)
+            for video, (mp4, rows) in zip(videos, planned)]
+    return jobs, run_dir
+
+
+def _make_folders(out_dir: Path, folders: list[Path]) -> None:
+    """`out_dir` (with its parents) and the subfolders of its outputs, `out_dir` marked as an output folder."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out-dir {shown(out_dir)}: cannot make {shown(exc.filename or out_dir)} "
+                         f"({exc.strerror or exc})") from None
+    mark_output_folder(out_dir)
+
+
+def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lambda line: None) -> None:
+    """Run each job (`tracker.session.run_job`) in order. One job: its error as it is. Several: a failed one
+    is logged and the rest run, then FacetrackError (exit 1) names how many failed; Interrupted stops all.
+    A default `run_dir` is named at the end, or removed when nothing was written into it."""
+    failed: list[str] = []
+    try:
+        for job in jobs:
+            try:
+                run_job(job, log=log)
+            except Interrupted:
+                raise
+            except FacetrackError as exc:
+                if len(jobs) == 1:
+                    raise
+                log(f"error: {exc}")
+                failed.append(shown(job.source))
+    finally:
+        _end_run_folder(run_dir, log)
+    if failed:
+        more = f", +{len(failed) - 3} more" if len(failed) > 3 else ""
+        raise FacetrackError(f"{len(failed)} of {len(jobs)} videos failed ({', '.join(failed[:3])}{more}); the "
+                             "others were written")
+
+
+def images_job(args: list[str], template: ImagesJob, runs_root: Path | None = None
+               ) -> tuple[ImagesJob, Path | None]:
+    """The job of `facetrack images ARGS...` from `template` (every other option), and the default run folder
+    made for it when no output option was given (annotated copies and `results.jsonl` go there)."""
+    paths = tuple(expand_inputs(args))
+    if _given(template.out_dir, template.json_path, template.csv_path):
+        return replace(template, paths=paths), None
+    run_dir = next_run_folder(runs_root)
+    return replace(template, paths=paths, out_dir=run_dir, json_path=run_dir / IMAGES_JSON), run_dir
+
+
+def run_images(job: ImagesJob, run_dir: Path | None = None, log: Log = lambda line: None) -> None:
+    """`tracker.session.run_job`; a default `run_dir` is named at the end, or removed when it stayed empty."""
+    try:
+        run_job(job, log=log)
+    finally:
+        _end_run_folder(run_dir, log)
+
+
+def _end_run_folder(run_dir: Path | None, log: Log) -> None:
+    if run_dir is not None and not remove_if_unused(run_dir):
+        log(f"results in {shown(run_dir)}")
