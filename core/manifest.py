@@ -6,7 +6,8 @@
  "onnx": {"resnet": "landmarks.onnx", "nalbert": "landmarks-nalbert.onnx", "box": "box.onnx",
           "centernet": "detector.onnx"}}
 
-plus "onnx_fp16" / "onnx_int8" tables for lower-precision graphs. This module is the only code that
+plus "onnx_fp16" / "onnx_int8" tables for lower-precision graphs (`GRAPH_TABLES`; `--precision` picks
+one at run time, `graph_file`). This module is the only code that
 writes a manifest (`write_manifest`, reached through `update_manifest`, `set_model_file` and
 `remove_model_file`): training's ship step, export and the scripts all call it.
 """
@@ -27,9 +28,20 @@ REGRESSOR = "regressor"  # the --detector name of BOX_MODEL
 FACE_FINDERS = (*DETECTOR_MODELS, BOX_MODEL)  # models that find faces in a frame: never landmark models
 
 
+# ONNX graph precisions and the manifest table of each; "auto" takes a model's most precise graph
+GRAPH_TABLES = {"fp32": "onnx", "fp16": "onnx_fp16", "int8": "onnx_int8"}
+PRECISIONS = tuple(GRAPH_TABLES)
+AUTO = "auto"
+
+
 def default_weights_dir() -> Path:
-    """The shipped weights: `weights/` beside the package (the repository root)."""
-    return Path(__file__).resolve().parent.parent / "weights"
+    """The shipped weights folder: `facetrack/weights/` where a wheel installs them (the package data of
+    `facetrack.weights`, pyproject.toml), else the repository's top-level `weights/` (a source checkout or
+    an editable install, where that folder is the source of truth). Never checked to exist here:
+    `read_manifest` says when it is missing."""
+    root = Path(__file__).resolve().parent.parent
+    installed = root / "facetrack" / "weights"
+    return installed if (installed / MANIFEST).is_file() else root / "weights"
 
 
 def read_manifest(weights_dir: str | Path) -> dict:
@@ -98,11 +110,23 @@ def remove_model_file(weights_dir: str | Path, table: str, model: str, delete: b
     return folder / listed
 
 
+def _tables(fmt: str | None) -> list[str]:
+    """The manifest tables of format `fmt`: 'onnx' means a graph of any precision; None: every table."""
+    if fmt == "onnx":
+        return list(GRAPH_TABLES.values())
+    return [fmt] if fmt else [*GRAPH_TABLES.values(), "checkpoints"]
+
+
 def landmark_models(manifest: dict, fmt: str | None = None) -> list[str]:
-    """Names of the landmark models a manifest lists (in format `fmt`, or in any): never the box model."""
-    tables = ([fmt] if fmt else ["onnx", "checkpoints"]) + (["onnx_fp16"] if fmt in (None, "onnx") else [])
-    names = {name for table in tables for name in manifest.get(table, {}) or {}}
+    """Names of the landmark models a manifest lists (in format `fmt`: 'onnx' counts a graph of any
+    precision; None: in any table): never a face finder."""
+    names = {name for table in _tables(fmt) for name in manifest.get(table) or {}}
     return sorted(names - set(FACE_FINDERS))
+
+
+def graph_precisions(manifest: dict, model: str) -> list[str]:
+    """The precisions ('fp32', 'fp16', 'int8', in that order) of the ONNX graphs the manifest lists for `model`."""
+    return [p for p, table in GRAPH_TABLES.items() if model in (manifest.get(table) or {})]
 
 
 def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None = None) -> str:
@@ -114,15 +138,17 @@ def landmark_model_name(manifest: dict, requested: str | None, fmt: str | None =
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
         raise InputError(f"--landmark-model {requested}: that is a face detector, not a landmark model "
                          f"(landmark models: {known})")
-    if requested and fmt and requested not in landmark_models(manifest, fmt):  # onnx: fp16-only graphs count
+    if requested and fmt and requested not in landmark_models(manifest, fmt):  # onnx: a graph of any precision
+        what = "ONNX graphs" if fmt == "onnx" else fmt
         known = ", ".join(landmark_models(manifest, fmt)) or "none"
         if requested in landmark_models(manifest):
             other = "checkpoint only: use --backend torch, or run facetrack export" if fmt == "onnx" else \
                 "ONNX graph only: use --backend onnx"
             raise InputError(f"--landmark-model {requested}: the weights have its {other} "
-                             f"(landmark models with {fmt} files: {known})")
-        raise InputError(f"--landmark-model {requested}: not in the weights manifest "
-                         f"(landmark models with {fmt} files: {known})")
+                             f"(landmark models with {what}: {known})")
+        everything = ", ".join(landmark_models(manifest)) or "none"
+        raise InputError(f"--landmark-model {requested}: not in the weights manifest (its landmark models: "
+                         f"{everything})")
     return name
 
 
@@ -138,23 +164,39 @@ def detector_model_name(manifest: dict, requested: str | None) -> str:
     return name
 
 
-def model_file(weights_dir: str | Path, model: str, fmt: str) -> Path:
-    """Path of a model's file in format 'onnx' or 'checkpoints', checked to exist.
+def graph_table(manifest: dict, model: str, precision: str = AUTO) -> str | None:
+    """The manifest table ('onnx', 'onnx_fp16', 'onnx_int8') whose graph of `model` runs at `precision`
+    ('fp32', 'fp16', 'int8'; 'auto': the most precise graph listed, so a model shipped only as an fp16
+    graph, float32 in and out, runs too); None when the manifest lists no graph of `model` at all.
+    InputError for an unknown precision, or a model listed without a graph at the one asked for."""
+    if precision != AUTO and precision not in GRAPH_TABLES:
+        raise InputError(f"--precision {precision}: expected one of {', '.join((AUTO, *PRECISIONS))}")
+    have = graph_precisions(manifest, model)
+    if not have:
+        return None
+    if precision == AUTO:
+        return GRAPH_TABLES[have[0]]
+    if precision not in have:
+        how = "facetrack export" + ("" if precision == "fp32" else f" --{precision}")
+        raise InputError(f"--precision {precision}: the weights have no {precision} ONNX graph of {model!r} (its "
+                         f"graphs: {', '.join(have)}); use --precision {have[0]} or auto, or write one with {how}")
+    return GRAPH_TABLES[precision]
 
-    A model shipped only as an fp16 graph (`onnx_fp16`; float32 in and out) serves for 'onnx'.
-    """
+
+def model_file(weights_dir: str | Path, model: str, fmt: str, precision: str = AUTO) -> Path:
+    """Path of a model's file, checked to exist: its checkpoint (fmt 'checkpoints') or its ONNX graph
+    (fmt 'onnx') at `precision` (`graph_table`: 'auto' the most precise one listed, else 'fp32', 'fp16'
+    or 'int8'). InputError when the manifest lists no such file or the file is missing."""
     folder = Path(weights_dir)
     manifest = read_manifest(folder)
-    table = dict(manifest.get(fmt, {}))
-    if fmt == "onnx":
-        for name, file in manifest.get("onnx_fp16", {}).items():
-            table.setdefault(name, file)
-    if model not in table:
-        names = sorted(table) if model in FACE_FINDERS else landmark_models(manifest, fmt)
+    table = graph_table(manifest, model, precision) if fmt == "onnx" else fmt
+    if table is None or model not in (manifest.get(table) or {}):
+        names = sorted({n for t in _tables(fmt) for n in manifest.get(t) or {}} & set(FACE_FINDERS)) \
+            if model in FACE_FINDERS else landmark_models(manifest, fmt)
         kind = "" if model in FACE_FINDERS else "landmark models "
         known = ", ".join(names) or "none"
         raise InputError(f"{folder}: no {fmt} file for model {model!r} in {MANIFEST} (available {kind}{known})")
-    path = folder / table[model]
+    path = folder / manifest[table][model]
     if not path.is_file():
         raise InputError(f"{path}: listed in {folder / MANIFEST} but missing")
     return path

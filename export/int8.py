@@ -82,6 +82,5 @@ def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
     limit, unit = (max_iou_loss, "IoU") if meta.kind in ("box", "detector") else (max_nme_loss, "NME points")
     if not loss <= limit:
         raise VerificationError(f"{file}: int8 loses {loss:.3f} {unit} against fp32 on {n} held-out real "
-                                f"inputs (limit {limit}); refused, nothing written (export without --int8 "
-                                f"for the other graphs)")
+                                f"inputs (limit {limit}); refused")
     return loss

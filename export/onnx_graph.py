@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import onnx
 
+from core.freshness import SOURCE_KEY, file_sha256
 from core.meta import ModelMeta
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ def add_metadata(proto: onnx.ModelProto, meta: ModelMeta) -> None:
 def with_precision(meta: ModelMeta, precision: str) -> ModelMeta:
     """The metadata with `precision` (fp32 / fp16 / int8) recorded in its extra entries."""
     return replace(meta, extra={**meta.extra, "precision": precision})
+
+
+def with_source(meta: ModelMeta, checkpoint: str | Path) -> ModelMeta:
+    """The metadata with the sha256 of the checkpoint file it is exported from (`core.freshness`: the
+    runtime says when a weights folder's checkpoint no longer matches its graph)."""
+    return replace(meta, extra={**meta.extra, SOURCE_KEY: file_sha256(checkpoint)})
 
 
 def save_with_metadata(proto: onnx.ModelProto, meta: ModelMeta, path: str | Path) -> Path:

@@ -30,7 +30,7 @@ from export.formats import ExportFormat, get_format
 from export.fp16 import write_fp16
 from export.install import list_graphs, move_staged
 from export.int8 import INT8_MAX_IOU_LOSS, INT8_MAX_NME_LOSS, refuse_int8, write_int8
-from export.onnx_graph import with_precision
+from export.onnx_graph import with_precision, with_source
 from export.plan import Planned, checkpoint_meta, plan
 from export.probe import CALIB_FACES, VERIFY_FACES, Probe, make_probe
 from export.report import Row
@@ -47,6 +47,7 @@ class ExportResult:
     out_dir: Path
     manifest: Path
     files: list[Path] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # why each refused int8 graph was not written
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,34 @@ def _write_graph(form: ExportFormat, model, meta: ModelMeta, path: Path, opset: 
                          f"{written}); pick another opset")
 
 
+def _int8_item(path: Path, staging: Path, stem: str, suffix: str, model, meta: ModelMeta, probe: Probe,
+               base: float | None, opts: _Options) -> tuple[Row, str | None]:
+    """Write and check the int8 copy of the verified fp32 graph `path` in `staging`; (its row, None) when it
+    passes, (its row, why) when it is refused for accuracy, its file removed from `staging` then."""
+    int8_path = write_int8(path, staging / f"{stem}.int8{suffix}", meta, probe.calib(meta).x)
+    check, note = verify_variant(int8_path, model, meta, probe, base, "int8")
+    try:
+        if check.score is None or base is None:
+            raise VerificationError(f"{int8_path.name}: cannot measure its accuracy on ONNX Runtime CPU "
+                                    f"({note or 'no held-out faces'}); refused")
+        refuse_int8(int8_path.name, meta, base, check.score, len(probe.real(meta)), opts.int8_max_nme_loss,
+                    opts.int8_max_iou_loss)
+    except VerificationError as exc:
+        int8_path.unlink(missing_ok=True)
+        check.row.accuracy += " (refused)"
+        return check.row, str(exc)
+    return check.row, None
+
+
 def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tables: dict[str, dict[str, str]],
-                 log: Callable[[str], None]) -> tuple[list[Row], list[str]]:
-    """Write and check one model's graphs in `staging`, listing them in `tables`; (rows, notes)."""
+                 log: Callable[[str], None]) -> tuple[list[Row], list[str], list[str]]:
+    """Write and check one model's graphs in `staging`, listing them in `tables`; (rows, notes, why its
+    int8 graph was refused: empty when it was not)."""
     from core.models import load_model
 
     form = opts.form
     model, ckpt = load_model(item.checkpoint, expect_kind=item.kind)
-    meta = checkpoint_meta(ckpt, model, item.kind, item.checkpoint)
+    meta = with_source(checkpoint_meta(ckpt, model, item.kind, item.checkpoint), item.checkpoint)
     file = item.stem + form.suffix
     log(f"{item.name}: exporting {file}")
     path = staging / file
@@ -100,17 +121,15 @@ def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tab
         rows.append(fp16_check.row)
         notes += [note] if note else []
         tables[f"{form.name}_fp16"][item.name] = fp16_path.name
+    refused = []
     if opts.int8:
-        int8_path = write_int8(path, staging / f"{item.stem}.int8{form.suffix}", meta, probe.calib(meta).x)
-        int8_check, note = verify_variant(int8_path, model, meta, probe, check.score, "int8")
-        rows.append(int8_check.row)
-        if int8_check.score is None or check.score is None:
-            raise VerificationError(f"{int8_path.name}: cannot measure its accuracy on ONNX Runtime CPU "
-                                    f"({note or 'no held-out faces'}); refused")
-        refuse_int8(int8_path.name, meta, check.score, int8_check.score, len(probe.real(meta)),
-                    opts.int8_max_nme_loss, opts.int8_max_iou_loss)
-        tables[f"{form.name}_int8"][item.name] = int8_path.name
-    return rows, notes
+        row, why = _int8_item(path, staging, item.stem, form.suffix, model, meta, probe, check.score, opts)
+        rows.append(row)
+        if why is None:
+            tables[f"{form.name}_int8"][item.name] = f"{item.stem}.int8{form.suffix}"
+        else:
+            refused.append(why)
+    return rows, notes, refused
 
 
 def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, fmt: str = "onnx",
@@ -137,8 +156,11 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
     and manifest written. Raises InputError for bad usage or input (unknown format, --fp16/--int8 the
     format lacks, --int8 without --calib or --calib without --int8, a missing or unreadable weights
     folder, manifest or checkpoint, an --out that is not a writable folder, an --opset the exporter
-    cannot write, too few faces); VerificationError (exit 1) when a graph fails a check or an int8
-    graph is refused; nothing is installed then and the manifest is left as it was.
+    cannot write, too few faces); VerificationError (exit 1) when a graph fails a check: nothing is
+    installed then and the manifest is left as it was. An int8 graph refused for accuracy (or whose
+    accuracy cannot be measured) is not: it is left out, every other graph (fp32, fp16, the other int8
+    ones) is installed and listed as usual, an older int8 graph of that model unlisted, and the result's
+    `refused` says why (`facetrack export` then exits 1).
     """
     form: ExportFormat = get_format(fmt)
     for variant, wanted in (("fp16", fp16), ("int8", int8)):
@@ -168,11 +190,13 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
     # every table of the format, so entries this export does not renew get unlisted
     tables: dict[str, dict[str, str]] = {form.name: {}, **{f"{form.name}_{v}": {} for v in form.variants}}
     rows: list[Row] = []
+    refused: list[str] = []
     try:
         for item in items:
-            item_rows, item_notes = _export_item(item, opts, staging, probe, tables, log)
+            item_rows, item_notes, item_refused = _export_item(item, opts, staging, probe, tables, log)
             rows += item_rows
             notes += item_notes
+            refused += item_refused
         files = move_staged(staging, out_dir)
         manifest_path, unlisted = list_graphs(weights_dir, out_dir, manifest, tables, [i.name for i in items])
         if unlisted:
@@ -180,4 +204,4 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
                          + ", ".join(unlisted))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(rows, notes, probe.source, out_dir, manifest_path, files)
+    return ExportResult(rows, notes, probe.source, out_dir, manifest_path, files, refused)

@@ -48,11 +48,25 @@ def face_frame_errors(points_px: np.ndarray, truth_px: np.ndarray) -> np.ndarray
     return out
 
 
+def _subset(samples: list, n: int, seed: int) -> list:
+    if len(samples) <= n:
+        return samples
+    rng = np.random.default_rng(seed)
+    return [samples[i] for i in sorted(rng.choice(len(samples), n, replace=False))]
+
+
 def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, seed: int = 0,
-            log=print) -> tuple[np.ndarray, dict]:
-    """(offsets (P, 2) in inter-ocular units, report) of a landmark checkpoint on up to `faces` training
-    faces of the output convention; the report gives the NME (%) on those faces before and after."""
-    from facetrack.evaluate import locate_faces, select_faces
+            log=print) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """(point offsets (P, 2) in inter-ocular units, convention offsets {name: (P, 2)}, report) of a landmark
+    checkpoint, measured on up to `faces` training faces of the output convention, then up to `faces` / 2
+    of each other convention its run learned offsets for.
+
+    The convention offsets (`training.conventions`, which move the model's 68-point output into a set's
+    own point convention for scoring it against its labels) were learned on the uncorrected output: each
+    is refitted by its mean residual on its own training faces once the point offsets apply, so that
+    `facetrack eval` keeps scoring those sets in their conventions. The report gives the NME (%) on the
+    output convention's faces before and after, and per other convention."""
+    from facetrack.evaluate import in_own_conventions, locate_faces, select_faces
     from tracker.backends import create_backend
     from tracker.locate import Locator
 
@@ -62,14 +76,10 @@ def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, se
     if not data:
         raise FacetrackError(f"{checkpoint}: no training data recorded; give --data (the run's data sets)")
     # the split of all the run's data sets, as the run split them (identities differ with the sets pooled)
-    samples = select_faces(data, None, "train", int(trained.get("seed", 0)),
-                           bool(trained.get("split_lookalikes", False)))
-    samples = [s for s in samples if s.convention == CONVENTION_IBUG68]
+    pool = select_faces(data, None, "train", int(trained.get("seed", 0)), bool(trained.get("split_lookalikes", False)))
+    samples = _subset([s for s in pool if s.convention == CONVENTION_IBUG68], faces, seed)
     if not samples:
         raise FacetrackError(f"no training faces in the {CONVENTION_IBUG68} convention in {', '.join(data)}")
-    if len(samples) > faces:
-        rng = np.random.default_rng(seed)
-        samples = [samples[i] for i in sorted(rng.choice(len(samples), faces, replace=False))]
     backend = create_backend("torch", checkpoint, "cpu", expect_kind="landmarks")
     base_meta = replace(backend.meta, point_offsets=())
     offsets = np.zeros((len(base_meta.point_names), 2))
@@ -86,21 +96,41 @@ def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, se
         keep = nme <= MAX_NME
         offsets = offsets + face_frame_errors(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
     report["nme_before"], report["nme_after"] = report["nme_by_round"][0], report["nme_by_round"][-1]
-    return offsets, report
+    conventions: dict[str, np.ndarray] = {}
+    learned = ckpt.get("convention_offsets") or {}
+    for name, rows in learned.items():
+        table = np.asarray(rows, dtype=np.float64)
+        own = _subset([s for s in pool if s.convention == name], max(faces // 2, 1), seed)
+        if name == CONVENTION_IBUG68 or not own or not np.any(table):
+            conventions[name] = table
+            continue
+        run = in_own_conventions(locate_faces(Locator(backend), own), {name: table})
+        before = run.nme()
+        keep = before <= MAX_NME
+        conventions[name] = table - face_frame_errors(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
+        after = in_own_conventions(replace(run, points_px=locate_faces(Locator(backend), own).points_px),
+                                   {name: conventions[name]}).nme()
+        report[f"nme_{name}"] = [round(float(before.mean()), 3), round(float(after.mean()), 3)]
+        log(f"{name}: convention offsets refitted on {len(own)} training faces: NME {before.mean():.2f} -> "
+            f"{after.mean():.2f}%")
+    return offsets, conventions, report
 
 
-def write_offsets(checkpoint: Path, offsets: np.ndarray, out: Path | None = None) -> Path:
-    """Store `offsets` (P, 2) in the checkpoint's metadata (`meta.point_offsets`), in place or at `out`."""
+def write_offsets(checkpoint: Path, offsets: np.ndarray, out: Path | None = None,
+                  conventions: dict[str, np.ndarray] | None = None) -> Path:
+    """Store `offsets` (P, 2) in the checkpoint's metadata (`meta.point_offsets`) and, when given, the
+    refitted `conventions` offsets in its `convention_offsets`; in place or at `out`."""
+    from core.meta import ModelMeta
     from core.models import aligned_meta, build_model, model_meta
 
     ckpt = read_checkpoint(checkpoint)
     model = build_model(ckpt["model"], ckpt["config"])
     meta = ckpt.get("meta") or model_meta(ckpt["model"], model.config).to_dict()
     meta = {**meta, "point_offsets": [round(float(v), 6) for v in np.asarray(offsets).reshape(-1)]}
-    from core.meta import ModelMeta
-
-    ModelMeta.from_dict(meta)  # still valid
     ckpt["meta"] = aligned_meta(ModelMeta.from_dict(meta), model).to_dict()
+    if conventions:
+        ckpt["convention_offsets"] = {name: np.round(np.asarray(t, np.float64), 6).tolist()
+                                      for name, t in conventions.items()}
     target = out or checkpoint
     save_checkpoint(target, ckpt)
     return Path(target)
@@ -116,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write here instead of in place")
     args = parser.parse_args(argv)
     try:
-        offsets, report = measure(args.checkpoint, tuple(args.data or ()), args.faces, args.rounds)
-        path = write_offsets(args.checkpoint, offsets, args.out)
+        offsets, conventions, report = measure(args.checkpoint, tuple(args.data or ()), args.faces, args.rounds)
+        path = write_offsets(args.checkpoint, offsets, args.out, conventions)
     except FacetrackError as exc:
         print(f"facetrack: error: {exc}", file=sys.stderr)
         return 2

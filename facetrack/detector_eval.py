@@ -149,21 +149,22 @@ def photos_of(samples: list[FaceSample]) -> list[Photo]:
 
 
 def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers: int = 2,
-                      log: Log | None = None, misses: list[Miss] | None = None, tracker=None) -> dict:
+                      misses: list[Miss] | None = None, tracker=None) -> dict:
     """The report described in the module docstring: {"threshold", "photos": {"all", per source, per
     size bucket: {images, faces, ap50, recall}}, "single_face_photos": {...}, "composed": {...},
     "no_face_frames": {"frames", "false_rate"}}. The true faces of real photos not found at the
     threshold are appended to `misses` when given. With `tracker` (a `tracker.pipeline.Tracker` in image
     mode around this detector and a landmark model), "no_face_frames" also gives "tool_false_rate": the
     share of no-face frames where the whole tool (detector, then the landmark model's quality and box
-    agreement) reports a face."""
+    agreement) reports a face. Progress over the photos goes to stderr (`core.progress`)."""
+    from core.progress import track
     from training.compose import compose
     from training.data.faces_cache import build_faces_cache
 
     tallies: dict[str, _Tally] = defaultdict(_Tally)
     single = _Tally()
     photos = photos_of(samples)
-    for k, (photo, image) in enumerate(read_ahead(photos, workers)):
+    for photo, image in track(read_ahead(photos, workers), "detector", len(photos), "photo"):
         if image is None:
             continue
         found, boxes, scores = score_image(detector, image, photo.points, photo.group, tallies,
@@ -171,8 +172,6 @@ def evaluate_detector(detector: FaceDetector, samples: list[FaceSample], workers
         if misses is not None:
             misses += [Miss(photo.image_path, photo.group, box, boxes, scores)
                        for box, hit in zip(truth_boxes(photo.points), found) if not hit]
-        if log and (k + 1) % 500 == 0:
-            log(f"  detector: {k + 1}/{len(photos)} photos")
     cache = build_faces_cache(samples, workers)
     composed: dict[str, _Tally] = defaultdict(_Tally)
     rng = np.random.default_rng(0)

@@ -169,10 +169,13 @@ def model_split(weights_dir: Path, model: str, data: tuple[str, ...], split: str
 def locate_faces(locator: Locator, samples: list[FaceSample], flip_test: bool = False,
                  workers: int = 2) -> LandmarkRun:
     """Run the box path of the runtime (`Locator.in_box`) on each face's ground-truth box; with
-    `flip_test`, the final pass averaged with its mirrored crop. Images are decoded ahead in threads."""
+    `flip_test`, the final pass averaged with its mirrored crop. Images are decoded ahead in threads;
+    progress (faces) goes to stderr (`core.progress`)."""
+    from core.progress import track
+
     width = len(POINT_NAMES)
     points, quality, crops, runs, kept, unreadable = [], [], [], [], [], []
-    for sample, image in read_ahead(samples, workers):
+    for sample, image in track(read_ahead(samples, workers), "landmarks", len(samples), "face"):
         if image is None:
             unreadable.append(sample)
             continue
@@ -306,7 +309,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         backend = create_backend(job.backend, model_file(weights_dir, BOX_MODEL, fmt), job.device, expect_kind="box")
         box = evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)
         report["box"] = box
-        log(f"box on {box['images']} images: IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
+        log(f"box on {box['images']} images ({box['faces']} faces): IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
             f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
             f"(with {box['no_face_crops']} no-face crops)")
     return report
@@ -339,7 +342,7 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
                                                                                        fmt), fmt),
                                job.device, expect_kind="landmarks")
     tracker = Tracker(detector, landmarks, min_quality=job.min_quality, mode="image", passes=job.passes)
-    report = evaluate_detector(detector, samples, job.workers, log, misses, tracker)
+    report = evaluate_detector(detector, samples, job.workers, misses, tracker)
     say_detector(report, log)
     if sheet:
         log(f"  missed faces ({len(misses)}): {misses_sheet(misses, sheet)}")

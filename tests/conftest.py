@@ -40,7 +40,7 @@ def dot_models(monkeypatch):
     import tracker.pipeline as pipeline
 
     def open_models(weights_dir, backend="onnx", device="auto", landmark_model=None, threads=None, log=None,
-                    detector=None):
+                    detector=None, precision="auto"):
         return DotDetectorModel(), DotReader(quality=True)
 
     monkeypatch.setattr(pipeline, "open_models", open_models)

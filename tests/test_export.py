@@ -253,11 +253,40 @@ def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
     assert load_onnx_meta(weights / "landmarks.int8.onnx").extra["precision"] == "int8"
     assert any("box" in note for note in result.notes)
 
+    # refused for accuracy: the int8 graph is left out, the fp32 graphs are written and listed all the same
     out = tmp_path / "refused"
-    with pytest.raises(VerificationError, match="refused"):
-        pipeline.export_weights(weights, out_dir=out, calib=faces, int8=True, log=lambda _: None,
-                                int8_max_nme_loss=row.delta - 0.01)
-    assert list(out.iterdir()) == []  # nothing installed, staging removed
+    refused = pipeline.export_weights(weights, out_dir=out, calib=faces, int8=True, log=lambda _: None,
+                                      int8_max_nme_loss=row.delta - 0.01)
+    [why] = refused.refused
+    assert why.startswith("landmarks.int8.onnx: int8 loses") and why.endswith("refused")
+    assert "(refused)" in next(r for r in refused.rows if r.file == "landmarks.int8.onnx").accuracy
+    assert sorted(p.name for p in out.iterdir()) == ["landmarks.onnx", "manifest.json"]  # no staging left
+    assert json.loads((out / "manifest.json").read_text())["onnx"] == {"resnet": "landmarks.onnx"}
+    assert "onnx_int8" not in json.loads((out / "manifest.json").read_text())
+    # in place: the int8 graph of the earlier export is unlisted (it is older than the new fp32 graph)
+    refused = pipeline.export_weights(weights, calib=faces, int8=True, log=lambda _: None,
+                                      int8_max_nme_loss=row.delta - 0.01)
+    assert refused.refused and "onnx_int8" not in json.loads((weights / "manifest.json").read_text())
+    assert any("landmarks.int8.onnx" in note for note in refused.notes)
+
+
+def test_export_cli_refusing_int8_still_writes_the_fp32_graphs(tmp_path, faces, monkeypatch):
+    def refuse(file, *args, **kwargs):
+        raise VerificationError(f"{file}: int8 loses 9.000 NME points against fp32 (limit 0.5); refused")
+
+    monkeypatch.setattr(pipeline, "refuse_int8", refuse)
+    weights = make_weights(tmp_path / "w", names=("resnet", "box"))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", "--weights", str(weights), "--out", str(out), "--int8", "--calib",
+                                 str(faces), "--data", str(faces)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("facetrack: error:")]
+    assert len(errors) == 1 and "landmarks.int8.onnx: int8 loses" in errors[0] and "box.int8.onnx" in errors[0]
+    assert f"the other graphs were written to {out}" in errors[0]
+    assert "landmarks.onnx" in result.output and "(refused)" in result.output  # the table came first
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["onnx"] == {"resnet": "landmarks.onnx", "box": "box.onnx"} and "onnx_int8" not in manifest
+    assert not list(out.glob("*.int8.onnx"))
 
 
 def test_export_cmd_imports_no_torch():

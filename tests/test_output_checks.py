@@ -173,7 +173,8 @@ def exporting(monkeypatch) -> list:
 
     def fake_export(weights_dir, out_dir=None, **kwargs):
         calls.append((Path(weights_dir), out_dir))
-        return SimpleNamespace(rows=[], notes=[], manifest=Path(out_dir or weights_dir) / "manifest.json")
+        return SimpleNamespace(rows=[], notes=[], refused=[], out_dir=Path(out_dir or weights_dir),
+                               manifest=Path(out_dir or weights_dir) / "manifest.json")
 
     monkeypatch.setattr(pipeline, "export_weights", fake_export)
     return calls

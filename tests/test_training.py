@@ -1,5 +1,6 @@
-"""Training pieces: crops through grid_sample match cv2, flips swap eyes at any roll, lr schedule, dry runs
-(one on mixed conventions with the quality head), resume, negatives training only the quality logit."""
+"""Training pieces: crops through grid_sample match cv2, flips swap eyes at any roll, lr schedule, dry runs (no
+checkpoint files), one epoch on mixed conventions with the quality head, --time-budget within an epoch,
+resume, negatives training only the quality logit."""
 
 import json
 
@@ -98,11 +99,15 @@ def tiny_sets(tmp_path):
 def test_dry_run_trains_and_writes_run_folder(tmp_path, tiny_sets, task, model):
     cfg = TrainConfig(task=task, model=model, data=tuple(map(str, tiny_sets)), epochs=1, batch_size=4,
                       input_size=64, out=str(tmp_path / "run"), dry_run=True, workers=0)
-    summary = train(cfg, log=lambda *_: None)
+    logs = []
+    summary = train(cfg, log=logs.append)
     run = tmp_path / "run"
     assert summary["epochs_done"] == 1
-    for name in ("last.pt", "best.pt", "metrics.jsonl", "curves.png", "config.json", "summary.json"):
+    for name in ("metrics.jsonl", "curves.png", "config.json", "summary.json"):
         assert (run / name).is_file(), name
+    # the checkpoints are built and read back in memory, never written (a real one is tens of MB)
+    assert not (run / "last.pt").exists() and not (run / "best.pt").exists()
+    assert not list(run.glob("*.tmp")) and any("checked in memory, not written" in line for line in logs)
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert {"epoch", "train_loss", "val_loss", "lr", "seconds"} <= set(row)
     expected = {"landmarks": {"val_nme"}, "box": {"iou_mean", "presence_accuracy"},
@@ -130,6 +135,29 @@ def test_train_cli_bad_model_and_bad_data(tmp_path, tiny_sets):
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
+def test_time_budget_ends_an_epoch_midway(tmp_path, tiny_sets, monkeypatch):
+    import training.train as train_module
+
+    class Clock:  # every reading one second later: the 10 s budget runs out a few steps into the epoch
+        now = 0.0
+
+        def time(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr(train_module, "time", Clock())
+    logs = []
+    cfg = TrainConfig(task="landmarks", model="resnet", data=(str(tiny_sets[0]),), epochs=3, batch_size=2,
+                      input_size=48, out=str(tmp_path / "run"), workers=0, time_budget_min=10 / 60,
+                      split_lookalikes=False)
+    summary = train(cfg, log=logs.append)
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["epochs_done"] == 1 and len(rows) == 1
+    assert 1 <= rows[0]["steps"] < rows[0]["steps_planned"], rows[0]
+    assert any(f"--time-budget reached after {rows[0]['steps']} of {rows[0]['steps_planned']} steps" in line
+               for line in logs)
+
+
 def test_train_cli_dry_run_then_plot(tmp_path, tiny_sets):
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "landmarks", "--data", str(tiny_sets[0]), "--data", str(tiny_sets[1]),
@@ -141,11 +169,11 @@ def test_train_cli_dry_run_then_plot(tmp_path, tiny_sets):
     assert result.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 1000
 
 
-def test_dry_run_on_mixed_conventions_with_quality(tmp_path):
+def test_one_epoch_on_mixed_conventions_with_quality(tmp_path):
     sets = [make_ytf_csv(tmp_path / "ytf"), make_mtfl(tmp_path / "mtfl"), make_caltech(tmp_path / "caltech")]
     logs = []
     cfg = TrainConfig(task="landmarks", model="resnet", data=tuple(map(str, sets)), epochs=1, batch_size=8,
-                      input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0, quality=True)
+                      input_size=48, out=str(tmp_path / "run"), workers=0, quality=True)  # not a dry run: writes .pt
     summary = train(cfg, log=logs.append)
     run = tmp_path / "run"
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
@@ -236,7 +264,7 @@ def test_checkpoints_and_shipped_weights_name_the_data_they_were_trained_on(tmp_
 
     mtfl = make_mtfl(tmp_path / "mtfl")
     cfg = TrainConfig(task="landmarks", model="resnet", data=(*map(str, tiny_sets), str(mtfl)), epochs=1,
-                      batch_size=4, input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0)
+                      batch_size=4, input_size=48, out=str(tmp_path / "run"), max_samples=8, workers=0)
     train(cfg, log=lambda *_: None)
     meta = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["meta"]
     assert meta["data_terms"] == ("trained on YouTube-Faces keypoints, 300-W HELEN and MTFL: non-commercial "
@@ -250,7 +278,7 @@ def test_checkpoints_and_shipped_weights_name_the_data_they_were_trained_on(tmp_
 
 def test_a_fresh_run_in_a_used_folder_starts_its_log_again_and_init_from_checks_the_kind(tmp_path, tiny_sets):
     base = dict(task="landmarks", model="resnet", data=tuple(map(str, tiny_sets)), epochs=1, batch_size=4,
-                input_size=48, out=str(tmp_path / "run"), dry_run=True, workers=0)
+                input_size=48, out=str(tmp_path / "run"), max_samples=8, workers=0)
     train(TrainConfig(**base), log=lambda *_: None)
     logs = []
     train(TrainConfig(**base), log=logs.append)

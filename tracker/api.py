@@ -98,9 +98,12 @@ def _open_source(source: str | int | Path | Source) -> Source:
 class FaceTracker:
     """Finds every face and its four points (eyes, nose tip, mouth centre) in images and videos.
 
-    Loads the face detector and landmark model once, from `weights` (a folder with manifest.json; None:
-    the shipped weights/), with `backend` "onnx" (ONNX Runtime, no torch) or "torch" on `device` "auto"
-    (a usable CUDA GPU, else the CPU), "cpu" or "cuda". The other options are the command line's:
+    Loads the face detector and landmark model once, from `weights` (a folder with manifest.json; a
+    training run folder or checkpoint file, whose model runs with torch beside the shipped weights' other
+    one; None: the shipped weights), with `backend` "onnx" (ONNX Runtime, no torch) or "torch" on `device`
+    "auto" (a usable CUDA GPU, else the CPU), "cpu" or "cuda"; `precision` "auto", "fp32", "fp16" or
+    "int8" picks which ONNX graph of each model runs (auto: its most precise one). The other options are
+    the command line's:
 
     - `detector`: "centernet" (multi-face) or "regressor" (the course project's one-face box model);
       None: the manifest's default. `landmark_model`: a model name in the manifest; None: its default.
@@ -120,7 +123,8 @@ class FaceTracker:
     def __init__(self, weights: str | Path | None = None, *, device: str = "auto", backend: str = "onnx",
                  detector: str | None = None, landmark_model: str | None = None, max_faces: int | None = None,
                  min_presence: float | None = None, min_quality: float | None = None,
-                 detect_every: int | None = None, smooth: bool | None = None, flip_test: bool = True) -> None:
+                 detect_every: int | None = None, smooth: bool | None = None, flip_test: bool = True,
+                 precision: str = "auto") -> None:
         from tracker.session import ModelOptions
 
         defaults = ModelOptions()
@@ -129,7 +133,7 @@ class FaceTracker:
             landmark_model=landmark_model,
             detect_every=defaults.detect_every if detect_every is None else detect_every,
             min_presence=min_presence, min_quality=defaults.min_quality if min_quality is None else min_quality,
-            flip_test=flip_test, detector=detector, max_faces=max_faces)
+            flip_test=flip_test, detector=detector, max_faces=max_faces, precision=precision)
         self.smooth = smooth
         self._still = self.options.build(mode="image", smooth=False, log=_log)  # loads the models
         self.point_names: tuple[str, ...] = POINT_NAMES

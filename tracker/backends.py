@@ -15,13 +15,23 @@ import numpy as np
 
 from core.devices import Log, cuda_gpu_usable, default_threads, resolve_device
 from core.errors import InputError
-from core.manifest import FACE_FINDERS, detector_model_name, landmark_model_name, model_file, read_manifest
+from core.freshness import graph_out_of_date
+from core.manifest import (
+    AUTO,
+    BOX_MODEL,
+    PRECISIONS,
+    detector_model_name,
+    landmark_model_name,
+    model_file,
+    read_manifest,
+)
 from core.meta import MetadataError, ModelMeta
 from core.onnx_session import OnnxSession, has_cuda_provider, open_session
+from tracker.weights_source import WeightsSource, weights_source
 
 BACKENDS = ("onnx", "torch")
-__all__ = ["BACKENDS", "Backend", "Log", "OnnxBackend", "TorchBackend", "create_backend",
-           "cuda_gpu_usable", "cuda_unsupported", "default_threads", "open_models", "resolve_device"]
+__all__ = ["BACKENDS", "Backend", "Log", "OnnxBackend", "TorchBackend", "check_precision", "create_backend",
+           "cuda_gpu_usable", "describe", "cuda_unsupported", "default_threads", "open_models", "resolve_device"]
 
 
 class Backend(Protocol):
@@ -50,6 +60,13 @@ class OnnxBackend:
         """Run the graph on an NCHW float32 batch."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         return np.asarray(self.session.run([self._output], {self._input: batch})[0], dtype=np.float32)
+
+
+def describe(backend: Backend) -> str:
+    """How a loaded model runs, for the models line: its backend name, then the precision of its ONNX graph
+    as the graph's metadata says ("onnx:CPUExecutionProvider fp16"); a checkpoint's name alone."""
+    precision = backend.meta.extra.get("precision") if isinstance(backend, OnnxBackend) else None
+    return f"{backend.name} {precision}" if precision else backend.name
 
 
 def cuda_unsupported(backend: str) -> str | None:
@@ -126,20 +143,63 @@ def create_backend(kind: str, model_path: str | Path, device: str = "auto", *, e
     return backend
 
 
-def open_models(weights_dir: str | Path, backend: str = "onnx", device: str = "auto",
-                landmark_model: str | None = None, threads: int | None = None,
-                log: Log | None = None, detector: str | None = None) -> tuple[Backend, Backend]:
-    """The (face detector, landmark) backends named by a weights folder's manifest; `detector` is a
-    --detector name (`core.manifest.detector_model_name`: None for the manifest's default). The first
-    is a multi-face detector (kind "detector") or the box regressor (kind "box")."""
+def check_precision(backend: str, precision: str) -> None:
+    """--precision with --backend: 'auto', 'fp32', 'fp16' or 'int8' pick an ONNX graph; a checkpoint
+    (--backend torch) runs in fp32, so it takes 'auto' or 'fp32' only. InputError otherwise."""
+    if precision != AUTO and precision not in PRECISIONS:
+        raise InputError(f"--precision {precision}: expected one of {', '.join((AUTO, *PRECISIONS))}")
+    if backend == "torch" and precision not in (AUTO, "fp32"):
+        raise InputError(f"--precision {precision} picks an ONNX graph; --backend torch runs the checkpoints in "
+                         "fp32 (use --backend onnx)")
+
+
+def _open_listed(folder: Path, manifest: dict, model: str, kind: str, backend: str, device: str, precision: str,
+                 threads: int | None, log: Log) -> Backend:
+    """The backend of a model the weights folder lists; an ONNX graph older than the folder's checkpoint
+    of the same model is said (`core.freshness`)."""
     fmt = "onnx" if backend == "onnx" else "checkpoints"
+    path = model_file(folder, model, fmt, precision)
+    loaded = create_backend(backend, path, device, expect_kind=kind, threads=threads, log=log)
+    checkpoint = (manifest.get("checkpoints") or {}).get(model)
+    if backend == "onnx" and checkpoint:
+        note = graph_out_of_date(path, loaded.meta, folder / checkpoint)
+        if note:
+            log(f"warning: {note}")
+    return loaded
+
+
+def _open_trained(source: WeightsSource, device: str, threads: int | None, log: Log, landmark_model: str | None,
+                  detector: str | None) -> Backend:
+    """A training checkpoint given as --weights, with torch; InputError when an option picks the same slot."""
+    trained = create_backend("torch", source.checkpoint, device, threads=threads, log=log)
+    kind = trained.meta.kind
+    if kind == "landmarks" and landmark_model:
+        raise InputError(f"--landmark-model {landmark_model}: --weights {source.checkpoint} is a landmark model "
+                         "already; give one of them")
+    wanted = None if detector is None else detector_model_name({}, detector)
+    if kind != "landmarks" and detector is not None and wanted != (BOX_MODEL if kind == "box" else trained.meta.model):
+        raise InputError(f"--detector {detector}: --weights {source.checkpoint} is a {kind} model "
+                         f"({trained.meta.model}); give one of them")
+    other = "face detector" if kind == "landmarks" else "landmark model"
+    log(f"{source.checkpoint}: a training checkpoint ({kind} {trained.meta.model}), run with torch; the "
+        f"{other} from {source.folder}")
+    return trained
+
+
+def open_models(weights_dir: str | Path | None, backend: str = "onnx", device: str = "auto",
+                landmark_model: str | None = None, threads: int | None = None,
+                log: Log | None = None, detector: str | None = None, precision: str = AUTO) -> tuple[Backend, Backend]:
+    """The (face detector, landmark) backends of a --weights value (`tracker.weights_source`: a weights
+    folder, whose manifest names them; or a training run folder or checkpoint, which replaces the model of
+    its kind, run with torch, the other one coming from the shipped weights; None: the shipped weights).
+    `detector` is a --detector name (`core.manifest.detector_model_name`: None for the manifest's
+    default); `precision` which ONNX graph of each model runs (`core.manifest.graph_table`: 'auto', 'fp32',
+    'fp16', 'int8'). The first backend is a multi-face detector (kind "detector") or the box regressor
+    (kind "box"). An ONNX graph older than its checkpoint beside it is said through `log`, once per model.
+    InputError / MetadataError for missing or wrong weights, an option they cannot serve."""
     if backend not in BACKENDS:
         raise InputError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
-    manifest = read_manifest(weights_dir)
-    name = landmark_model_name(manifest, landmark_model, fmt)
-    landmark_path = model_file(weights_dir, name, fmt)
-    finder = detector_model_name(manifest, detector)
-    box_path = model_file(weights_dir, finder, fmt)
+    check_precision(backend, precision)
     said: list[str] = []
 
     def once(line: str) -> None:  # the device fallback is said once, not once per model
@@ -147,7 +207,20 @@ def open_models(weights_dir: str | Path, backend: str = "onnx", device: str = "a
             said.append(line)
             log(line)
 
-    kind = "box" if finder == FACE_FINDERS[-1] else "detector"
-    box = create_backend(backend, box_path, device, expect_kind=kind, threads=threads, log=once)
-    landmarks = create_backend(backend, landmark_path, device, expect_kind="landmarks", threads=threads, log=once)
+    source = weights_source(weights_dir)
+    trained = None if source.checkpoint is None else _open_trained(source, device, threads, once, landmark_model,
+                                                                   detector)
+    manifest = read_manifest(source.folder)
+    fmt = "onnx" if backend == "onnx" else "checkpoints"
+    args = (backend, device, precision, threads, once)
+    if trained is not None and trained.meta.kind != "landmarks":
+        box = trained
+    else:
+        finder = detector_model_name(manifest, detector)
+        box = _open_listed(source.folder, manifest, finder, "box" if finder == BOX_MODEL else "detector", *args)
+    if trained is not None and trained.meta.kind == "landmarks":
+        landmarks = trained
+    else:
+        name = landmark_model_name(manifest, landmark_model, fmt)
+        landmarks = _open_listed(source.folder, manifest, name, "landmarks", *args)
     return box, landmarks

@@ -590,17 +590,21 @@ def build_tracker(weights_dir: str | Path, *, backend: str = "onnx", device: str
                   min_presence: float | None = None, min_quality: float = DEFAULT_MIN_QUALITY,
                   smooth: bool = False, mode: str = "video", threads: int | None = None,
                   log: Log | None = None, flip_test: bool = False, detector: str | None = None,
-                  max_faces: int | None = None, models: tuple[Backend, Backend] | None = None) -> Tracker:
-    """Load the weights folder's face detector and landmark model and wrap them in a Tracker (options
-    checked first). `detector`: a --detector name ("centernet", "regressor"; None: the manifest's
-    default); `min_presence` None: that detector's own threshold; `max_faces`: as --max-faces
-    (`max_faces_for`: None the mode's default, 0 no limit). `models`: the (face detector, landmark)
-    backends of another tracker to share (`Tracker.models`) instead of loading them again (`weights_dir`,
-    `backend`, `device`, `landmark_model`, `threads` and `detector` are then not used)."""
+                  max_faces: int | None = None, models: tuple[Backend, Backend] | None = None,
+                  precision: str = "auto") -> Tracker:
+    """Load the face detector and landmark model of `weights_dir` (a --weights value:
+    `tracker.backends.open_models`) and wrap them in a Tracker (options checked first). `detector`: a
+    --detector name ("centernet", "regressor"; None: the manifest's default); `precision`: which ONNX
+    graph runs ("auto", "fp32", "fp16", "int8"); `min_presence` None: that detector's own threshold;
+    `max_faces`: as --max-faces (`max_faces_for`: None the mode's default, 0 no limit). `models`: the
+    (face detector, landmark) backends of another tracker to share (`Tracker.models`) instead of loading
+    them again (`weights_dir`, `backend`, `device`, `landmark_model`, `threads`, `detector` and
+    `precision` are then not used)."""
     limit = max_faces_for(max_faces, mode)
     _check_options(detect_every, min_presence, min_quality, limit)
     if models is None:
-        models = open_models(weights_dir, backend, device, landmark_model, threads, log, detector=detector)
+        models = open_models(weights_dir, backend, device, landmark_model, threads, log, detector=detector,
+                             precision=precision)
     finder, landmarks = models
     return Tracker(finder, landmarks, detect_every=detect_every, min_presence=min_presence, min_quality=min_quality,
                    smooth=smooth, mode=mode, flip_test=flip_test, max_faces=limit)

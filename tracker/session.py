@@ -23,6 +23,7 @@ from typing import Callable
 from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
 from core.signals import deferred_signals
+from tracker.backends import describe
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
@@ -71,7 +72,7 @@ def open_camera_input(camera: str, width: int | None = None, height: int | None 
 class ModelOptions:
     """Which models to load and how the tracker uses them (the options the three commands share)."""
 
-    weights: Path | None = None  # a weights folder with manifest.json; None: the shipped weights/
+    weights: Path | None = None  # a weights folder, training run folder or checkpoint; None: the shipped weights
     backend: str = "onnx"
     device: str = "auto"
     landmark_model: str | None = None  # None: the manifest's default
@@ -81,11 +82,13 @@ class ModelOptions:
     flip_test: bool = False  # still images: average each face's last pass with its mirrored crop
     detector: str | None = None  # --detector: "centernet", "regressor"; None: the manifest's default
     max_faces: int | None = None  # --max-faces: None the mode's default (4 live, else no limit), 0 no limit
+    precision: str = "auto"  # --precision: which ONNX graph of each model runs ("auto", "fp32", "fp16", "int8")
 
     def build(self, *, mode: str, smooth: bool, log: Log, models: tuple | None = None) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device);
         `models`: another tracker's `Tracker.models` to share instead of loading the weights again."""
         return build_tracker(self.weights or default_weights_dir(), backend=self.backend, device=self.device,
+                             precision=self.precision,
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
                              min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
                              mode=mode, log=log, flip_test=self.flip_test, detector=self.detector,
@@ -126,7 +129,7 @@ class _FramesJob:
     """Video and webcam: frames into an mp4 and JSON lines; a summary of FPS, latency and stages."""
 
     announce = True  # say what the source and the models are
-    progress = False  # a progress bar (frames, latency) on a terminal
+    progress: str | None = None  # what the progress counts ('frame', 'image'; `core.progress`); None: none
     max_frames: int | None = None
     title = "facetrack"  # window title
     no_display = "not showing a window"  # said when a window was asked for but there is no display
@@ -193,7 +196,7 @@ class VideoJob(_FramesJob):
     max_frames: int | None = None  # at most this many frames
 
     title = "facetrack video"
-    progress = True
+    progress = "frame"
 
     def check_outputs(self) -> None:
         check_window(self.start_s, self.end_s, self.stride, self.max_frames)
@@ -259,7 +262,7 @@ class ImagesJob:
     csv_path: Path | None = None  # `-`: standard output
 
     announce = False
-    progress = False
+    progress = "image"
     show = False
     threaded = False  # one image at a time, in order
     max_frames = None
@@ -374,8 +377,8 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
         tracker = job.models.build(mode=job.mode(source), smooth=job.smoothing(source), log=log)
         if job.announce:
             limit = "no limit" if tracker.max_faces is None else f"at most {tracker.max_faces}"
-            log(f"models: detector {tracker.detector.name} {tracker.box_backend.name}, landmarks "
-                f"{tracker.landmark_backend.meta.model} {tracker.landmark_backend.name}; faces: {limit}")
+            log(f"models: detector {tracker.detector.name} {describe(tracker.box_backend)}, landmarks "
+                f"{tracker.landmark_backend.meta.model} {describe(tracker.landmark_backend)}; faces: {limit}")
         with deferred_signals():  # each output is registered for closing before an interrupt can land
             sinks = job.open_sinks(source, stack, claims, tracker.point_names)
         window = None
@@ -383,7 +386,7 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
             window = WindowSink(job.title)
             stack.callback(window.close)
         job.say_how_to_stop(show, log)
-        on_result = _progress_bar(source.frame_count, stack) if job.progress else None
+        on_result = _progress(job.progress, source.frame_count, stack) if job.progress else None
         try:
             stats = run(source, tracker, window=window, draw=job.draw, threaded=job.threaded,
                         max_frames=job.max_frames, on_result=on_result, **sinks)
@@ -393,16 +396,17 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
     return stats
 
 
-def _progress_bar(total: int | None, stack: contextlib.ExitStack):
-    """A tqdm bar (frames, FPS, latency) fed by the runtime; silent when stderr is not a terminal."""
-    from tqdm import tqdm
+def _progress(unit: str, total: int | None, stack: contextlib.ExitStack):
+    """The runtime's `on_result` feeding a `core.progress.Progress` of `unit`s ('frame': with the latency):
+    a bar on a terminal, a plain line every 30 s in a log; closed with `stack`."""
+    from core.progress import Progress, plural
 
-    bar = tqdm(total=total, unit="frame", dynamic_ncols=True, disable=None, leave=True)
-    stack.callback(bar.close)
+    progress = Progress(plural(unit), total, unit, leave=unit == "frame")
+    stack.callback(progress.close)
 
     def update(result, stats) -> None:
-        bar.update(1)
-        if stats.processed % 15 == 0:
-            bar.set_postfix_str(f"latency {stats.latency_ms(50):.0f} ms", refresh=False)
+        if unit == "frame" and stats.processed % 15 == 0:
+            progress.note(f"latency {stats.latency_ms(50):.0f} ms")
+        progress.update(1)
 
     return update

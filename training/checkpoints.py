@@ -2,11 +2,14 @@
 (the weights of the best epoch so far, with its metrics row), and the checks `--resume` makes.
 
 Both are plain-dict checkpoints from `core.models.make_checkpoint`, written atomically, so an
-interrupted write never leaves half a file; `train_config` is the run's TrainConfig as a dict.
+interrupted write never leaves half a file; `train_config` is the run's TrainConfig as a dict. A dry run
+(`dry_run=True`, `train --dry-run`) builds and serialises each checkpoint in memory and reads it back
+(the same `weights_only` load), but writes no file.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable
 
@@ -23,11 +26,22 @@ MUST_MATCH = {"model": None, "task": None, "input_size": None, "quality": False,
 class RunCheckpoints:
     """last.pt and best.pt of the run folder `out`, for model `model_name` trained with `train_config`."""
 
-    def __init__(self, out: Path, model_name: str, train_config: dict, data_terms: str | None = None):
+    def __init__(self, out: Path, model_name: str, train_config: dict, data_terms: str | None = None,
+                 dry_run: bool = False):
         self.last_path, self.best_path = Path(out) / "last.pt", Path(out) / "best.pt"
         self.model_name = model_name
         self.train_config = train_config
         self.data_terms = data_terms  # the metadata's terms of use (core.meta.data_terms of the data)
+        self.dry_run = dry_run  # checked in memory, never written
+
+    def _write(self, path: Path, ckpt: dict) -> None:
+        if not self.dry_run:
+            save_checkpoint(path, ckpt)
+            return
+        buffer = io.BytesIO()
+        torch.save(ckpt, buffer)
+        buffer.seek(0)
+        torch.load(buffer, map_location="cpu", weights_only=True)  # what read_checkpoint would load
 
     def _checkpoint(self, model: torch.nn.Module, **info) -> dict:
         ckpt = make_checkpoint(self.model_name, model, **info)
@@ -78,15 +92,16 @@ class RunCheckpoints:
 
     def save_last(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, elapsed_s: float,
                   history: list[dict], extra: dict | None = None) -> None:
-        """Write last.pt: the weights as they are after `epoch` epochs, with what --resume needs and the
-        task's `extra` entries (e.g. `convention_offsets`)."""
-        save_checkpoint(self.last_path, self._checkpoint(
+        """Write last.pt (a dry run: only check it): the weights as they are after `epoch` epochs, with what
+        --resume needs and the task's `extra` entries (e.g. `convention_offsets`)."""
+        self._write(self.last_path, self._checkpoint(
             model, optimizer=optimizer.state_dict(), epoch=epoch, elapsed_s=elapsed_s,
             history=history, train_config=self.train_config, **(extra or {})))
 
     def save_best(self, model: torch.nn.Module, epoch: int, row: dict, elapsed_s: float,
                   extra: dict | None = None) -> None:
-        """Write best.pt: the weights after `epoch` epochs, that epoch's metrics row and the task's `extra`."""
-        save_checkpoint(self.best_path, self._checkpoint(model, epoch=epoch, metrics=row,
+        """Write best.pt (a dry run: only check it): the weights after `epoch` epochs, that epoch's metrics
+        row and the task's `extra`."""
+        self._write(self.best_path, self._checkpoint(model, epoch=epoch, metrics=row,
                                                          train_config=self.train_config, elapsed_s=elapsed_s,
                                                          **(extra or {})))

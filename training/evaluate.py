@@ -62,24 +62,32 @@ def evaluate_box(predict: Callable[[np.ndarray], np.ndarray], input_size: int, s
 
     `predict` maps an NCHW float32 batch (numpy) of `input_size` inputs to the box model's (B, 5) output,
     e.g. a runtime backend's `predict` (`tracker.backends`: ONNX Runtime or the torch checkpoint).
+    "images" counts the readable photos, "faces" their labelled faces (each one a scored frame); progress
+    over the batches goes to stderr (`core.progress`).
     """
+    from core.progress import Progress
+
     task = BoxTask(input_size)
     cache = task.build_cache(samples, workers)
     dev = torch.device("cpu")
     parts = []
-    for negative_fraction in (0.0, 1.0):
-        rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
-        preds, boxes, presence = [], [], []
-        for start in range(0, len(cache), batch_size):
-            idx = np.arange(start, min(len(cache), start + batch_size))
-            batch = task.make_batch(cache, idx, rng, gen, False, dev, negative_fraction=negative_fraction)
-            preds.append(np.asarray(predict(batch["x"].numpy()), dtype=np.float32))
-            boxes.append(batch["box"].numpy())
-            presence.append(batch["presence"].numpy())
-        parts.append((np.concatenate(preds), np.concatenate(boxes), np.concatenate(presence)))
+    starts = range(0, len(cache), batch_size)
+    with Progress("box", 2 * len(starts), "batch") as progress:
+        for negative_fraction in (0.0, 1.0):
+            rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+            preds, boxes, presence = [], [], []
+            for start in starts:
+                idx = np.arange(start, min(len(cache), start + batch_size))
+                batch = task.make_batch(cache, idx, rng, gen, False, dev, negative_fraction=negative_fraction)
+                preds.append(np.asarray(predict(batch["x"].numpy()), dtype=np.float32))
+                boxes.append(batch["box"].numpy())
+                presence.append(batch["presence"].numpy())
+                progress.update()
+            parts.append((np.concatenate(preds), np.concatenate(boxes), np.concatenate(presence)))
     faces = box_metrics(*parts[0])
     logits = np.concatenate([parts[0][0][:, 4], parts[1][0][:, 4]])
     accuracy = presence_accuracy(logits, np.concatenate([parts[0][2], parts[1][2]]))
-    return {"images": len(cache), "iou_mean": faces["iou_mean"], "iou_recall": faces["iou_recall"],
+    photos = sum(1 for k in cache.face_index if k == 0)  # one frame per face; a photo's first face counts it
+    return {"images": photos, "faces": len(cache), "iou_mean": faces["iou_mean"], "iou_recall": faces["iou_recall"],
             "presence_accuracy": accuracy, "no_face_crops": int((parts[1][2] < 0.5).sum())}
 

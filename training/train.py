@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core import devices
 from core.errors import InputError, Interrupted
 from core.meta import data_terms
 from core.models import MODELS, build_model, count_parameters, make_config, model_kind, read_checkpoint
+from core.progress import Progress
 from core.signals import deferred_signals
 from training.checkpoints import RunCheckpoints
 from training.data import formats_of, load_dataset
@@ -154,32 +154,49 @@ def prepare_data(cfg: TrainConfig, task: TrainingTask, log=print) -> dict:
     return caches
 
 
+@dataclass(frozen=True)
+class EpochResult:
+    """What one pass over the training cache did: the mean loss, the steps taken and the steps planned
+    (fewer taken: `--time-budget` ran out within the epoch)."""
+
+    loss: float
+    steps: int
+    planned: int
+
+    @property
+    def cut_short(self) -> bool:
+        return self.steps < self.planned
+
+
 def train_one_epoch(cfg: TrainConfig, task: TrainingTask, model, cache, optimizer, rng, gen, device, dist: Dist,
-                    lr_at, on_step=None) -> float:
-    """One pass over this rank's share of the training cache; returns the mean loss."""
+                    lr_at, on_step=None, out_of_time=None) -> EpochResult:
+    """One pass over this rank's share of the training cache. `out_of_time()` is asked before every
+    step but the first (all ranks ask together: `training.distributed.agree`); True ends the epoch there.
+    Progress (batches, running loss) goes to stderr on rank 0 (`core.progress`: a bar on a terminal)."""
     model.train()
     order = dist.epoch_order(len(cache), rng)
     nb = dist.steps_per_epoch(len(cache), cfg.batch_size) if not cfg.dry_run else 1
-    total, count = 0.0, 0
-    bar = tqdm(range(nb), desc="train", leave=False, disable=not dist.main, mininterval=1.0, dynamic_ncols=True)
-    for b in bar:
-        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        if len(idx) == 0:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at() * group.get("lr_scale", 1.0)
-        batch = task.make_batch(cache, idx, rng, gen, cfg.recipe != "course", device)
-        loss, _ = task.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach().item() * len(idx)
-        count += len(idx)
-        bar.set_postfix(loss=f"{total / count:.4f}")
-        if on_step:
-            on_step()
-    bar.close()
-    return total / max(count, 1)
+    total, count, steps = 0.0, 0, 0
+    with Progress("train", nb, "batch", quiet=not dist.main) as progress:
+        for b in range(nb):
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if (b > 0 and out_of_time is not None and out_of_time()) or len(idx) == 0:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at() * group.get("lr_scale", 1.0)
+            batch = task.make_batch(cache, idx, rng, gen, cfg.recipe != "course", device)
+            loss, _ = task.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach().item() * len(idx)
+            count += len(idx)
+            steps += 1
+            progress.note(f"loss {total / count:.4f}")
+            progress.update()
+            if on_step:
+                on_step()
+    return EpochResult(total / max(count, 1), steps, nb)
 
 
 @torch.no_grad()
@@ -216,8 +233,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
       (landmarks: val_nme in % of the inter-ocular distance, val_failure as a 0..1 share of faces above
       10 %; box: iou_mean, iou_recall (share with IoU >= 0.5), presence_accuracy, all 0..1), lr, seconds
       (the epoch's wall time) and elapsed_min (training minutes so far, over resumes);
+      an epoch that `cfg.time_budget_min` ended early (the budget is checked before every step) also has
+      steps and steps_planned;
     - last.pt after every epoch (weights, optimizer, epoch, elapsed_s, history, train_config) and
       best.pt whenever the epoch is the best so far by the task's score (weights, epoch, metrics row);
+      a dry run (`cfg.dry_run`: one batch of training and validation) checks both in memory and writes
+      neither;
     - curves.png (loss and metric curves, redrawn every epoch; a failed plot only warns);
     - summary.json: run, model, epochs_done, minutes, parameters, best (the best metrics row or None).
     One line per epoch goes to `log`. Ctrl+C or SIGTERM during the epochs saves last.pt at the last
@@ -239,7 +260,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     dist = init_distributed(device)
     out = Path(cfg.out)
     ckpts = RunCheckpoints(out, cfg.model, asdict(cfg), data_terms([cfg.format] * len(cfg.data) if cfg.format
-                                                                  else formats_of(cfg.data)))
+                                                                  else formats_of(cfg.data)), dry_run=cfg.dry_run)
     state = ckpts.resume_state(log) if cfg.resume else None
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -305,6 +326,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         nonlocal step
         step += 1
 
+    def out_of_time() -> bool:
+        return agree(time.time() - t_run >= budget_s, dist)
+
     def save_last(epoch: int) -> None:
         if dist.main:
             ckpts.save_last(model, optimizer, epoch, time.time() - t_run, history, task.checkpoint_extra(trainable))
@@ -312,13 +336,15 @@ def train(cfg: TrainConfig, log=print) -> dict:
     done_epochs = start_epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
-            if agree(budget_s > 0 and time.time() - t_run >= budget_s, dist):
+            if budget_s > 0 and out_of_time():
                 break
             dist.epoch_seed = cfg.seed * 100_003 + epoch
             t0 = time.time()
-            train_loss = train_one_epoch(cfg, task, train_model, caches["train"], optimizer, rng, gen, device, dist,
-                                         lr_at, on_step)
-            row = {"epoch": epoch + 1, "train_loss": train_loss}
+            done = train_one_epoch(cfg, task, train_model, caches["train"], optimizer, rng, gen, device, dist,
+                                   lr_at, on_step, out_of_time if budget_s > 0 else None)
+            row = {"epoch": epoch + 1, "train_loss": done.loss}
+            if done.cut_short:  # --time-budget ran out within the epoch: its rows say how much of it ran
+                row.update(steps=done.steps, steps_planned=done.planned)
             if dist.main:
                 row.update(evaluate(task, trainable, caches["val"], device, cfg.dry_run))
                 row.update(lr=lr_at(), seconds=time.time() - t0, elapsed_min=(time.time() - t_run) / 60)
@@ -351,13 +377,19 @@ def train(cfg: TrainConfig, log=print) -> dict:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         for line in task.closing_lines(trainable):
             log(line)
+        if cfg.dry_run:
+            log(f"dry run: {ckpts.last_path.name} and {ckpts.best_path.name} were built and checked in memory, "
+                "not written")
     finish(dist)
     return summary
 
 
 def _row_text(task: TrainingTask, row: dict, epochs: int) -> str:
     head = f"epoch {row['epoch']}/{epochs}  train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
-    return head + task.describe(row) + f"  lr {row['lr']:.2e}  {row['seconds']:.0f}s"
+    text = head + task.describe(row) + f"  lr {row['lr']:.2e}  {row['seconds']:.0f}s"
+    if "steps_planned" in row:
+        text += f"  (--time-budget reached after {row['steps']} of {row['steps_planned']} steps)"
+    return text
 
 
 def _plot(out: Path) -> None:

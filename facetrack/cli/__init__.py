@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from core import __version__
+from facetrack.cli.usage import OneLineErrorsGroup
 
 app = typer.Typer(
     name="facetrack",
@@ -12,6 +13,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrorsGroup,  # usage errors: one `facetrack: error: ...` line, exit 2
+    rich_markup_mode=None,  # plain help: full option names, no <bool> placeholders, [default: ...] shown as written
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

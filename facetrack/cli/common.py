@@ -97,7 +97,23 @@ BackendOption = Annotated[BackendKind, typer.Option("--backend",
 DeviceOption = Annotated[DeviceKind, typer.Option("--device",
                                                   help="auto (CUDA when a usable GPU exists), cpu or cuda.")]
 WeightsOption = Annotated[Path | None, typer.Option(
-    "--weights", help="Weights folder with manifest.json (default: the shipped weights/).")]
+    "--weights", help="Weights folder with manifest.json (default: the shipped weights), or a training run "
+                      "folder or checkpoint (RUN/best.pt): that model runs with torch, the other one from the "
+                      "shipped weights.")]
+
+
+class PrecisionKind(str, Enum):
+    """ONNX graph precisions (core.manifest.GRAPH_TABLES)."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+PrecisionOption = Annotated[PrecisionKind, typer.Option(
+    "--precision", help="Which ONNX graph of each model runs: fp32, fp16 or int8, as the weights manifest lists "
+                        "them; auto: each model's most precise graph (--backend torch: auto or fp32).")]
 LandmarkModelOption = Annotated[str | None, typer.Option(
     "--landmark-model", help="Landmark model named in the manifest (default: its default).")]
 DetectEveryOption = Annotated[int, typer.Option("--detect-every", min=1,

@@ -41,7 +41,8 @@ def _fmt(value) -> str:
 
 
 def format_report(info: dict) -> str:
-    """A readable multi-line table of an inspect_dataset dict."""
+    """A readable multi-line table of an inspect_dataset dict (and, under "sheet", where the contact sheet
+    was written)."""
     lines = [
         f"dataset      {info['root']}",
         f"format       {info['format']}",
@@ -59,6 +60,8 @@ def format_report(info: dict) -> str:
     for key, label in (("face_size_px", "face size (box side)"), ("iod_px", "inter-ocular distance")):
         q = info[key]
         lines.append(f"  {label:<24} {_fmt(q['p5']):>8} {_fmt(q['p50']):>8} {_fmt(q['p95']):>8}")
+    if info.get("sheet"):
+        lines.append(f"contact sheet {info['sheet']}")
     return "\n".join(lines)
 
 

@@ -36,7 +36,9 @@ def export_command(
                              "starts]."),
     opset: int = typer.Option(None, "--opset", min=7, help="ONNX opset [default: 18]."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write *.fp16.onnx (float16 weights, float32 in/out)."),
-    int8: bool = typer.Option(False, "--int8", help="Also write *.int8.onnx (static QDQ, per-channel); needs --calib."),
+    int8: bool = typer.Option(False, "--int8", help="Also write *.int8.onnx (static QDQ, per-channel); needs --calib. "
+                              "An int8 graph that loses too much accuracy is refused (exit 1); the other graphs "
+                              "are written all the same."),
     calib: Path = typer.Option(None, "--calib", help="Dataset of faces to calibrate int8 graphs on."),
     data: Path = typer.Option(None, "--data",
                               help="Dataset of real faces to verify on [default: $FACETRACK_SHARED_DATA or "
@@ -60,3 +62,8 @@ def export_command(
     for note in result.notes:
         typer.echo(f"note: {note}")
     typer.echo(f"manifest: {result.manifest}")
+    if result.refused:  # the other graphs are installed; the int8 graph asked for is not: a failure
+        from export.verify import VerificationError
+
+        raise VerificationError("; ".join(result.refused) + f" (the other graphs were written to {result.out_dir} "
+                                "and listed in its manifest)")

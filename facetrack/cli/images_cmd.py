@@ -32,6 +32,7 @@ def images_command(
     device: common.DeviceOption = common.DeviceKind.auto,
     weights: common.WeightsOption = None,
     landmark_model: common.LandmarkModelOption = None,
+    precision: common.PrecisionOption = common.PrecisionKind.auto,
     min_presence: common.MinPresenceOption = None,
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
     detector: common.DetectorOption = None,
@@ -48,6 +49,7 @@ def images_command(
     from tracker.session import ImagesJob, ModelOptions
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, min_presence=min_presence,
-                          min_quality=min_quality, flip_test=flip_test, detector=detector, max_faces=max_faces)
+                          min_quality=min_quality, flip_test=flip_test, detector=detector, max_faces=max_faces,
+                          precision=precision.value)
     job, run_dir = images_job(paths, ImagesJob((), out_dir, json_path, models, draw=not no_draw, csv_path=csv_path))
     run_images(job, run_dir, log=say)

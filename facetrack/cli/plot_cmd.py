@@ -8,7 +8,7 @@ import typer
 
 from core.errors import InputError
 from facetrack.cli import app
-from facetrack.cli.common import handle_errors
+from facetrack.cli.common import handle_errors, say
 from facetrack.cli.outputs import check_figure_file
 
 
@@ -19,13 +19,17 @@ def plot_command(
     out: Path = typer.Option(Path("curves.png"), "--out",
                              help="Figure to write (.png, .pdf, .svg, ...); its folder must exist."),
 ) -> None:
-    """Overlay train/val loss and validation NME (or IoU) of several runs, as the course project did."""
+    """Overlay train/val loss and the validation metric of several runs, as the course project did: landmark
+    runs (NME), box runs (IoU) and detector runs (AP) on separate rows; runs it cannot draw are named."""
     check_figure_file(out, "--out", [r / "metrics.jsonl" for r in runs])
-    from training.plots import plot_runs, read_metrics
+    from training.plots import plot_runs, sort_runs
 
-    runs = [r for r in runs if r.is_dir()]
-    usable = [r for r in runs if read_metrics(r)]
-    if not usable:
-        raise InputError("none of the given folders holds a metrics.jsonl")
-    plot_runs(usable, out)
-    typer.echo(f"wrote {out} ({len(usable)} runs)")
+    kinds, skipped = sort_runs(runs)
+    for run, why in skipped.items():
+        say(f"not drawn: {run} ({why})")
+    if not kinds:
+        raise InputError("nothing to draw: " + "; ".join(f"{run}: {why}" for run, why in skipped.items()))
+    plot_runs(list(kinds), out)
+    rows = sorted(set(kinds.values()), key=list(kinds.values()).index)
+    layout = f"; {', '.join(rows)} runs on separate rows" if len(rows) > 1 else ""
+    typer.echo(f"wrote {out} ({len(kinds)} run{'s' if len(kinds) > 1 else ''}{layout})")

@@ -53,10 +53,12 @@ def train_command(
     loss: str = typer.Option("mse", "--loss", help="Landmark loss: mse (default; course project; won the "
                              "equal-budget test), wing or l1."),
     time_budget: float = typer.Option(0.0, "--time-budget", min=0.0,
-                                      help="Minutes of training at most (lr anneals over it); 0 = no limit."),
+                                      help="Minutes of training at most (lr anneals over it), checked before "
+                                           "every step: an epoch is cut short when it runs out; 0 = no limit."),
     threads: int = typer.Option(0, "--threads", min=0, help="Torch CPU threads (0 = default)."),
     max_samples: int = typer.Option(0, "--max-samples", min=0, help="Use at most N faces per split (0 = all)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation, then stop."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation, then stop; "
+                                 "last.pt and best.pt are built and checked in memory, not written."),
     quality: bool = typer.Option(False, "--quality/--no-quality",
                                  help="Landmarks: also output a face-quality logit, trained on crops without "
                                       "the face (the runtime drops faces it scores low)."),
@@ -83,6 +85,7 @@ def train_command(
                       init_from=str(init_from) if init_from else "", recipe=recipe)
     summary = train(cfg, log=typer.echo)  # handle_errors already turns SIGTERM into KeyboardInterrupt
     best = summary["best"] or {}
+    kept = "(dry run: no checkpoint written)" if dry_run else f"-> {out / 'best.pt'}"
     typer.echo(f"done: {summary['epochs_done']} epochs in {summary['minutes']:.1f} min; best epoch "
-               f"{best.get('epoch')} -> {out / 'best.pt'}")
+               f"{best.get('epoch')} {kept}")
 

@@ -40,6 +40,7 @@ def video_command(
     device: common.DeviceOption = common.DeviceKind.auto,
     weights: common.WeightsOption = None,
     landmark_model: common.LandmarkModelOption = None,
+    precision: common.PrecisionOption = common.PrecisionKind.auto,
     detect_every: common.DetectEveryOption = 10,
     smooth: bool | None = typer.Option(None, "--smooth/--no-smooth",
                                        help="One-Euro smoothing of points and box (default: off for files, "
@@ -58,7 +59,7 @@ def video_command(
     from tracker.session import ModelOptions, VideoJob
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
-                          min_quality, detector=detector, max_faces=max_faces)
+                          min_quality, detector=detector, max_faces=max_faces, precision=precision.value)
     template = VideoJob("", out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
                         threaded=not sequential, csv_path=csv_path, start_s=start, end_s=end, stride=stride,
                         max_frames=max_frames)

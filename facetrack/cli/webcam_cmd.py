@@ -27,6 +27,7 @@ def webcam_command(
     device: common.DeviceOption = common.DeviceKind.auto,
     weights: common.WeightsOption = None,
     landmark_model: common.LandmarkModelOption = None,
+    precision: common.PrecisionOption = common.PrecisionKind.auto,
     detect_every: common.DetectEveryOption = 10,
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="One-Euro smoothing of points and box."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Show and record the frames raw, without overlays."),
@@ -45,7 +46,7 @@ def webcam_command(
     from tracker.session import ModelOptions, WebcamJob, run_job
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
-                          min_quality, detector=detector, max_faces=max_faces)
+                          min_quality, detector=detector, max_faces=max_faces, precision=precision.value)
     run_job(WebcamJob(camera, width, height, fps, out, json_path, models, show=not no_show, smooth=smooth,
                       draw=not no_draw, threaded=not sequential, max_frames=max_frames or None,
                       stall_timeout_s=stall_timeout), log=say)

@@ -90,10 +90,18 @@ def format_run(run: dict) -> list[str]:
         lines += format_faces(run["faces"])
     if "detectors" in run:
         lines += format_detectors(run["detectors"])
-    mem = run.get("memory", {})
-    lines.append(f"  memory: peak RSS {_fmt(mem.get('peak_rss_mib'), 1)} MiB while this backend ran "
-                 f"(process peak so far {_fmt(mem.get('process_peak_rss_mib'), 1)} MiB)")
+    lines.append(memory_line(run.get("memory", {})))
     return lines
+
+
+def memory_line(mem: dict) -> str:
+    """One memory line of a backend's run: its own peak (VmHWM since the reset before it) and the process
+    peak so far, or the process peak alone where a per-backend peak could not be measured."""
+    process = f"{_fmt(mem.get('process_peak_rss_mib'), 1)} MiB"
+    if mem.get("peak_rss_mib") is None:
+        return f"  memory: peak RSS {process} for the whole process so far (no per-backend peak on this system)"
+    return (f"  memory: peak RSS {_fmt(mem['peak_rss_mib'], 1)} MiB while this backend ran; the process's peak "
+            f"so far, earlier backends included: {process}")
 
 
 def _pipeline_lines(run: dict) -> list[str]:

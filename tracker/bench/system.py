@@ -92,21 +92,39 @@ def _status_kib(key: str) -> float | None:
     return None
 
 
+# The process's peak so far, kept across resets: resetting VmHWM also resets what getrusage's ru_maxrss
+# reports (Linux takes the larger of the two at the time of asking), so neither remembers an earlier peak.
+_process_peak_kib = 0.0
+_reset_done = False  # VmHWM was reset at least once: it measures since the last reset
+
+
+def _peak_now_kib() -> float:
+    """The larger of VmHWM and ru_maxrss now, KiB."""
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    maxrss_kib = maxrss / 1024.0 if sys.platform == "darwin" else float(maxrss)  # bytes on macOS
+    return max(maxrss_kib, _status_kib("VmHWM") or 0.0)
+
+
 def reset_peak_memory() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux `clear_refs` 5); False where unsupported."""
+    """Start a new peak-memory window: remember the process peak so far, then reset this process's VmHWM to
+    its current RSS (Linux `clear_refs` 5). False where unsupported (the window is then the whole process)."""
+    global _process_peak_kib, _reset_done
+    _process_peak_kib = max(_process_peak_kib, _peak_now_kib())
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return True
     except OSError:
         return False
+    _reset_done = True
+    return True
 
 
 def memory_mib() -> dict:
-    """Peak resident memory: VmHWM (since the last reset) and ru_maxrss (whole process), and RSS now."""
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    maxrss_kib = maxrss / 1024.0 if sys.platform == "darwin" else float(maxrss)  # bytes on macOS
+    """Resident memory in MiB: `peak_rss_mib`, the peak since the last `reset_peak_memory` (None where no
+    reset happened or none is possible: then only the process peak is known); `process_peak_rss_mib`, the
+    peak of the whole process so far (never below an earlier reading, resets or not); `rss_mib`, now."""
     hwm, rss = _status_kib("VmHWM"), _status_kib("VmRSS")
-    return {"peak_rss_mib": round(hwm / MIB, 1) if hwm is not None else None,
-            "process_peak_rss_mib": round(maxrss_kib / MIB, 1),
+    process = max(_process_peak_kib, _peak_now_kib())
+    return {"peak_rss_mib": round(hwm / MIB, 1) if hwm is not None and _reset_done else None,
+            "process_peak_rss_mib": round(process / MIB, 1),
             "rss_mib": round(rss / MIB, 1) if rss is not None else None}
