@@ -71,7 +71,11 @@ def test_calibration_is_stored_in_the_checkpoint_and_used_by_the_backend(tmp_pat
     path = tmp_path / "model.pt"
     save_checkpoint(path, make_checkpoint("resnet-simcc", build_model("resnet-simcc", config)))
     offsets = np.array([[0.0, 0.02], [0.0, 0.02], [0.0, 0.0], [0.0, -0.03]])
-    write_offsets(path, offsets)
+    refitted = {"mtfl": np.full((4, 2), 0.01)}
+    write_offsets(path, offsets, conventions=refitted)
     backend = create_backend("torch", path, "cpu", expect_kind="landmarks")
     assert backend.meta.point_offsets == pytest.approx(tuple(offsets.reshape(-1)))
     assert backend.meta.point_scores and backend.meta.output_width == 8 + 4
+    from core.models import read_checkpoint
+
+    assert np.allclose(read_checkpoint(path)["convention_offsets"]["mtfl"], refitted["mtfl"])
