@@ -113,3 +113,36 @@ def score_video_item(item: dict, rows: list[dict], exit_code: int, messages: str
         ok &= out["output_size"] == list(expect["output_size"]) and out["json_size"] == [tuple(out["output_size"])]
     out["pass"] = bool(ok)
     return out
+
+
+def score_point_truth(case_dir: str | Path, rows: list[dict]) -> dict[str, dict]:
+    """`images --json` rows scored against a field case whose `truth.json` maps each file (relative to the
+    case folder) to its four points by name (the `dark/` and `mask/` cases). Per file: `found` (a face
+    matched: the face whose eye midpoint lies nearest the truth's), `nme` (%), `errors` (per point, % of
+    the true inter-ocular distance, POINT_NAMES order), `point_scores` (the face's, or None) and `quality`;
+    a file without a face gets found False and None for the rest."""
+    case_dir = Path(case_dir)
+    truth = json.loads((case_dir / "truth.json").read_text())
+    by_file = {}
+    for row in rows:
+        path = Path(row["image"])
+        try:
+            key = path.resolve().relative_to(case_dir.resolve()).as_posix()
+        except ValueError:
+            key = path.name
+        by_file[key] = row
+    scored = {}
+    for key, named in truth.items():
+        ref = np.array([named[name] for name in POINT_NAMES], dtype=np.float64)
+        iod = float(np.linalg.norm(ref[0] - ref[1]))
+        faces = by_file.get(key, {}).get("faces", [])
+        if not faces:
+            scored[key] = {"found": False, "nme": None, "errors": None, "point_scores": None, "quality": None}
+            continue
+        face = min(faces, key=lambda f: float(np.linalg.norm(_points(f)[:2].mean(0) - ref[:2].mean(0))))
+        errors = np.linalg.norm(_points(face) - ref, axis=1) / iod * 100
+        scores = face.get("point_scores")
+        scored[key] = {"found": True, "nme": float(errors.mean()), "errors": errors.tolist(),
+                       "point_scores": None if scores is None else [scores[name] for name in POINT_NAMES],
+                       "quality": face.get("quality")}
+    return scored

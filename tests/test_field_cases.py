@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -50,3 +51,47 @@ def test_half_outside_faces(tmp_path):
     if by_file["cut_left.jpg"]["pass"]:
         pytest.fail("cut_left.jpg passes now: fold it back into test_shipped_weights_pass_the_field_case")
     assert by_file["cut_left.jpg"]["faces"] <= 1
+
+
+def _point_truth(case: str, tmp_path: Path) -> dict[str, dict]:
+    from facetrack.fieldcases import score_point_truth
+
+    base = field_cases_dir()
+    if base is None or not (base / case / "truth.json").is_file():
+        pytest.skip(f"field case {case} not found (looked beside the repo and in $FACETRACK_FIELD_CASES)")
+    rows = tmp_path / "rows.jsonl"
+    result = CliRunner().invoke(app, ["images", str(base / case), "--json", str(rows), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return score_point_truth(base / case, [json.loads(line) for line in rows.read_text().splitlines() if line])
+
+
+def _mean(scored: dict[str, dict], unmodified: bool, key: str = "nme"):
+    values = [np.asarray(item[key]) for name, item in scored.items()
+              if name.startswith("unmodified/") == unmodified and item["found"]]
+    return np.mean(values, axis=0)
+
+
+@pytest.mark.slow
+def test_dark_faces_are_found_and_nearly_as_accurate_as_in_normal_light(tmp_path):
+    """../shared/field-cases/dark: every face found, as in normal light, NME within 15 % of the same photos
+    unmodified (its README)."""
+    scored = _point_truth("dark", tmp_path)
+    assert all(item["found"] for item in scored.values()), scored
+    dark, normal = _mean(scored, False), _mean(scored, True)
+    assert dark <= 1.15 * normal, (dark, normal)
+
+
+@pytest.mark.slow
+def test_masked_faces_keep_their_visible_points_and_doubt_the_covered_ones(tmp_path):
+    """../shared/field-cases/mask: the eyes (visible) stay accurate, and the covered nose and mouth score lower
+    than the same points on the same faces unmasked (its README). One masked face of ten (a child squinting,
+    eyes shut, most of the face under the mask) is not found by the shipped detector: held strictly so that a
+    fix shows."""
+    scored = _point_truth("mask", tmp_path)
+    masked = {name: item for name, item in scored.items() if not name.startswith("unmodified/")}
+    missed = sorted(name for name, item in masked.items() if not item["found"])
+    assert missed == ["1115234911_1.jpg"], missed
+    errors = _mean(scored, False, "errors")
+    assert errors[0] < 5.0 and errors[1] < 5.0, errors  # right and left eye, % of the inter-ocular distance
+    covered, bare = _mean(scored, False, "point_scores"), _mean(scored, True, "point_scores")
+    assert covered[2] < bare[2] - 0.1 and covered[3] < bare[3] - 0.1, (covered, bare)  # nose tip, mouth
