@@ -25,15 +25,16 @@ def list_graphs(weights_dir: Path, out_dir: Path, source: dict, tables: dict[str
     entry per table of the format, empty ones included; exported: the models this export covered.
     Entries of exported models that this export did not renew (an fp16 graph of an older checkpoint,
     say) are unlisted and returned; tables left empty are dropped. An --out folder other than the
-    weights folder gets the source's default landmark model and no checkpoints listing.
+    weights folder gets the source's default landmark model and detector and no checkpoints listing.
     """
     same = out_dir.resolve() == weights_dir.resolve()
     unlisted: list[str] = []
 
     def change(target: dict) -> None:
         if not same:
-            if source.get("default_landmarks"):
-                target["default_landmarks"] = source["default_landmarks"]
+            for default in ("default_landmarks", "default_detector"):  # --out runs as the source does
+                if source.get(default):
+                    target[default] = source[default]
             if not target.get("checkpoints"):
                 target.pop("checkpoints", None)  # copy nothing but the graphs' listing
         for key, table in tables.items():

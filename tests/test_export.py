@@ -65,6 +65,8 @@ def exported(tmp_path_factory, faces):
     """One CLI export (fp32 + fp16) of three tiny models into a separate --out folder."""
     base = tmp_path_factory.mktemp("export")
     weights = make_weights(base / "weights")
+    manifest = json.loads((weights / "manifest.json").read_text())
+    (weights / "manifest.json").write_text(json.dumps({**manifest, "default_detector": "regressor"}))
     before = (weights / "manifest.json").read_text()
     out = base / "out"
     result = runner.invoke(app, ["export", "--format", "onnx", "--weights", str(weights), "--out", str(out),
@@ -79,6 +81,7 @@ def test_export_round_trip(exported):
     assert manifest["onnx"] == FILES
     assert manifest["onnx_fp16"] == {k: v.replace(".onnx", ".fp16.onnx") for k, v in FILES.items()}
     assert manifest["default_landmarks"] == "resnet" and "checkpoints" not in manifest
+    assert manifest["default_detector"] == "regressor"  # --out runs with the source's detector
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["manifest.json", *FILES.values(), *manifest["onnx_fp16"].values()])  # nothing else copied, no staging
     assert (weights / "manifest.json").read_text() == exported["manifest_before"]
