@@ -274,7 +274,13 @@ class Tracker:
         `lost_reason`. In image mode each frame is on its own and its faces are numbered from 1. Raises
         MetadataError when a model's output does not have the shape its metadata promises; a backend's
         own failure propagates unchanged.
+
+        Takes a `core.frame.Frame` only: anything else (a numpy image) is an InputError pointing to
+        `tracker.FaceTracker`, whose `step(image)` and `ft(image)` take numpy images.
         """
+        if not isinstance(frame, Frame):
+            raise InputError(f"Tracker.step takes a core.frame.Frame, not {type(frame).__name__}; for numpy images "
+                             "use tracker.FaceTracker: ft.step(image) for video frames, ft(image) for stills")
         t_start = time.perf_counter()
         timings = dict.fromkeys(STAGES, 0.0)
         if self.mode == "image":

@@ -37,13 +37,10 @@ from core.errors import FacetrackError, InputError  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
 from core.pathnames import shown  # noqa: E402
 from core.signals import deferred_signals  # noqa: E402
+from tracker.audio_copy import AudioCopy  # noqa: E402
+from tracker.mp4_codec import AUTO, MUXER_OPTIONS, TIME_BASE_HZ, Codec, choose_codec, open_video_stream  # noqa: E402
 from tracker.outfile import OutputFile  # noqa: E402
 
-FOURCC = "mp4v"  # the mp4 sample entry: MPEG-4 Part 2, as OpenCV's mp4v writer made it
-CODEC = "mpeg4"  # FFmpeg's MPEG-4 Part 2 encoder: odd frame sizes allowed
-TIME_BASE_HZ = 60000  # timestamps in 1/60000 s (MPEG-4 Part 2 allows up to 65535): exact for 24/25/30/29.97 fps
-QSCALE = 4  # constant quality 1 (best) .. 31; 4 looks like OpenCV's mp4v writer at a similar size
-LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA
 VIDEO_SUFFIXES = (".mp4",)
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 ESC = 27
@@ -157,8 +154,9 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 
 class VideoSink:
-    """An .mp4 (MPEG-4 Part 2, tag mp4v) written with PyAV, at exactly the given size (odd widths and
-    heights too: MPEG-4 Part 2 allows them), each frame with its own timestamp.
+    """An .mp4 written with PyAV at exactly the given size, each frame with its own timestamp: H.264 where
+    it can be written, else MPEG-4 Part 2 (tag mp4v; odd widths and heights too), as `codec` asks
+    (`tracker.mp4_codec.choose_codec`; `codec_label` says which, for the "wrote" line).
 
     - `write(image, t_ms)` (files): the frame is shown at its own presentation time, `t_ms` minus the
       first written frame's `t_ms` (the file starts at 0), so variable frame rates and gaps keep their
@@ -167,29 +165,45 @@ class VideoSink:
       frame that arrives after a gap (frames dropped to keep latency low, or never delivered by the
       camera) is preceded by copies of the last drawn frame (at most MAX_PAD_S), so the recording plays
       at the speed it was filmed.
+    - `audio_from` (a file path, `write` only): that file's audio streams are copied in, cut to the
+      written frames' time range and in sync with them (`tracker.audio_copy.AudioCopy`); what could not
+      be kept is in `notes`, one line each.
 
     No drawn frame is ever left out; a timestamp not after the previous one is moved one tick
     (1 / TIME_BASE_HZ s) after it. A frame of another size (a source that changed size mid-stream) is
-    resized to the file's size. FacetrackError when the file cannot be opened or written.
+    resized to the file's size. InputError for `codec="h264"` where H.264 cannot be written;
+    FacetrackError when the file cannot be opened or written.
 
     The file is written as `.NAME.part` and renamed to `path` by `close()` (`tracker.outfile`): `output`
     is the run's claim on `path`, made here when not given (InputError when another run holds it).
     """
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int,
-                 output: OutputFile | None = None) -> None:
+                 output: OutputFile | None = None, codec: str = AUTO,
+                 audio_from: str | Path | None = None) -> None:
         self.path = Path(path)
         self.size = (int(width), int(height))
         self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
+        self.codec: Codec = choose_codec(codec, *self.size)
+        self.codec_label = self.codec.label
+        self.notes: list[str] = []  # what --keep-audio could not keep, one line each
         self.frames = 0  # frames in the file
         self.repeated = 0  # copies of a previous frame written to fill gaps (write_at)
         self._t0_ms: float | None = None  # the first frame's source time (write_at and write)
         self._last: np.ndarray | None = None
         self._last_pts = -1
+        self._audio: AudioCopy | None = None
         self._output = output if output is not None else OutputFile(self.path, "--out")
         try:
-            self._container, self._stream = _open_mp4(self._output.part, self.size, self.fps, shown(self.path))
+            self._container, self._stream = _open_mp4(self._output.part, self.size, self.fps, shown(self.path),
+                                                      self.codec)
+            if audio_from is not None:
+                self._audio = AudioCopy(audio_from, self._container, shown(self.path))
+                self.notes = list(self._audio.notes)
         except BaseException:
+            if getattr(self, "_container", None) is not None:
+                with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                    self._container.close()
             self._output.discard()
             raise
 
@@ -203,6 +217,8 @@ class VideoSink:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         frame.pts, frame.time_base = pts, Fraction(1, TIME_BASE_HZ)
         try:
+            if self._audio is not None:
+                self._audio.pump(pts / TIME_BASE_HZ)
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -220,6 +236,8 @@ class VideoSink:
             if self._t0_ms is None:
                 self._t0_ms = float(t_ms)
             t_s = (float(t_ms) - self._t0_ms) / 1000.0
+        if self._audio is not None and self.frames == 0:
+            self._audio.start((self._t0_ms or 0.0) / 1000.0)
         self._append(image, t_s)
 
     def write_at(self, image: np.ndarray, t_ms: float) -> None:
@@ -236,8 +254,8 @@ class VideoSink:
         self._last = image
 
     def close(self) -> None:
-        """Finish the file so it plays (flushes the encoder, writes the mp4 index) and rename it into
-        place; signals wait until it is done.
+        """Finish the file so it plays (flushes the encoder, the kept sound up to one frame interval after
+        the last frame, writes the mp4 index) and rename it into place; signals wait until it is done.
 
         A file that never got a frame (a run stopped before its first one) is not put in place: an mp4
         without frames plays nowhere (a file already at `path` is left as it was).
@@ -247,11 +265,15 @@ class VideoSink:
         with deferred_signals():
             container, self._container, self._last = self._container, None, None
             try:
+                if self._audio is not None and self.frames:
+                    self._audio.finish(self._last_pts / TIME_BASE_HZ + 1.0 / self.fps)
                 for packet in self._stream.encode(None):
                     container.mux(packet)
             except (av.FFmpegError, OSError, ValueError):
                 pass  # the frames muxed so far still get their index below
             finally:
+                if self._audio is not None:
+                    self._audio.close()
                 with contextlib.suppress(av.FFmpegError, OSError, ValueError):
                     container.close()
             if self.frames == 0:
@@ -266,28 +288,21 @@ class VideoSink:
         self.close()
 
 
-def _open_mp4(path: Path, size: tuple[int, int], fps: float, name: str):
-    """(container, stream): an mp4 at `path` with one MPEG-4 Part 2 (mp4v) video stream of `size`;
-    FacetrackError if not, naming the file `name`."""
+def _open_mp4(path: Path, size: tuple[int, int], fps: float, name: str, codec: Codec):
+    """(container, stream): an mp4 at `path` with one video stream of `codec` and `size` (pixels), written
+    with `+faststart`; FacetrackError if not, naming the file `name`."""
+    what = f"{codec.label.split(':')[0]} ({codec.encoder}) video writer"
     try:
-        container = av.open(str(path), mode="w", format="mp4")
+        container = av.open(str(path), mode="w", format="mp4", options=dict(MUXER_OPTIONS))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise FacetrackError(f"{name}: cannot open a {FOURCC} video writer ({_reason(exc)})") from None
+        raise FacetrackError(f"{name}: cannot open an {what} ({_reason(exc)})") from None
     try:
-        stream = container.add_stream(CODEC, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.codec_context.time_base = Fraction(1, TIME_BASE_HZ)
-        stream.codec_context.codec_tag = FOURCC
-        stream.codec_context.qscale = True  # constant quality (as ffmpeg -q:v QSCALE)
-        stream.codec_context.global_quality = QSCALE * LAMBDA_PER_QP
-        stream.codec_context.open()
+        stream = open_video_stream(container, codec, size, fps)
     except (av.FFmpegError, OSError, ValueError) as exc:
         container.close()
         with contextlib.suppress(OSError):
             path.unlink()
-        raise FacetrackError(f"{name}: cannot open a {FOURCC} video writer at {size[0]}x{size[1]} "
-                             f"({_reason(exc)})") from None
+        raise FacetrackError(f"{name}: cannot open an {what} at {size[0]}x{size[1]} ({_reason(exc)})") from None
     return container, stream
 
 

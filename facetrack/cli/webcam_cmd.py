@@ -20,7 +20,8 @@ def webcam_command(
     width: int | None = typer.Option(None, "--width", min=1, help="Ask the camera for this frame width."),
     height: int | None = typer.Option(None, "--height", min=1, help="Ask the camera for this frame height."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Ask the camera for this frame rate."),
-    out: Path | None = typer.Option(None, "--out", help="Record the annotated frames to this .mp4 (mp4v)."),
+    out: Path | None = typer.Option(None, "--out", help="Record the annotated frames to this .mp4 (H.264 or "
+                                                        "mp4v: --codec)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per processed frame here."),
     no_show: bool = typer.Option(False, "--no-show", help="No window (implied when there is no display)."),
     backend: common.BackendOption = common.BackendKind.onnx,
@@ -41,6 +42,7 @@ def webcam_command(
                                              "(retried, reopened once, then the run stops with exit 1)."),
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
+    codec: common.CodecOption = common.CodecKind.auto,
 ) -> None:
     """Track the faces live: newest frame only (latency never grows), window, optional recording and JSON."""
     from tracker.session import ModelOptions, WebcamJob, run_job
@@ -49,4 +51,4 @@ def webcam_command(
                           min_quality, detector=detector, max_faces=max_faces, precision=precision.value)
     run_job(WebcamJob(camera, width, height, fps, out, json_path, models, show=not no_show, smooth=smooth,
                       draw=not no_draw, threaded=not sequential, max_frames=max_frames or None,
-                      stall_timeout_s=stall_timeout), log=say)
+                      stall_timeout_s=stall_timeout, codec=codec.value), log=say)
