@@ -88,11 +88,12 @@ class Progress:
                 self._last_line = now
                 self._write(self.line(now))
 
-    def note(self, text: str) -> None:
-        """A short status after the count (e.g. 'loss 0.0123'); shown with the next refresh or line."""
+    def note(self, text: str, refresh: bool = False) -> None:
+        """A short status after the count (e.g. 'loss 0.0123'); shown with the next refresh or line, or at
+        once on a bar with `refresh`."""
         self._note = text
         if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.set_postfix_str(text, refresh=refresh)
 
     def line(self, now: float | None = None) -> str:
         """The plain line for the count so far (without the 'facetrack: ' prefix)."""

@@ -15,29 +15,36 @@ Output rules (README "Commands"):
 
 Each input is expanded first (`tracker.inputs.expand_inputs`: files, folders, quoted globs, `-` for
 paths on standard input). Several videos run one after another, each with its own tracker (ids from
-1); a video that fails is named and the others still run (exit 1 at the end, naming how many failed);
-Ctrl+C stops the whole run.
+1), or with `--jobs N` in N worker processes (`tracker.pool`); a video that fails is named and the others
+still run (exit 1 at the end, naming how many failed), and a table of every video ends the run
+(`tracker.batch_summary`); `--skip-existing` passes over a video whose outputs are complete
+(`tracker.finished`); Ctrl+C stops the whole run, finalising what was written.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from core.errors import FacetrackError, InputError, Interrupted
 from core.pathnames import shown
+from core.progress import Progress
+from tracker.batch_summary import FileResult, summary_lines
 from tracker.bench.synthetic import is_synthetic
+from tracker.finished import job_done
 from tracker.inputs import common_base, expand_inputs, list_videos
 from tracker.outdirs import mark_output_folder, next_run_folder, remove_if_unused
+from tracker.pool import PoolStopped, run_pool
 from tracker.session import ImagesJob, VideoJob, run_job
 from tracker.sources import is_url
 
 Log = Callable[[str], None]
 IMAGES_JSON = "results.jsonl"  # the JSON lines of a default `images` run, in its run folder
 
-__all__ = ["IMAGES_JSON", "images_job", "run_images", "run_videos", "video_jobs", "video_outputs"]
+__all__ = ["IMAGES_JSON", "images_job", "run_images", "run_videos", "table_names", "video_jobs", "video_outputs"]
 
 
 def _not_a_path(arg: str) -> bool:
@@ -108,28 +115,99 @@ def _make_folders(out_dir: Path, folders: list[Path]) -> None:
     mark_output_folder(out_dir)
 
 
-def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lambda line: None) -> None:
-    """Run each job (`tracker.session.run_job`) in order. One job: its error as it is. Several: a failed one
-    is logged and the rest run, then FacetrackError (exit 1) names how many failed; Interrupted stops all.
-    A default `run_dir` is named at the end, or removed when nothing was written into it."""
-    failed: list[str] = []
+def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lambda line: None, *,
+               workers: int = 1, skip_existing: bool = False, table: Log | None = None) -> None:
+    """Run the video jobs: one after another in this process (`workers` 1), or in `workers` processes
+    (`tracker.pool`, one overall progress bar on a terminal). `skip_existing`: a job whose outputs are all
+    complete already (`tracker.finished.job_done`) is skipped. One job run here: its error as it is.
+    Otherwise a failed one is reported and the rest run; several videos (or a skipped one) end with the
+    summary table (`tracker.batch_summary`, through `table`, default `log`), then FacetrackError (exit 1)
+    names how many failed; Ctrl+C stops the run (Interrupted), outputs finalised. A default `run_dir` is
+    named at the end, or removed when nothing was written into it."""
+    if workers < 1:
+        raise InputError(f"--jobs {workers}: give 1 or more worker processes")
+    if workers > 1 and len(jobs) > 1 and any(job.show for job in jobs):
+        raise InputError(f"--show with --jobs {workers}: a window needs the videos one at a time (--jobs 1)")
+    started = time.perf_counter()
+    results: list[FileResult | None] = [None] * len(jobs)
+    if skip_existing:
+        for i, job in enumerate(jobs):
+            if job_done(job):
+                results[i] = FileResult(shown(job.source), "skipped", reason="outputs complete")
+    todo = [i for i, r in enumerate(results) if r is None]
     try:
-        for job in jobs:
-            try:
-                run_job(job, log=log)
-            except Interrupted:
-                raise
-            except FacetrackError as exc:
-                if len(jobs) == 1:
-                    raise
-                log(f"error: {exc}")
-                failed.append(shown(job.source))
+        if workers > 1 and len(todo) > 1:
+            _run_in_pool(jobs, todo, results, workers)
+        else:
+            _run_here(jobs, todo, results, log, alone=len(jobs) == 1)
+    except PoolStopped as stop:
+        for i, result in zip(todo, stop.results):
+            results[i] = result
+        _show_table(jobs, results, time.perf_counter() - started, table or log)
+        raise Interrupted(f"interrupted: {_count(results, 'ok')} of {len(jobs)} videos done; the outputs of "
+                          "the stopped ones were finalised") from None
     finally:
         _end_run_folder(run_dir, log)
+    done = [r for r in results if r is not None]
+    if len(jobs) > 1 or any(r.status == "skipped" for r in done):
+        _show_table(jobs, results, time.perf_counter() - started, table or log)
+    failed = [r.name for r in done if r.status == "failed"]
     if failed:
         more = f", +{len(failed) - 3} more" if len(failed) > 3 else ""
         raise FacetrackError(f"{len(failed)} of {len(jobs)} videos failed ({', '.join(failed[:3])}{more}); the "
                              "others were written")
+
+
+def _count(results: list, status: str) -> int:
+    return sum(r is not None and r.status == status for r in results)
+
+
+def _show_table(jobs: list[VideoJob], results: list, wall_s: float, table: Log) -> None:
+    """The summary table, each video named by its path below the inputs' common folder."""
+    names = table_names([job.source for job in jobs])
+    rows = [replace(r, name=name) for r, name in zip(results, names) if r is not None]
+    for line in summary_lines(rows, wall_s):
+        table(line)
+
+
+def table_names(videos: list[str]) -> list[str]:
+    """How the summary table names each video: its path relative to the folder above every input file
+    (`common_base`: `a.mp4`, `sub/b.mp4`); a stream URL or synthetic spec as given."""
+    files = [v for v in videos if not _not_a_path(v)]
+    base = os.path.abspath(common_base(files)) if files else os.curdir
+    return [v if _not_a_path(v) else os.path.relpath(os.path.abspath(v), base) for v in videos]
+
+
+def _run_here(jobs: list[VideoJob], todo: list[int], results: list, log: Log, alone: bool) -> None:
+    """The jobs `todo` one after another in this process, each with its own progress; `alone`: the run's
+    only job, whose error is raised as it is."""
+    for i in todo:
+        job = jobs[i]
+        try:
+            stats = run_job(job, log=log)
+        except Interrupted:
+            raise
+        except FacetrackError as exc:
+            if alone:
+                raise
+            log(f"error: {exc}")
+            results[i] = FileResult.from_stats(shown(job.source), getattr(exc, "stats", None), "failed", str(exc))
+        else:
+            results[i] = FileResult.from_stats(shown(job.source), stats)
+
+
+def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: int) -> None:
+    """The jobs `todo` in `workers` processes, with one overall progress display (a terminal only)."""
+    with Progress("videos", len(todo), "video", every_s=0) as progress:
+        shown_done = [0]
+
+        def tick(done: int, frames: int) -> None:
+            progress.note(f"{frames} frames", refresh=True)
+            progress.update(done - shown_done[0])
+            shown_done[0] = done
+
+        for i, result in zip(todo, run_pool([jobs[i] for i in todo], workers, tick)):
+            results[i] = result
 
 
 def images_job(args: list[str], template: ImagesJob, runs_root: Path | None = None

@@ -22,11 +22,13 @@ from typing import Callable
 
 from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
+from core.pathnames import shown
 from core.signals import deferred_signals
 from tracker.backends import describe
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
+from tracker.mp4_codec import check_choice
 from tracker.outfile import OutputFile
 from tracker.pipeline import DEFAULT_DETECT_EVERY, DEFAULT_MIN_QUALITY, Tracker, build_tracker
 from tracker.runtime import RunStats, StepError, run
@@ -83,6 +85,7 @@ class ModelOptions:
     detector: str | None = None  # --detector: "centernet", "regressor"; None: the manifest's default
     max_faces: int | None = None  # --max-faces: None the mode's default (4 live, else no limit), 0 no limit
     precision: str = "auto"  # --precision: which ONNX graph of each model runs ("auto", "fp32", "fp16", "int8")
+    threads: int | None = None  # model intra-op threads; None: `core.devices.default_threads()`
 
     def build(self, *, mode: str, smooth: bool, log: Log, models: tuple | None = None) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device);
@@ -92,7 +95,7 @@ class ModelOptions:
                              landmark_model=self.landmark_model, detect_every=self.detect_every,
                              min_presence=self.min_presence, min_quality=self.min_quality, smooth=smooth,
                              mode=mode, log=log, flip_test=self.flip_test, detector=self.detector,
-                             max_faces=self.max_faces, models=models)
+                             max_faces=self.max_faces, models=models, threads=self.threads)
 
 
 def kept_outputs(exc: FacetrackError, outputs: list[str]) -> FacetrackError:
@@ -135,9 +138,25 @@ class _FramesJob:
     no_display = "not showing a window"  # said when a window was asked for but there is no display
 
     csv_path: Path | None = None  # one CSV row per face (`tracker.csv_rows`); `-`: standard output
+    keep_audio = False  # copy the input's sound into the mp4 (VideoJob)
 
-    def outputs(self) -> list[str]:
-        return [shown_output(p) for p in (self.out, self.json_path, self.csv_path) if p is not None]
+    def outputs(self, sinks: dict | None = None) -> list[str]:
+        """The outputs' names for messages; with the opened `sinks`, the video's codec after its name."""
+        video = (sinks or {}).get("video")
+        out = None if self.out is None else shown_output(self.out)
+        if out is not None and video is not None:
+            out = f"{out} ({video.codec_label})"
+        return [name for name in (out, *(shown_output(p) for p in (self.json_path, self.csv_path) if p is not None))
+                if name is not None]
+
+    def audio_input(self) -> str | None:
+        """The file whose sound goes into the mp4 (--keep-audio), or None."""
+        return None
+
+    def notes(self, sinks: dict) -> list[str]:
+        """What the sinks could not do as asked (--keep-audio), one line each."""
+        video = sinks.get("video")
+        return list(video.notes) if video is not None else []
 
     def output_files(self) -> dict[str, tuple[Path, str]]:
         """The files the sinks write, claimed before the run: {sink: (path, option)} (not standard output)."""
@@ -155,7 +174,8 @@ class _FramesJob:
         video = jsonl = csv = None
         if self.out is not None:
             video = stack.enter_context(VideoSink(self.out, source.fps, source.width, source.height,
-                                                  output=claims.get("video")))
+                                                  output=claims.get("video"), codec=self.codec,
+                                                  audio_from=self.audio_input()))
         if self.json_path is not None:
             jsonl = stack.enter_context(JsonlSink(self.json_path, output=claims.get("jsonl")))
         if self.csv_path is not None:
@@ -169,12 +189,14 @@ class _FramesJob:
     def failed(self, exc: FacetrackError, outputs: list[str]) -> FacetrackError:
         return kept_outputs(exc, outputs)
 
-    def report(self, stats: RunStats, source: Source, outputs: list[str], log: Log) -> None:
+    def report(self, stats: RunStats, source: Source, outputs: list[str], log: Log,
+               wrote: list[str] | None = None) -> None:
+        """The summary, then `wrote ...` naming `wrote` (the outputs with the video's codec), else `outputs`."""
         log(stats.summary())
         if stats.interrupted:
             raise Interrupted(f"interrupted after {stats.written} frames{_finalised(outputs)}")
         if outputs:
-            log(f"wrote {' and '.join(outputs)}")
+            log(f"wrote {' and '.join(wrote or outputs)}")
 
 
 @dataclass(frozen=True)
@@ -194,12 +216,27 @@ class VideoJob(_FramesJob):
     end_s: float | None = None  # stop before the first frame shown at or after this time, s
     stride: int = 1  # every stride-th frame of [start_s, end_s)
     max_frames: int | None = None  # at most this many frames
+    codec: str = "auto"  # --codec of the mp4: auto, h264, mp4v (`tracker.mp4_codec`)
+    keep_audio: bool = False  # copy the input's sound into the mp4, cut to the frames kept
 
     title = "facetrack video"
     progress = "frame"
 
+    def audio_input(self) -> str | None:
+        if not self.keep_audio or is_url(self.source) or is_synthetic(self.source):
+            return None
+        return self.source
+
+    def notes(self, sinks: dict) -> list[str]:
+        if self.keep_audio and sinks.get("video") is None:
+            return ["--keep-audio: no --out video to keep the sound in"]
+        if self.keep_audio and self.audio_input() is None:
+            return [f"--keep-audio: {shown(self.source)} is not a file; the video is written without sound"]
+        return super().notes(sinks)
+
     def check_outputs(self) -> None:
         check_window(self.start_s, self.end_s, self.stride, self.max_frames)
+        check_choice(self.codec)
         if self.out is None and self.json_path is None and self.csv_path is None:
             raise InputError("no output: give --out, --json, --csv or --out-dir (or none of them for the "
                              "default run folder)")
@@ -232,11 +269,13 @@ class WebcamJob(_FramesJob):
     threaded: bool = True
     max_frames: int | None = None  # stop after this many processed frames
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S  # seconds without a frame before the camera counts as gone
+    codec: str = "auto"  # --codec of the recording: auto, h264, mp4v (`tracker.mp4_codec`)
 
     title = "facetrack webcam"
     no_display = "running without a window (--no-show implied)"
 
     def check_outputs(self) -> None:
+        check_choice(self.codec)
         camera = Path(str(self.camera).strip())
         inputs = [camera] if camera.is_file() else []  # a video file given as --camera
         if self.out is not None:
@@ -290,8 +329,11 @@ class ImagesJob:
             return {}
         return plan_image_outputs(self.names, self.out_dir, common_base(list(self.paths)))
 
-    def outputs(self) -> list[str]:
+    def outputs(self, sinks: dict | None = None) -> list[str]:
         return [shown_output(p) for p in (self.json_path, self.csv_path, self.out_dir) if p is not None]
+
+    def notes(self, sinks: dict) -> list[str]:
+        return []
 
     def output_files(self) -> dict[str, tuple[Path, str]]:
         """The JSON lines and CSV rows, claimed before the run (annotated copies are each renamed into place)."""
@@ -337,7 +379,8 @@ class ImagesJob:
                                   f"{exc.stats.processed} images done before it")
         return exc
 
-    def report(self, stats: RunStats, source: ImageSource, outputs: list[str], log: Log) -> None:
+    def report(self, stats: RunStats, source: ImageSource, outputs: list[str], log: Log,
+               wrote: list[str] | None = None) -> None:
         if stats.interrupted:
             raise Interrupted(f"interrupted after {stats.written} images, {stats.with_face} with a face"
                               f"{_finalised(outputs)}")
@@ -351,8 +394,13 @@ class ImagesJob:
 Job = VideoJob | WebcamJob | ImagesJob
 
 
-def run_job(job: Job, log: Log = _quiet) -> RunStats:
+def run_job(job: Job, log: Log = _quiet, *, models: tuple | None = None,
+            on_result: Callable | None = None) -> RunStats:
     """Run one command's job from the output checks to its summary line; returns the run's stats.
+
+    `models`: loaded (face detector, landmark) backends to use instead of loading `job.models` again (a
+    worker of `tracker.pool` loads them once); `on_result(result, stats)`: called for each frame instead
+    of drawing the job's own progress (a pool worker counts frames for the overall display).
 
     Raises InputError (exit 2) for bad options, inputs or outputs (also an output another run is
     writing), before any model is loaded where it can; Interrupted (exit 130) after Ctrl+C / SIGTERM,
@@ -374,25 +422,29 @@ def run_job(job: Job, log: Log = _quiet) -> RunStats:
         stack.callback(source.close)
         if job.announce:
             log(source.describe())
-        tracker = job.models.build(mode=job.mode(source), smooth=job.smoothing(source), log=log)
+        tracker = job.models.build(mode=job.mode(source), smooth=job.smoothing(source), log=log, models=models)
         if job.announce:
             limit = "no limit" if tracker.max_faces is None else f"at most {tracker.max_faces}"
             log(f"models: detector {tracker.detector.name} {describe(tracker.box_backend)}, landmarks "
                 f"{tracker.landmark_backend.meta.model} {describe(tracker.landmark_backend)}; faces: {limit}")
         with deferred_signals():  # each output is registered for closing before an interrupt can land
             sinks = job.open_sinks(source, stack, claims, tracker.point_names)
+        wrote = job.outputs(sinks)  # the video's codec named, for the "wrote" line
+        for note in job.notes(sinks):
+            log(f"warning: {note}")
         window = None
         if show:
             window = WindowSink(job.title)
             stack.callback(window.close)
         job.say_how_to_stop(show, log)
-        on_result = _progress(job.progress, source.frame_count, stack) if job.progress else None
+        if on_result is None and job.progress:
+            on_result = _progress(job.progress, source.frame_count, stack)
         try:
             stats = run(source, tracker, window=window, draw=job.draw, threaded=job.threaded,
                         max_frames=job.max_frames, on_result=on_result, **sinks)
         except FacetrackError as exc:
             raise job.failed(exc, outputs) from None
-    job.report(stats, source, outputs, log)
+    job.report(stats, source, outputs, log, wrote)
     return stats
 
 

@@ -91,6 +91,11 @@ def say(line: str) -> None:
     typer.echo(f"facetrack: {line}", err=True)
 
 
+def echo_err(line: str) -> None:
+    """A line on stderr as it is (a table's row), without the `facetrack: ` prefix."""
+    typer.echo(line, err=True)
+
+
 # Options shared by the commands that run the tracker (video, webcam, images).
 BackendOption = Annotated[BackendKind, typer.Option("--backend",
                                                     help="onnx (ONNX Runtime, default) or torch (checkpoints).")]
@@ -135,3 +140,17 @@ DetectorOption = Annotated[str | None, typer.Option(
 MaxFacesOption = Annotated[int | None, typer.Option(
     "--max-faces", min=0, help="Most faces followed at once; the older tracks stay, new faces wait (0: no limit; "
                                "default: no limit for files and images, 4 for cameras and live streams).")]
+
+
+class CodecKind(str, Enum):
+    """Video codecs of an annotated .mp4 (tracker.mp4_codec)."""
+
+    auto = "auto"
+    h264 = "h264"
+    mp4v = "mp4v"
+
+
+CodecOption = Annotated[CodecKind, typer.Option(
+    "--codec", help="Codec of the --out video: h264 (H.264, plays in browsers; even sizes), mp4v (MPEG-4 Part 2, "
+                    "any size), or auto: H.264 where it can be written, else mp4v (odd sizes keep their size); "
+                    "the 'wrote' line says which.")]

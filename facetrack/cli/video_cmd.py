@@ -1,4 +1,5 @@
-"""`facetrack video IN... [--out OUT.mp4 | --out-dir DIR]`: track every face through video files, frame by frame."""
+"""`facetrack video IN... [--out OUT.mp4 | --out-dir DIR [--jobs N] [--skip-existing]]`: track every face
+through video files, frame by frame (several files one after another, or N at once with --jobs)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ def video_command(
                                         "quoted globs ('clips/*.mov'), - (paths on standard input), an animated "
                                         "GIF/WebP/PNG (each frame at its own duration), a stream URL OpenCV can "
                                         "open, or 'synthetic?width=W&height=H&frames=N' (a drawn moving face)."),
-    out: Path | None = typer.Option(None, "--out", help="Annotated output video (.mp4, mp4v): the input's size (odd "
-                                                        "sizes too), one frame per input frame, each at its own time "
+    out: Path | None = typer.Option(None, "--out", help="Annotated output video (.mp4, H.264 or mp4v: "
+                                                        "--codec): the input's size (odd sizes too), one frame per "
+                                                        "input frame, each at its own time "
                                                         "(variable frame rates keep their timing)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per frame here (- : standard "
                                                                "output)."),
@@ -52,6 +54,14 @@ def video_command(
     max_faces: common.MaxFacesOption = None,
     sequential: bool = typer.Option(False, "--sequential",
                                     help="Capture, inference and output in one thread (for comparison)."),
+    codec: common.CodecOption = common.CodecKind.auto,
+    keep_audio: bool = typer.Option(False, "--keep-audio", help="Copy the input's sound into the --out video "
+                                    "(as it is where mp4 takes the codec, else as AAC), cut to the frames kept "
+                                    "and in sync with them; an input without sound is said and written silent."),
+    jobs_n: int = typer.Option(1, "--jobs", min=1, help="Run N videos at once, in N worker processes (models "
+                                                        "loaded once each, the cores shared out among them)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Pass over a video whose outputs are "
+                                       "already complete (a re-run finishes what is missing)."),
 ) -> None:
     """Track every face in a video: annotated .mp4 and JSON lines (default: into runs/track/expN), every frame
     in order, or the part --start/--end/--stride/--max-frames asks for."""
@@ -62,6 +72,6 @@ def video_command(
                           min_quality, detector=detector, max_faces=max_faces, precision=precision.value)
     template = VideoJob("", out, json_path, models, show=show, smooth=smooth, draw=not no_draw,
                         threaded=not sequential, csv_path=csv_path, start_s=start, end_s=end, stride=stride,
-                        max_frames=max_frames)
+                        max_frames=max_frames, codec=codec.value, keep_audio=keep_audio)
     jobs, run_dir = video_jobs(sources, template, out_dir)
-    run_videos(jobs, run_dir, log=say)
+    run_videos(jobs, run_dir, log=say, workers=jobs_n, skip_existing=skip_existing, table=common.echo_err)
