@@ -3,13 +3,15 @@ bad file reported while the others finish, complete outputs passed over, and the
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from typer.testing import CliRunner
 
 from facetrack.cli import app
 from tests.helpers import count_frames, one_error_line, write_clip
 from tracker.batch_summary import FileResult, summary_lines
-from tracker.finished import output_complete
+from tracker.finished import output_complete, record_done
 from tracker.pool import split_threads
 
 runner = CliRunner()
@@ -101,7 +103,14 @@ def test_incomplete_outputs_are_not_complete(tmp_path):
     (tmp_path / "cut.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (tmp_path / "rows.jsonl").write_text('{"frame": 0}\n')
     assert not output_complete(tmp_path / "empty.jsonl") and not output_complete(tmp_path / "cut.mp4")
-    assert output_complete(tmp_path / "rows.jsonl") and output_complete(write_clip(tmp_path / "ok.mp4", frames=2))
+    clip = write_clip(tmp_path / "ok.mp4", frames=2)
+    # whole files that no run recorded as finished (a stopped run finalises what it wrote): not complete
+    assert not output_complete(tmp_path / "rows.jsonl") and not output_complete(clip)
+    record_done(SimpleNamespace(out=clip, json_path=tmp_path / "rows.jsonl", csv_path=None))
+    assert output_complete(tmp_path / "rows.jsonl") and output_complete(clip)
+    with open(tmp_path / "rows.jsonl", "a") as f:  # changed since: run it again
+        f.write('{"frame": 1}\n')
+    assert not output_complete(tmp_path / "rows.jsonl")
 
 
 def test_summary_table_rows_and_total():

@@ -34,7 +34,7 @@ from core.pathnames import shown
 from core.progress import Progress
 from tracker.batch_summary import FileResult, summary_lines
 from tracker.bench.synthetic import is_synthetic
-from tracker.finished import job_done
+from tracker.finished import job_done, record_done
 from tracker.inputs import common_base, expand_inputs, list_videos
 from tracker.outdirs import mark_output_folder, next_run_folder, remove_if_unused
 from tracker.pool import PoolStopped, run_pool
@@ -147,6 +147,9 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
         raise Interrupted(f"interrupted: {_count(results, 'ok')} of {len(jobs)} videos done; the outputs of "
                           "the stopped ones were finalised") from None
     finally:
+        for job, result in zip(jobs, results):  # what finished its video, for a later --skip-existing
+            if result is not None and result.status == "ok":
+                record_done(job)
         _end_run_folder(run_dir, log)
     done = [r for r in results if r is not None]
     if len(jobs) > 1 or any(r.status == "skipped" for r in done):

@@ -1,7 +1,9 @@
 """Whether a video's outputs are already complete, for `facetrack video --skip-existing`.
 
-An output counts as complete when the file exists under its own name (outputs are written as `.NAME.part`
-and renamed when finished: `tracker.outfile`) and its content says it was finished:
+An interrupted or failed run still finalises what it wrote (a playable mp4, whole rows), so the files alone
+cannot tell a finished video from a stopped one: a run that finishes a video records each of its outputs
+(name and size) in `.facetrack-done` beside them (JSON lines; `record_done`). An output counts as complete
+when that record lists it at its current size, and its content says it was finished:
 
 - an `.mp4` opens with PyAV and decodes at least one video frame;
 - JSON lines or CSV rows are not empty and end with a newline (each row is written whole).
@@ -11,11 +13,44 @@ A video is done when every file output its run would write (not standard output)
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from tracker.sinks import is_stdout
 
-__all__ = ["file_outputs", "job_done", "output_complete"]
+__all__ = ["DONE_RECORD", "file_outputs", "job_done", "output_complete", "record_done"]
+
+DONE_RECORD = ".facetrack-done"  # beside the outputs: one JSON line {"name", "size"} per output a run finished
+
+
+def _recorded(path: Path) -> set[tuple[str, int]]:
+    """The (name, size) pairs `.facetrack-done` in `path`'s folder lists (empty when there is none)."""
+    try:
+        lines = (path.parent / DONE_RECORD).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return set()
+    found = set()
+    for line in lines:
+        try:
+            row = json.loads(line)
+            found.add((str(row["name"]), int(row["size"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash
+    return found
+
+
+def record_done(job) -> None:
+    """Record the file outputs of a job that finished its video (`DONE_RECORD` beside each); an output that
+    cannot be recorded is simply run again next time."""
+    for path in file_outputs(job):
+        try:
+            row = json.dumps({"name": os.fsdecode(path.name), "size": path.stat().st_size},
+                             ensure_ascii=False) + "\n"
+            with open(path.parent / DONE_RECORD, "a", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(row)
+        except OSError:
+            continue
 
 
 def output_complete(path: str | Path) -> bool:
@@ -23,6 +58,8 @@ def output_complete(path: str | Path) -> bool:
     path = Path(path)
     try:
         if not path.is_file() or path.stat().st_size == 0:
+            return False
+        if (path.name, path.stat().st_size) not in _recorded(path):
             return False
         if path.suffix.lower() == ".mp4":
             return _has_a_frame(path)
