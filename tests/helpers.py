@@ -458,7 +458,9 @@ def default_sigint() -> None:
 
 
 def written_names(folder: Path) -> list[str]:
-    """The sorted names of what an output folder holds, without facetrack's output mark (`tracker.outdirs`)."""
+    """The sorted names of what an output folder holds, without facetrack's output mark (`tracker.outdirs`) and
+    its record of finished videos (`tracker.finished.DONE_RECORD`)."""
+    from tracker.finished import DONE_RECORD
     from tracker.outdirs import OUTPUT_MARK
 
-    return sorted(p.name for p in Path(folder).iterdir() if p.name != OUTPUT_MARK)
+    return sorted(p.name for p in Path(folder).iterdir() if p.name not in (OUTPUT_MARK, DONE_RECORD))
