@@ -100,15 +100,27 @@ def bench_command(
     json_path: Path | None = typer.Option(None, "--json", help="Also write the full report as JSON here."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two --json reports "
                                                                             "(A B) instead of measuring."),
+    vs: str | None = typer.Option(None, "--vs", help="Instead: `facetrack video` against a peer tracker doing the "
+                                                     "same job on SOURCE (a video file), whole processes "
+                                                     "alternating: mediapipe (FaceMesh). See docs/benchmarks.md."),
+    vs_python: Path | None = typer.Option(None, "--vs-python", envvar="FACETRACK_MEDIAPIPE_PYTHON",
+                                          help="--vs: the Python of the peer's own virtual environment "
+                                               "(mediapipe 0.10.21, protobuf<5, opencv)."),
+    runs: int = typer.Option(5, "--runs", min=1, help="--vs: measured runs of each job."),
 ) -> None:
     """Measure model latency and throughput, per-stage ms and end-to-end FPS of the real video pipeline, with
-    1, 2, 4, 8 faces in view, and the multi-face detector's cost against the box regressor's."""
+    1, 2, 4, 8 faces in view, and the multi-face detector's cost against the box regressor's; or, with --vs,
+    `facetrack video` against a peer tracker (mediapipe) doing the same job."""
     from core.manifest import default_weights_dir
     from tracker.bench import BenchConfig, compare_reports, format_report, load_report, run_bench
 
     if compare:
         a, b = compare
         typer.echo(compare_reports(load_report(a), load_report(b), str(a), str(b)))
+        return
+    if vs is not None:
+        _versus(vs, vs_python, runs, source, device, weights, landmark_model, detector, max_faces, detect_every,
+                json_path)
         return
     backends, devices = _choice("backend", backend), _choice("device", device)
     batches = _batches(batch)
@@ -117,13 +129,7 @@ def bench_command(
         raise InputError("--frames and --repeat must be at least 1")
     if warmup < 0 or live_frames < 0:
         raise InputError("--warmup and --live-frames must be at least 0")
-    claim = contextlib.nullcontext()
-    if json_path is not None:
-        from tracker.outfile import OutputFile
-        from tracker.sinks import check_output_path
-
-        check_output_path(json_path, "--json")
-        claim = OutputFile(json_path, "--json")  # one run writes it; written whole (tracker.outfile)
+    claim = _claim(json_path)
     cfg = BenchConfig(source=source, weights=weights or default_weights_dir(), backends=backends, devices=devices,
                       frames=frames, warmup=warmup, batches=batches, repeat=repeat, live_frames=live_frames,
                       landmark_model=landmark_model, threads=threads, cv_threads=cv_threads,
@@ -131,12 +137,59 @@ def bench_command(
                       scenarios=scenarios, faces=counts, faces_size=size)
     with claim:
         report = run_bench(cfg, log=say)
-        if json_path is not None:
-            import json
-
-            from core.pathnames import shown
-
-            claim.part.write_text(json.dumps(report, indent=1) + "\n")
-            claim.commit()
-            say(f"wrote {shown(json_path)}")
+        _write_json(claim, json_path, report)
     typer.echo(format_report(report))
+
+
+def _claim(json_path: Path | None):
+    """The --json file claimed for this run (written whole at the end, tracker.outfile), or a no-op."""
+    if json_path is None:
+        return contextlib.nullcontext()
+    from tracker.outfile import OutputFile
+    from tracker.sinks import check_output_path
+
+    check_output_path(json_path, "--json")
+    return OutputFile(json_path, "--json")
+
+
+def _write_json(claim, json_path: Path | None, report: dict) -> None:
+    if json_path is None:
+        return
+    import json
+
+    from core.pathnames import shown
+
+    claim.part.write_text(json.dumps(report, indent=1) + "\n")
+    claim.commit()
+    say(f"wrote {shown(json_path)}")
+
+
+def _versus(peer: str, python: Path | None, runs: int, source: str | None, device: str, weights: Path | None,
+            landmark_model: str | None, detector: str | None, max_faces: int | None, detect_every: int,
+            json_path: Path | None) -> None:
+    """`--vs PEER`: `facetrack video` and the peer's job on the same clip (tracker.bench.versus)."""
+    from core.pathnames import shown
+    from tracker.bench.suite import default_source
+    from tracker.bench.versus import VersusConfig, check_peer, format_versus, run_versus
+
+    peer = peer.strip().lower()
+    clip = default_source() if source is None else Path(source)
+    if not clip.is_file():
+        raise InputError(f"{shown(clip)}: --vs needs a video file (both jobs read the same clip)")
+    devices = _choice("device", device)
+    version = check_peer(peer, python)
+    # mp4v: the codec the peer's OpenCV writer uses, so both encode the same way
+    video_args = ["--device", "cuda" if devices == ("cuda",) else "cpu", "--codec", "mp4v",
+                  "--detect-every", str(detect_every)]
+    for option, value in (("--weights", weights), ("--landmark-model", landmark_model), ("--detector", detector),
+                          ("--max-faces", max_faces)):
+        if value is not None:
+            video_args += [option, str(value)]
+    claim = _claim(json_path)
+    cfg = VersusConfig(clip=clip, peer=peer, python=python, runs=runs, video_args=video_args,
+                       peer_version=version)
+    say(f"facetrack video vs {peer} {version} on {shown(clip)}")
+    with claim:
+        report = run_versus(cfg, log=say)
+        _write_json(claim, json_path, report)
+    typer.echo(format_versus(report))

@@ -5,7 +5,8 @@ latency), `measure` holds the timers, `system` the machine header and memory, `r
 the side-by-side comparison of two JSON reports, `synthetic` the drawn moving face that needs no file
 (also the tests' source, and what `synthetic?...` specs open in `facetrack video` and `webcam`).
 The many-faces scenario lives in `faces` (its clips tiled from the source by `composed`), the detector
-against the regressor in `detectors`.
+against the regressor in `detectors`. `versus` runs `facetrack video` against a peer tracker's job (`--vs`,
+the peer's script in `peers/`, run by the peer's own Python).
 """
 
 from __future__ import annotations
