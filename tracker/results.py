@@ -169,8 +169,8 @@ class Result:
 
     def plot(self, *, legend: bool = True) -> np.ndarray:
         """A new uint8 HxWx3 BGR image: `image` with each face's box in its id's colour, "#id score" beside
-        it, its points (a ring for a point scoring below 0.5) and, with `legend`, the point names. `image`
-        itself is not modified."""
+        it, its points (a ring for a point scoring below `tracker.draw.UNSURE_POINT_SCORE`) and, with
+        `legend`, the point names. `image` itself is not modified."""
         from tracker.draw import draw_result
 
         return draw_result(self.image, self.record.faces, self.point_names, legend=legend)
