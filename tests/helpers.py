@@ -464,3 +464,35 @@ def written_names(folder: Path) -> list[str]:
     from tracker.outdirs import OUTPUT_MARK
 
     return sorted(p.name for p in Path(folder).iterdir() if p.name not in (OUTPUT_MARK, DONE_RECORD))
+
+
+DEMO_CLIP = Path(__file__).resolve().parents[1] / "demo" / "demo.mp4"
+
+
+def demo_frames(count: int) -> list[np.ndarray]:
+    """The first `count` frames (uint8 HxWx3 BGR) of the shipped demo clip (a real face the shipped detector
+    finds); the test is skipped when the clip gives fewer."""
+    import pytest
+
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
+    frames = []
+    while len(frames) < count:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    if len(frames) < count:
+        pytest.skip(f"{DEMO_CLIP} gives {len(frames)} frames")
+    return frames
+
+
+def write_frames_clip(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
+    """`frames` (uint8 HxWx3 BGR, one size) written to an mp4v clip at `path` with OpenCV; returns `path`."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened()
+    for image in frames:
+        writer.write(image)
+    writer.release()
+    return path

@@ -18,35 +18,10 @@ from core.errors import InputError
 from core.frame import FaceResult, Frame, FrameResult
 from core.manifest import default_weights_dir
 from core.meta import POINT_NAMES
+from tests.helpers import demo_frames, write_frames_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "demo" / "demo.mp4"
 CLIP_FRAMES = 8
-
-
-def _demo_frames(count: int) -> list[np.ndarray]:
-    """The first `count` frames of the demo clip (a real face: the shipped detector finds it)."""
-    capture = cv2.VideoCapture(str(DEMO))
-    frames = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    if len(frames) < count:
-        pytest.skip(f"{DEMO} gives {len(frames)} frames")
-    return frames
-
-
-def _write_clip(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened()
-    for image in frames:
-        writer.write(image)
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +35,7 @@ def ft():
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    return _demo_frames(1)[0]
+    return demo_frames(1)[0]
 
 
 def readme_python_example() -> str:
@@ -76,9 +51,9 @@ def readme_python_example() -> str:
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     if not (default_weights_dir() / "manifest.json").is_file():
         pytest.skip("no shipped weights")
-    frames = _demo_frames(CLIP_FRAMES)
+    frames = demo_frames(CLIP_FRAMES)
     cv2.imwrite(str(tmp_path / "photo.jpg"), frames[0])
-    _write_clip(tmp_path / "clip.mp4", frames)
+    write_frames_clip(tmp_path / "clip.mp4", frames)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(readme_python_example(), "README.md#python", "exec"), namespace)
@@ -230,7 +205,7 @@ def test_grey_and_bgra_images_are_converted(ft, photo):
 
 
 def test_step_tracks_between_calls_and_reset_starts_again(ft):
-    frames = _demo_frames(3)
+    frames = demo_frames(3)
     ft.reset()
     results = [ft.step(image, t_ms=40.0 * i) for i, image in enumerate(frames)]
     assert [r.index for r in results] == [0, 1, 2] and [r.t_ms for r in results] == [0.0, 40.0, 80.0]
@@ -244,7 +219,7 @@ def test_step_tracks_between_calls_and_reset_starts_again(ft):
 def test_track_iterates_a_video_and_closes_it(ft, tmp_path):
     from tracker.sources import open_video
 
-    clip = _write_clip(tmp_path / "clip.mp4", _demo_frames(CLIP_FRAMES))
+    clip = write_frames_clip(tmp_path / "clip.mp4", demo_frames(CLIP_FRAMES))
     results = list(ft.track(clip))
     assert [r.index for r in results] == list(range(CLIP_FRAMES))
     assert all(r.faces and r.faces[0].id == 1 for r in results)

@@ -15,9 +15,9 @@ import cv2
 import pytest
 
 from core.manifest import default_weights_dir
+from tests.helpers import demo_frames, write_frames_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "demo" / "demo.mp4"
 FACETRACK = str(Path(sys.executable).parent / "facetrack")
 OUTPUT_OPTIONS = ("--csv", "--json", "--out", "--out-dir")
 WEBCAM_STAND_IN = ["--no-show", "--max-frames", "8"]  # with --camera replaced by clip.mp4
@@ -33,42 +33,19 @@ def recipe_blocks() -> list[list[str]]:
             for block in blocks]
 
 
-def _frames(count: int) -> list:
-    capture = cv2.VideoCapture(str(DEMO))
-    frames = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    if len(frames) < count:
-        pytest.skip(f"{DEMO} gives {len(frames)} frames")
-    return frames
-
-
-def _write_clip(path: Path, frames: list, fps: float = 30.0) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened()
-    for image in frames:
-        writer.write(image)
-    writer.release()
-
-
 @pytest.fixture
 def workdir(tmp_path) -> Path:
     """photos/ (two photos, one in a subfolder), clip.mp4 (12 frames), clips/ (two clips of 6 frames)."""
     if not (default_weights_dir() / "manifest.json").is_file():
         pytest.skip("no shipped weights")
-    frames = _frames(12)
+    frames = demo_frames(12)
     (tmp_path / "photos" / "trip").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "photos" / "a.jpg"), frames[0])
     cv2.imwrite(str(tmp_path / "photos" / "trip" / "b.jpg"), frames[6])
-    _write_clip(tmp_path / "clip.mp4", frames)
+    write_frames_clip(tmp_path / "clip.mp4", frames, fps=30.0)
     (tmp_path / "clips").mkdir()
-    _write_clip(tmp_path / "clips" / "one.mp4", frames[:6])
-    _write_clip(tmp_path / "clips" / "two.mp4", frames[6:])
+    write_frames_clip(tmp_path / "clips" / "one.mp4", frames[:6], fps=30.0)
+    write_frames_clip(tmp_path / "clips" / "two.mp4", frames[6:], fps=30.0)
     return tmp_path
 
 
