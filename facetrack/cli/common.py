@@ -154,3 +154,5 @@ CodecOption = Annotated[CodecKind, typer.Option(
     "--codec", help="Codec of the --out video: h264 (H.264, plays in browsers; even sizes), mp4v (MPEG-4 Part 2, "
                     "any size), or auto: H.264 where it can be written, else mp4v (odd sizes keep their size); "
                     "the 'wrote' line says which.")]
+CsvOption = Annotated[Path | None, typer.Option(
+    "--csv", help="Write one CSV row per face here, header first (- : standard output).")]

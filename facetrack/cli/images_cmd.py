@@ -26,8 +26,7 @@ def images_command(
                                         "option at all: runs/track/exp, exp2, ... with results.jsonl."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per readable image here (- : "
                                                                "standard output)."),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Write one CSV row per face here, header first (- : "
-                                                             "standard output)."),
+    csv_path: common.CsvOption = None,
     backend: common.BackendOption = common.BackendKind.onnx,
     device: common.DeviceOption = common.DeviceKind.auto,
     weights: common.WeightsOption = None,

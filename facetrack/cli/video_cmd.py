@@ -25,8 +25,7 @@ def video_command(
                                                         "(variable frame rates keep their timing)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write one JSON line per frame here (- : standard "
                                                                "output)."),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Write one CSV row per face here, header first "
-                                                             "(- : standard output)."),
+    csv_path: common.CsvOption = None,
     out_dir: Path | None = typer.Option(None, "--out-dir", help="Write each video's NAME.mp4 and NAME.jsonl here, "
                                         "at its path relative to the inputs (needed for several videos). With no "
                                         "output option at all: runs/track/exp, exp2, ..."),
