@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 from core.meta import ModelMeta
+from core.progress import duration
 
 SOURCE_KEY = "checkpoint_sha256"  # the ModelMeta.extra entry export writes: the exported checkpoint's sha256
 MTIME_MARGIN_S = 60.0
@@ -45,13 +46,5 @@ def graph_out_of_date(graph: str | Path, meta: ModelMeta, checkpoint: str | Path
     ahead_s = checkpoint.stat().st_mtime - graph.stat().st_mtime
     if ahead_s <= MTIME_MARGIN_S:
         return None
-    return f"{graph.name} is older than {checkpoint.name} (written {_duration(ahead_s)} later; the graph " \
+    return f"{graph.name} is older than {checkpoint.name} (written {duration(ahead_s)} later; the graph " \
            f"records no checkpoint digest); {advice}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"

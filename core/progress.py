@@ -39,12 +39,14 @@ def plural(unit: str) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A short human duration: '41 s', '4.7 min', '1.3 h'."""
+    """A short human duration: '41 s', '4.7 min', '1.3 h', '3 days'."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 class Progress:
