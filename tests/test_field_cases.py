@@ -21,14 +21,20 @@ def field_cases_dir() -> Path | None:
     return shared_folder("field-cases", "FACETRACK_FIELD_CASES")
 
 
-def _scored(case: str, tmp_path: Path) -> list[dict]:
+def _rows(case: str, tmp_path: Path) -> tuple[Path, list[dict]]:
+    """(the case's folder, the `facetrack images --json` rows of it with the shipped weights); skipped when the
+    case is not here."""
     base = field_cases_dir()
     if base is None or not (base / case / "truth.json").is_file():
         pytest.skip(f"field case {case} not found (looked beside the repo and in $FACETRACK_FIELD_CASES)")
     rows = tmp_path / "rows.jsonl"
     result = CliRunner().invoke(app, ["images", str(base / case), "--json", str(rows), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    scored = score_case(base / case, [json.loads(line) for line in rows.read_text().splitlines() if line.strip()])
+    return base / case, [json.loads(line) for line in rows.read_text().splitlines() if line.strip()]
+
+
+def _scored(case: str, tmp_path: Path) -> list[dict]:
+    scored = score_case(*_rows(case, tmp_path))
     assert scored
     return scored
 
@@ -60,13 +66,7 @@ def test_half_outside_faces(tmp_path):
 def _point_truth(case: str, tmp_path: Path) -> dict[str, dict]:
     from facetrack.fieldcases import score_point_truth
 
-    base = field_cases_dir()
-    if base is None or not (base / case / "truth.json").is_file():
-        pytest.skip(f"field case {case} not found (looked beside the repo and in $FACETRACK_FIELD_CASES)")
-    rows = tmp_path / "rows.jsonl"
-    result = CliRunner().invoke(app, ["images", str(base / case), "--json", str(rows), "--device", "cpu"])
-    assert result.exit_code == 0, result.output
-    return score_point_truth(base / case, [json.loads(line) for line in rows.read_text().splitlines() if line])
+    return score_point_truth(*_rows(case, tmp_path))
 
 
 def _mean(scored: dict[str, dict], unmodified: bool, key: str = "nme"):
