@@ -81,10 +81,14 @@ class Source:
         # The first frame is read here, synchronously, so a bad source fails when it is opened.
         first = self._next()
         if first is None:
-            raise InputError(f"{self.describe_input()}: no frame could be read")
+            raise InputError(f"{self.describe_input()}: {self._no_first_frame()}")
         self.height, self.width = first.image.shape[:2]
         self._pending = first
         self._primed = True
+
+    def _no_first_frame(self) -> str:
+        """Why a source that gave no first frame is refused (the end of its InputError)."""
+        return "no frame could be read"
 
     def start(self) -> None:
         """The pipeline starts now. A live source drops the frame it read at open (captured before the

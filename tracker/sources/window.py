@@ -91,13 +91,8 @@ class FrameWindow(Source):
         window = self.window_text()
         return f"{self.inner.describe()}; {window}" if window else self.inner.describe()
 
-    def _prime(self) -> None:
-        first = self._next()
-        if first is None:
-            raise InputError(f"{self.describe_input()}: no frame {self.window_text()} (the video has none there)")
-        self.height, self.width = first.image.shape[:2]
-        self._pending = first
-        self._primed = True
+    def _no_first_frame(self) -> str:
+        return f"no frame {self.window_text()} (the video has none there)"
 
     def _grab(self) -> Frame | None:
         if self.max_frames is not None and self._index >= self.max_frames:
