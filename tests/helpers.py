@@ -324,12 +324,15 @@ def the_face(result):
     return result.faces[0]
 
 
-def one_error_line(result, code: int, *needles: str) -> str:
-    """The single `facetrack: error:` line of a CLI result with exit `code`, containing every needle."""
+def one_error_line(result, code: int, *needles: str, only: bool = False) -> str:
+    """The single `facetrack: error:` line of a CLI result with exit `code`, containing every needle; with
+    `only`, the output holds nothing else."""
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("facetrack: error:")]
     assert len(errors) == 1, result.output
+    if only:
+        assert result.output.strip().splitlines() == errors, result.output
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
     return errors[0]

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from facetrack.cli import app
+from tests.helpers import one_error_line
 from tracker.bench import STAGE_NAMES
+
+# exit 2 and one `facetrack: error:` line, nothing else
+_error_line = partial(one_error_line, code=2, only=True)
 
 runner = CliRunner()
 QUICK = ["--frames", "6", "--warmup", "1", "--repeat", "1", "--batch", "1,2", "--live-frames", "4"]
@@ -28,13 +33,6 @@ def report(face_weights, tmp_path_factory) -> tuple[dict, Path, str]:
                                  "--json", str(out)])
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), out, result.output
-
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facetrack: error: "), result.output
-    return lines[0]
 
 
 def test_report_has_every_field(report):
@@ -122,7 +120,7 @@ def test_nothing_runnable_is_one_line(monkeypatch, face_weights):
 
     monkeypatch.setattr(suite, "cuda_gpu_usable", lambda: False)
     result = runner.invoke(app, ["bench", "synthetic", "--weights", str(face_weights), "--device", "cuda", *QUICK])
-    assert "no usable CUDA GPU" in _one_line_error(result)
+    assert "no usable CUDA GPU" in _error_line(result)
 
 
 @pytest.mark.parametrize("args, says", [
@@ -136,19 +134,19 @@ def test_bad_input_exits_2_with_one_line(face_weights, tmp_path, args, says):
     if args[0] == "missing.mp4":
         args = [str(tmp_path / "missing.mp4"), *args[1:]]
     result = runner.invoke(app, ["bench", *args, "--weights", str(face_weights)])
-    assert says in _one_line_error(result)
+    assert says in _error_line(result)
 
 
 def test_weights_without_manifest_exit_2(tmp_path):
     result = runner.invoke(app, ["bench", "synthetic", "--weights", str(tmp_path)])
-    assert "manifest.json" in _one_line_error(result)
+    assert "manifest.json" in _error_line(result)
 
 
 def test_compare_refuses_other_json(report, tmp_path):
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"hello": 1}))
     result = runner.invoke(app, ["bench", "--compare", str(report[1]), str(other)])
-    assert "not a facetrack bench report" in _one_line_error(result)
+    assert "not a facetrack bench report" in _error_line(result)
 
 
 # ---------------------------------------------------------------- many faces, detector vs regressor

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ from typer.testing import CliRunner
 
 from core.errors import FacetrackError, InputError
 from facetrack.cli import app
+from tests.helpers import one_error_line
 from tracker.bench import versus
 from tracker.bench.versus import PYTHON_ENV, ProcessRun
+
+# exit 2 and one `facetrack: error:` line, nothing else
+_error_line = partial(one_error_line, code=2, only=True)
 
 runner = CliRunner()
 
@@ -29,32 +34,25 @@ BURN = ("import json, time\n"
         "print(json.dumps({'frames': n, 'run_fps': 1.0}))\n")
 
 
-def _one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("facetrack: error: "), result.output
-    return lines[0]
-
-
 def test_vs_without_python_is_one_line(monkeypatch):
     monkeypatch.delenv(PYTHON_ENV, raising=False)
-    line = _one_line_error(runner.invoke(app, ["bench", "--vs", "mediapipe"]))
+    line = _error_line(runner.invoke(app, ["bench", "--vs", "mediapipe"]))
     assert "--vs-python" in line
 
 
 def test_vs_python_without_mediapipe_is_one_line():
     # this venv's Python has no mediapipe (it must not: the peer is never a facetrack dependency)
-    line = _one_line_error(runner.invoke(app, ["bench", "--vs", "mediapipe", "--vs-python", sys.executable]))
+    line = _error_line(runner.invoke(app, ["bench", "--vs", "mediapipe", "--vs-python", sys.executable]))
     assert "cannot import mediapipe" in line and "docs/benchmarks.md" in line
 
 
 def test_vs_argument_errors(tmp_path):
     missing = tmp_path / "no-python"
-    assert "no such file" in _one_line_error(runner.invoke(app, ["bench", "--vs", "mediapipe", "--vs-python",
+    assert "no such file" in _error_line(runner.invoke(app, ["bench", "--vs", "mediapipe", "--vs-python",
                                                                  str(missing)]))
-    assert "expected one of mediapipe" in _one_line_error(runner.invoke(app, ["bench", "--vs", "dlib",
+    assert "expected one of mediapipe" in _error_line(runner.invoke(app, ["bench", "--vs", "dlib",
                                                                               "--vs-python", sys.executable]))
-    assert "needs a video file" in _one_line_error(runner.invoke(app, ["bench", "synthetic", "--vs", "mediapipe",
+    assert "needs a video file" in _error_line(runner.invoke(app, ["bench", "synthetic", "--vs", "mediapipe",
                                                                        "--vs-python", sys.executable]))
 
 
