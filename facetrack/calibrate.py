@@ -104,12 +104,12 @@ def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, se
         if name == CONVENTION_IBUG68 or not own or not np.any(table):
             conventions[name] = table
             continue
-        run = in_own_conventions(locate_faces(Locator(backend), own), {name: table})
+        located = locate_faces(Locator(backend), own)  # the model's output: the refit moves only the conversion
+        run = in_own_conventions(located, {name: table})
         before = run.nme()
         keep = before <= MAX_NME
         conventions[name] = table - face_frame_errors(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
-        after = in_own_conventions(replace(run, points_px=locate_faces(Locator(backend), own).points_px),
-                                   {name: conventions[name]}).nme()
+        after = in_own_conventions(located, {name: conventions[name]}).nme()
         report[f"nme_{name}"] = [round(float(before.mean()), 3), round(float(after.mean()), 3)]
         log(f"{name}: convention offsets refitted on {len(own)} training faces: NME {before.mean():.2f} -> "
             f"{after.mean():.2f}%")
