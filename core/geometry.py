@@ -276,3 +276,43 @@ def quarter_turn_angle(quarter_turns: int) -> float:
     `turn_image(image, quarter_turns)` does: the turned image's x axis in the original's coordinates."""
     angle = (-90.0 * quarter_turns) % 360.0
     return angle - 360.0 if angle > 180.0 else angle
+
+
+# ---------------------------------------------------------------- the face frame
+# Offsets in a face's own frame do not depend on where the face is, how large it is or how it is rolled:
+# x runs along the eye line (from the subject's right eye, point 0, to the left eye, point 1), y is x turned
+# by +90 degrees in image coordinates (towards the mouth of a face that is not mirrored), and the unit is the
+# inter-ocular distance. Point conventions (`training.conventions`) and the point calibration
+# (`core.postprocess.calibrated_points`) are such offsets.
+
+
+def face_axes(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x axis (N,2), y axis (N,2), inter-ocular distance (N,)) of faces given as (N, P>=2, 2) points.
+
+    x is the unit vector from point 0 (right eye) to point 1 (left eye); y is x turned by +90 degrees in
+    image coordinates (y down), i.e. towards the mouth of an upright face.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    eye_line = ref[:, 1] - ref[:, 0]
+    iod = np.linalg.norm(eye_line, axis=1).clip(min=1e-6)
+    x = eye_line / iod[:, None]
+    y = np.stack([-x[:, 1], x[:, 0]], axis=1)
+    return x, y, iod
+
+
+def offsets_in_face_frame(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(N, P, 2) offsets of `points` from `reference` (both (N, P, 2) px) in the reference face's frame,
+    in units of its inter-ocular distance (see the module docstring)."""
+    pts = np.asarray(points, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    x, y, iod = face_axes(ref)
+    d = pts - ref
+    return np.stack([(d * x[:, None]).sum(axis=2), (d * y[:, None]).sum(axis=2)], axis=2) / iod[:, None, None]
+
+
+def apply_face_frame_offsets(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Inverse of `offsets_in_face_frame`: move (N, P, 2) points by (P, 2) or (N, P, 2) face-frame offsets."""
+    pts = np.asarray(points, dtype=np.float64)
+    x, y, iod = face_axes(pts)
+    off = np.broadcast_to(np.asarray(offsets, dtype=np.float64), pts.shape)
+    return pts + (off[..., :1] * x[:, None] + off[..., 1:] * y[:, None]) * iod[:, None, None]

@@ -7,7 +7,15 @@ import math
 import numpy as np
 
 from core.frame import Detection
-from core.geometry import apply_affine, clip_box, intersection_matrix, invert_affine, map_box, nms
+from core.geometry import (
+    apply_affine,
+    apply_face_frame_offsets,
+    clip_box,
+    intersection_matrix,
+    invert_affine,
+    map_box,
+    nms,
+)
 from core.meta import ModelMeta
 
 
@@ -33,25 +41,13 @@ def landmark_points(output_row: np.ndarray, frame_to_crop: np.ndarray, input_siz
     return points_px, points_norm
 
 
-def face_frame(points: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """(inter-ocular distance, across (2,), down (2,)) of four points (P, 2) in any pixel frame with y
-    down: across is the unit vector from the right eye (point 0) to the left eye (point 1), down the same
-    turned by +90 degrees (towards the mouth in a face that is not mirrored)."""
-    p = np.asarray(points, dtype=np.float64)
-    eyes = p[1] - p[0]
-    iod = float(np.hypot(*eyes))
-    across = eyes / max(iod, 1e-9)
-    return iod, across, np.array([-across[1], across[0]])
-
-
 def calibrated_points(points: np.ndarray, offsets_iod: np.ndarray) -> np.ndarray:
     """`points` (P, 2) minus each point's offset `offsets_iod` (P, 2: across, down, in inter-ocular units)
-    in the face frame of the points themselves (`face_frame`); float32. Pass points in the landmark crop's
-    coordinates, where a mirrored crop's face is not mirrored (its labels follow the face it shows)."""
-    iod, across, down = face_frame(points)
-    off = np.asarray(offsets_iod, dtype=np.float64).reshape(-1, 2)
-    shift = (off[:, :1] * across + off[:, 1:] * down) * iod
-    return (np.asarray(points, dtype=np.float64) - shift).astype(np.float32)
+    in the face frame of the points themselves (`core.geometry.face_axes`); float32. Pass points in the
+    landmark crop's coordinates, where a mirrored crop's face is not mirrored (its labels follow the face
+    it shows)."""
+    off = -np.asarray(offsets_iod, dtype=np.float64).reshape(-1, 2)
+    return apply_face_frame_offsets(np.asarray(points)[None], off)[0].astype(np.float32)
 
 
 def landmark_quality(output_row: np.ndarray, meta: ModelMeta) -> float | None:

@@ -28,24 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import FacetrackError
+from core.geometry import offsets_in_face_frame
 from core.models import read_checkpoint, save_checkpoint
-from core.postprocess import face_frame
 from training.data.samples import CONVENTION_IBUG68
 
 # Faces whose NME exceeds this (% of the inter-ocular distance) are left out of the mean: a face the model
 # gets wrong says nothing about its bias.
 MAX_NME = 20.0
-
-
-def face_frame_errors(points_px: np.ndarray, truth_px: np.ndarray) -> np.ndarray:
-    """(N, P, 2) errors of `points_px` against `truth_px` (both (N, P, 2) px) in each truth face's frame
-    (`core.postprocess.face_frame`: across, down), in units of its inter-ocular distance."""
-    out = np.zeros(points_px.shape, np.float64)
-    for i, (p, t) in enumerate(zip(points_px, truth_px)):
-        iod, across, down = face_frame(t)
-        d = np.asarray(p, np.float64) - t
-        out[i] = np.stack([d @ across, d @ down], axis=1) / max(iod, 1e-9)
-    return out
 
 
 def _subset(samples: list, n: int, seed: int) -> list:
@@ -94,7 +83,7 @@ def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, se
         if r == rounds:
             break
         keep = nme <= MAX_NME
-        offsets = offsets + face_frame_errors(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
+        offsets = offsets + offsets_in_face_frame(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
     report["nme_before"], report["nme_after"] = report["nme_by_round"][0], report["nme_by_round"][-1]
     conventions: dict[str, np.ndarray] = {}
     learned = ckpt.get("convention_offsets") or {}
@@ -108,7 +97,7 @@ def measure(checkpoint: Path, data: tuple[str, ...], faces: int, rounds: int, se
         run = in_own_conventions(located, {name: table})
         before = run.nme()
         keep = before <= MAX_NME
-        conventions[name] = table - face_frame_errors(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
+        conventions[name] = table - offsets_in_face_frame(run.points_px[keep], run.truth_px[keep]).mean(axis=0)
         after = in_own_conventions(located, {name: conventions[name]}).nme()
         report[f"nme_{name}"] = [round(float(before.mean()), 3), round(float(after.mean()), 3)]
         log(f"{name}: convention offsets refitted on {len(own)} training faces: NME {before.mean():.2f} -> "

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.geometry import face_axes, offsets_in_face_frame
 from core.meta import ModelMeta
-from core.postprocess import calibrated_points, face_frame, landmark_points
-from facetrack.calibrate import face_frame_errors
+from core.postprocess import calibrated_points, landmark_points
 
 # an upright face: right eye on the image's left, mouth below
 FACE = np.array([[40.0, 50.0], [80.0, 50.0], [60.0, 70.0], [60.0, 90.0]])
@@ -23,7 +23,7 @@ def _turn(points: np.ndarray, deg: float, center=(60.0, 70.0)) -> np.ndarray:
 def test_face_frame_points_down_towards_the_mouth_at_any_roll():
     for deg in (0, 45, 90, 180, -120):
         face = _turn(FACE, deg)
-        iod, across, down = face_frame(face)
+        (across,), (down,), (iod,) = face_axes(face[None])
         assert iod == pytest.approx(40.0)
         mouth = face[3] - (face[0] + face[1]) / 2
         assert down @ mouth == pytest.approx(40.0) and across @ mouth == pytest.approx(0.0, abs=1e-9)
@@ -43,7 +43,7 @@ def test_measured_errors_are_what_calibration_removes():
     truth = np.stack([_turn(FACE * s, deg) for s, deg in zip(rng.uniform(0.5, 2, 20), rng.uniform(-180, 180, 20))])
     # a model biased by `offsets` in each face's frame (measured against the truth's frame)
     biased = np.stack([t - (calibrated_points(t, offsets) - t) for t in truth])
-    assert np.allclose(face_frame_errors(biased, truth).mean(axis=0), offsets, atol=2e-3)
+    assert np.allclose(offsets_in_face_frame(biased, truth).mean(axis=0), offsets, atol=2e-3)
 
 
 def test_point_offsets_travel_in_the_metadata_and_reach_the_points():

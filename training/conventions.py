@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.geometry import apply_face_frame_offsets, face_axes, offsets_in_face_frame  # noqa: F401 (re-exported)
 from core.meta import MIRRORED_ORDER
 from training.data.samples import (
     CONVENTION_IBUG68,
@@ -27,38 +28,6 @@ from training.data.samples import (
 IBUG_RIGHT_EYE_CORNERS = (36, 39)
 IBUG_LEFT_EYE_CORNERS = (42, 45)
 IBUG_MOUTH_CORNERS = (48, 54)
-
-
-def face_axes(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x axis (N,2), y axis (N,2), inter-ocular distance (N,)) of faces given as (N, P>=2, 2) points.
-
-    x is the unit vector from point 0 (right eye) to point 1 (left eye); y is x turned by +90 degrees in
-    image coordinates (y down), i.e. towards the mouth of an upright face.
-    """
-    ref = np.asarray(reference, dtype=np.float64)
-    eye_line = ref[:, 1] - ref[:, 0]
-    iod = np.linalg.norm(eye_line, axis=1).clip(min=1e-6)
-    x = eye_line / iod[:, None]
-    y = np.stack([-x[:, 1], x[:, 0]], axis=1)
-    return x, y, iod
-
-
-def offsets_in_face_frame(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(N, P, 2) offsets of `points` from `reference` (both (N, P, 2) px) in the reference face's frame,
-    in units of its inter-ocular distance (see the module docstring)."""
-    pts = np.asarray(points, dtype=np.float64)
-    ref = np.asarray(reference, dtype=np.float64)
-    x, y, iod = face_axes(ref)
-    d = pts - ref
-    return np.stack([(d * x[:, None]).sum(axis=2), (d * y[:, None]).sum(axis=2)], axis=2) / iod[:, None, None]
-
-
-def apply_face_frame_offsets(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Inverse of `offsets_in_face_frame`: move (N, P, 2) points by (P, 2) or (N, P, 2) face-frame offsets."""
-    pts = np.asarray(points, dtype=np.float64)
-    x, y, iod = face_axes(pts)
-    off = np.broadcast_to(np.asarray(offsets, dtype=np.float64), pts.shape)
-    return pts + (off[..., :1] * x[:, None] + off[..., 1:] * y[:, None]) * iod[:, None, None]
 
 
 def ibug68_alternatives(points68: np.ndarray) -> dict[str, np.ndarray]:
