@@ -34,3 +34,10 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     what a one-line error quotes of a library's failure."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OS or FFmpeg (PyAV) error's reason without its errno and call name: 'No space left on device',
+    'Invalid data found when processing input'; the exception's type name when it says nothing."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip() or type(exc).__name__

@@ -33,7 +33,7 @@ import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.errors import FacetrackError, InputError  # noqa: E402
+from core.errors import FacetrackError, InputError, os_reason  # noqa: E402
 from core.meta import POINT_NAMES  # noqa: E402
 from core.pathnames import shown  # noqa: E402
 from core.signals import deferred_signals  # noqa: E402
@@ -222,7 +222,7 @@ class VideoSink:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise FacetrackError(f"{shown(self.path)}: cannot write the video ({_reason(exc)}); {self.frames} "
+            raise FacetrackError(f"{shown(self.path)}: cannot write the video ({os_reason(exc)}); {self.frames} "
                                  "frames written before it") from None
         self._last_pts = pts
         self.frames += 1
@@ -295,21 +295,15 @@ def _open_mp4(path: Path, size: tuple[int, int], fps: float, name: str, codec: C
     try:
         container = av.open(str(path), mode="w", format="mp4", options=dict(MUXER_OPTIONS))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise FacetrackError(f"{name}: cannot open an {what} ({_reason(exc)})") from None
+        raise FacetrackError(f"{name}: cannot open an {what} ({os_reason(exc)})") from None
     try:
         stream = open_video_stream(container, codec, size, fps)
     except (av.FFmpegError, OSError, ValueError) as exc:
         container.close()
         with contextlib.suppress(OSError):
             path.unlink()
-        raise FacetrackError(f"{name}: cannot open an {what} at {size[0]}x{size[1]} ({_reason(exc)})") from None
+        raise FacetrackError(f"{name}: cannot open an {what} at {size[0]}x{size[1]} ({os_reason(exc)})") from None
     return container, stream
-
-
-def _reason(exc: BaseException) -> str:
-    """An FFmpeg/OS error's reason without its errno: 'No space left on device'."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
 
 
 STDOUT = "-"  # the output path that means standard output (`--json -`, `--csv -`)

@@ -31,7 +31,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, os_reason
 from core.frame import Frame
 from core.pathnames import shown
 from tracker.sources.base import DEFAULT_FPS, DecodeError, Source
@@ -187,7 +187,7 @@ class VideoFileSource(Source):
             self._ended = True
             return
         except (av.FFmpegError, OSError) as exc:
-            self._fail(f"the data cannot be read ({_reason(exc)})")
+            self._fail(f"the data cannot be read ({os_reason(exc)})")
             return
         end_s = _packet_end_s(packet)
         if end_s is not None:
@@ -197,7 +197,7 @@ class VideoFileSource(Source):
         try:
             self._decoded.extend(packet.decode())
         except (av.FFmpegError, OSError) as exc:
-            self._fail(f"does not decode ({_reason(exc)})")
+            self._fail(f"does not decode ({os_reason(exc)})")
 
     def _fail(self, what: str) -> None:
         """Remember a failure, after draining the frames the decoder still holds (they came before it)."""
@@ -234,7 +234,3 @@ class VideoFileSource(Source):
         self._container.close()
 
 
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's reason without its errno and call name: 'Invalid data found when processing input'."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
