@@ -182,12 +182,14 @@ def table_names(videos: list[str]) -> list[str]:
 
 
 def _run_here(jobs: list[VideoJob], todo: list[int], results: list, log: Log, alone: bool) -> None:
-    """The jobs `todo` one after another in this process, each with its own progress; `alone`: the run's
-    only job, whose error is raised as it is."""
+    """The jobs `todo` one after another in this process, each with its own progress, the models loaded once
+    for all of them (one job loads its own, after its inputs are checked); `alone`: the run's only job,
+    whose error is raised as it is."""
+    models = jobs[todo[0]].models.load(log) if len(todo) > 1 else None  # the jobs share one ModelOptions
     for i in todo:
         job = jobs[i]
         try:
-            stats = run_job(job, log=log)
+            stats = run_job(job, log=log, models=models)
         except Interrupted:
             raise
         except FacetrackError as exc:

@@ -58,12 +58,7 @@ def _init_worker(models, threads: int, frames, stop, pids) -> None:
 
         cv2.setNumThreads(threads)
     try:
-        from core.manifest import default_weights_dir
-        from tracker.backends import open_models
-
-        _WORKER["models"] = open_models(models.weights or default_weights_dir(), models.backend, models.device,
-                                        models.landmark_model, threads, None, detector=models.detector,
-                                        precision=models.precision)
+        _WORKER["models"] = models.load()  # its threads: the split set on every job's options
     except FacetrackError as exc:
         _WORKER["error"] = str(exc)
     except Exception as exc:  # an unexpected loading error: each video says it, the pool stays usable

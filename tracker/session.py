@@ -24,7 +24,7 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
 from core.pathnames import shown
 from core.signals import deferred_signals
-from tracker.backends import describe
+from tracker.backends import describe, open_models
 from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
@@ -86,6 +86,12 @@ class ModelOptions:
     max_faces: int | None = None  # --max-faces: None the mode's default (4 live, else no limit), 0 no limit
     precision: str = "auto"  # --precision: which ONNX graph of each model runs ("auto", "fp32", "fp16", "int8")
     threads: int | None = None  # model intra-op threads; None: `core.devices.default_threads()`
+
+    def load(self, log: Log | None = None) -> tuple:
+        """The (face detector, landmark) backends these options name (`tracker.backends.open_models`), to
+        share among several trackers (`build(models=...)`). InputError / MetadataError as `build`."""
+        return open_models(self.weights or default_weights_dir(), self.backend, self.device, self.landmark_model,
+                           self.threads, log, detector=self.detector, precision=self.precision)
 
     def build(self, *, mode: str, smooth: bool, log: Log, models: tuple | None = None) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device);
