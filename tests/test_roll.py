@@ -78,6 +78,27 @@ def test_an_upright_face_in_its_own_face_square_needs_one_pass():
     assert np.abs(found.points_px - points).max() < 1.5
 
 
+class _Wandering(DotReader):
+    """A DotReader whose answer where it reads no face lies off to one side of its crop, as a real model's
+    points on a crop without a face wander: each further pass would move the crop."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        rows = super().predict(batch)
+        rows[rows[:, -1] < 0, 0:-1:2] += 0.2  # x of every point, crop sides
+        return rows
+
+
+def test_a_crop_without_a_face_is_not_refined():
+    # bug: a false detection (no face: quality ~0.002 on the first crop and its turns) ran two more
+    # refinement passes, 6 crops in 4 model calls, each one on every detector frame that had one
+    image, points, _ = _face(0.0)
+    blank = np.zeros_like(image)
+    reader = _Wandering(quality=True)
+    found = Locator(reader).in_box(blank, box_from_points(points, pad=0.6))
+    assert found.quality < 0.01
+    assert found.crops_run == 1 + len(TURNS_DEG) and reader.calls == 2
+
+
 def _angle_gap(a_deg: float, b_deg: float) -> float:
     return abs((a_deg - b_deg + 180.0) % 360.0 - 180.0)
 

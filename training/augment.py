@@ -199,17 +199,23 @@ def roll_angle(rng: np.random.Generator) -> float:
 # Training crops' scale and shift (crop sides per axis) around the nominal crop. Wide enough for what the
 # box model hands the landmark model (scripts/measure_box_agreement.py: centre shift p90 0.22 face sides
 # = 0.17 crop sides, side ratio p95 1.36); issue 11's shipped models trained with 0.85..1.25 and 0.1.
+# Half of the crops are drawn near the nominal scale instead (CROP_SCALE_NEAR): the runtime's later passes
+# crop the points' face square at exactly 1.0, and a model trained on the wide range alone drew faces short
+# (it shrinks a face towards its training crops' mean face, 1.125; facetrack/calibrate.py measured it).
 CROP_SCALE_RANGE = (0.85, 1.4)
+CROP_SCALE_NEAR = (0.92, 1.08)
+CROP_SCALE_NEAR_SHARE = 0.5
 CROP_SHIFT_MAX = 0.15
 
 
 def landmark_crop_params(rng: np.random.Generator, center_xy: np.ndarray, side: float, out_size: int,
                          train: bool) -> tuple[np.ndarray, bool]:
-    """Crop map for one face: jittered scale (`CROP_SCALE_RANGE`), shift (+-`CROP_SHIFT_MAX` side), roll
+    """Crop map for one face: jittered scale (`CROP_SCALE_NEAR` for a `CROP_SCALE_NEAR_SHARE` of crops,
+    else `CROP_SCALE_RANGE`), shift (+-`CROP_SHIFT_MAX` side), roll
     (`roll_angle`) and mirror when training, exact otherwise; returns (2x3 map, mirrored)."""
     if not train:
         return crop_matrix(center_xy, side, out_size), False
-    scale = rng.uniform(*CROP_SCALE_RANGE)
+    scale = rng.uniform(*(CROP_SCALE_NEAR if rng.random() < CROP_SCALE_NEAR_SHARE else CROP_SCALE_RANGE))
     shift = rng.uniform(-CROP_SHIFT_MAX, CROP_SHIFT_MAX, size=2) * side
     angle = roll_angle(rng)
     flip = bool(rng.random() < 0.5)
