@@ -171,3 +171,30 @@ def test_tracker_step_refuses_a_numpy_image(face_weights):
     box, landmarks = open_models(face_weights, "onnx", "cpu")
     with pytest.raises(InputError, match="FaceTracker"):
         Tracker(box, landmarks).step(np.zeros((120, 160, 3), np.uint8))
+
+
+@pytest.mark.parametrize(("codec", "size"), [("h264", (160, 120)), ("mp4v", (160, 120)), ("mp4v", (161, 121))])
+def test_written_colours_stay_near_the_source(tmp_path, codec, size):
+    # the encoder gets yuv420p converted by OpenCV for even sizes (bgr24 through PyAV for odd ones): the
+    # decoded pictures keep the drawn colours, with no shift of a whole colour channel
+    from tracker.sinks import VideoSink
+
+    width, height = size
+    frames = []
+    for k in range(6):
+        image = np.zeros((height, width, 3), np.uint8)
+        image[:, : width // 2] = (40 + 20 * k, 120, 200)  # flat colour blocks: what compression keeps best
+        image[:, width // 2:] = (210, 90, 30 + 10 * k)
+        frames.append(image)
+    out = tmp_path / "colours.mp4"
+    sink = VideoSink(out, 30.0, width, height, codec=codec)
+    for k, image in enumerate(frames):
+        sink.write(image, k * 33.3)
+    sink.close()
+    with av.open(str(out)) as container:
+        decoded = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(decoded) == len(frames) and decoded[0].shape == (height, width, 3)
+    inner = (slice(8, height - 8), np.r_[8:width // 2 - 8, width // 2 + 8:width - 8])
+    errors = np.array([(d[inner[0]][:, inner[1]].astype(int) - f[inner[0]][:, inner[1]].astype(int)).mean(axis=(0, 1))
+                       for d, f in zip(decoded, frames)])
+    assert np.abs(errors).max() < 2.5, errors  # FFmpeg's own bgr24 conversion was 3.5 levels off here
