@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from core.errors import InputError
-from tracker.bench.synthetic import SyntheticSource, is_synthetic, synthetic_options
+from tracker.sources.synthetic import SyntheticSource, is_synthetic, synthetic_options
 from tracker.sources import DEFAULT_STALL_TIMEOUT_S, NO_FRAME, Source
 
 FAULTS = {"stall_after": int, "hang_after": int}

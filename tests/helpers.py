@@ -100,7 +100,7 @@ def shared_weights(tmp_path_factory, kind: str = "face") -> Path:
 
 def write_clip(path: Path, frames: int = 30, width: int = 160, height: int = 120, fps: float = 25.0) -> Path:
     """A small mp4v clip of the synthetic moving face."""
-    from tracker.bench.synthetic import SyntheticSource
+    from tracker.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(width, height, fps, frames)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
@@ -365,7 +365,7 @@ class LockstepCamera:
                  guard_s: float = 60.0) -> None:
         import threading
 
-        from tracker.bench.synthetic import SyntheticSource
+        from tracker.sources.synthetic import SyntheticSource
 
         assert ahead >= 2, "a live source may drop the frame it read at open: ahead 1 could never start"
         self.frames, self.ahead, self.fps, self.guard_s = frames, ahead, fps, guard_s

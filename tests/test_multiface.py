@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from core.errors import InputError
 from core.frame import Detection, Frame
-from core.geometry import box_from_square, box_iou, clip_box, face_square_from_points
+from core.geometry import box_from_square, box_iou, clip_box, face_square_from_points, iou_matrix
 from facetrack.cli import app
 from tests.helpers import (
     DotDetectorModel,
@@ -188,6 +188,41 @@ def test_association_is_one_to_one_and_needs_overlap():
     assert unmatched == [2, 3]
     assert associate(tracks[:0], detections, 0.3) == ([], [0, 1, 2, 3])
     assert associate(tracks, detections[:0], 0.3) == ([], [])
+
+
+def test_one_track_or_one_detection_pairs_as_the_hungarian_method_does():
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n, m = (1, int(rng.integers(1, 5))) if rng.random() < 0.5 else (int(rng.integers(1, 5)), 1)
+        xy = rng.uniform(0, 60, size=(n + m, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(10, 40, size=(n + m, 2))], axis=1).astype(np.float32)
+        tracks, detections = boxes[:n], boxes[n:]
+        pairs, unmatched = associate(tracks, detections, 0.1)
+        iou = iou_matrix(tracks, detections)
+        rows, cols = linear_sum_assignment(iou, maximize=True)
+        expected = [(int(i), int(j)) for i, j in zip(rows, cols) if iou[i, j] >= 0.1]
+        assert [(i, j) for i, j, _ in pairs] == expected
+        assert unmatched == [j for j in range(m) if j not in {j for _, j in expected}]
+
+
+def test_a_one_face_video_never_imports_scipy(tmp_path):
+    # start-up cost: importing scipy.optimize took 0.2-0.5 s of CPU, a one-face clip's whole start
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from tests.helpers import DotFaceDetector, DotReader\n"
+            "from tests.test_multiface import _clip\n"
+            "from tracker.pipeline import Tracker\n"
+            "tracker = Tracker(DotFaceDetector(), DotReader(quality=False), detect_every=2)\n"
+            "faces = [len(tracker.step(frame).faces) for frame, _ in _clip([[(320, 200)]] * 5)]\n"
+            "assert faces == [1] * 5, faces\n"
+            "print('scipy.optimize' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_a_single_face_detector_box_always_belongs_to_the_track():

@@ -114,7 +114,7 @@ def test_points_the_model_is_unsure_of_are_drawn_as_rings():
 
 
 def test_synthetic_source_is_deterministic():
-    from tracker.bench.synthetic import SyntheticSource, parse_synthetic
+    from tracker.sources.synthetic import SyntheticSource, parse_synthetic
 
     a = [f.image for f in SyntheticSource(96, 64, 30, 5)]
     b = [f.image for f in parse_synthetic("synthetic?width=96&height=64&frames=5")]
@@ -124,7 +124,7 @@ def test_synthetic_source_is_deterministic():
 
 def test_synthetic_specs_have_no_fault_options():
     from core.errors import InputError
-    from tracker.bench.synthetic import parse_synthetic
+    from tracker.sources.synthetic import parse_synthetic
 
     with pytest.raises(InputError, match="unknown synthetic option"):  # faults live in tests/fakes.py
         parse_synthetic("synthetic?frames=5&stall_after=2")
@@ -180,7 +180,7 @@ def test_onnx_runtime_path_does_not_import_torch(face_weights, tmp_path):
         "from facetrack.cli import app\n"
         "from tracker.runtime import run\n"
         "from tracker.pipeline import build_tracker\n"
-        "from tracker.bench.synthetic import SyntheticSource\n"
+        "from tracker.sources.synthetic import SyntheticSource\n"
         f"t = build_tracker({str(face_weights)!r}, device='cpu')\n"
         "stats = run(SyntheticSource(96, 64, 30, 5), t)\n"
         "assert stats.processed == 5, stats\n"

@@ -12,7 +12,7 @@ import pytest
 from core.errors import FacetrackError, InputError
 from tests.helpers import CountingBackend, LockstepCamera, count_frames, write_clip
 from tracker.backends import open_models
-from tracker.bench.synthetic import SyntheticSource
+from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
 from tracker.runtime import LatestSlot, run
 from tracker.sinks import JsonlSink, VideoSink, WindowSink

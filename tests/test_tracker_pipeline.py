@@ -9,7 +9,7 @@ from core.errors import InputError
 from core.meta import MetadataError
 from tests.helpers import CountingBackend, the_face
 from tracker.backends import create_backend, open_models
-from tracker.bench.synthetic import SyntheticSource
+from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Track, Tracker
 
 

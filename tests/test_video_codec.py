@@ -21,7 +21,7 @@ from facetrack.cli import app
 from tests.helpers import one_error_line, write_clip
 from tracker import mp4_codec
 from tracker.backends import open_models
-from tracker.bench.synthetic import SyntheticSource
+from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
 
 runner = CliRunner()

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from facetrack.cli import app
 from facetrack.fieldcases import score_video_item, video_timing
 from tests.helpers import shared_folder
-from tracker.bench.synthetic import SyntheticSource
+from tracker.sources.synthetic import SyntheticSource
 
 runner = CliRunner()
 CONTAINERS = {  # suffix: (format, video codec, audio codec)
@@ -198,3 +198,34 @@ def test_field_case_videos_give_what_their_readme_says(face_weights, tmp_path, c
     assert scored["pass"], (scored, result.output)
     assert scored["frames_tracked"] == item["frame_count"] and scored["t_ms_max_error"] <= 1.0
     assert scored["output_size"] == [item["width"], item["height"]]
+
+
+@pytest.mark.parametrize("colorspace", [None, "bt709"])
+def test_decoded_colours_match_ffmpegs_conversion(tmp_path, colorspace):
+    # yuv420p BT.601 frames are converted by OpenCV (faster), others by FFmpeg, which reads the frame's tags
+    from tests.helpers import write_clip
+    from tracker.sources.video_file import upright_bgr
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=4, width=160, height=120)
+    if colorspace:  # the same pictures tagged BT.709 (as HD video is)
+        tagged = tmp_path / "bt709.mp4"
+        with av.open(str(clip)) as src, av.open(str(tagged), "w") as dst:
+            stream = dst.add_stream("libx264", rate=25)  # H.264 carries the tag (MPEG-4 Part 2 does not)
+            stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+            stream.codec_context.colorspace, stream.codec_context.color_range = 1, 1  # BT.709, MPEG range
+            for frame in src.decode(video=0):
+                frame.colorspace = 1
+                for packet in stream.encode(frame):
+                    dst.mux(packet)
+            for packet in stream.encode(None):
+                dst.mux(packet)
+        clip = tagged
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            assert frame.colorspace == (1 if colorspace else 2)
+            ours, ffmpeg = upright_bgr(frame).astype(int), frame.to_ndarray(format="bgr24").astype(int)
+            assert ours.shape == ffmpeg.shape == (120, 160, 3)
+            if frame.colorspace == 1:
+                assert np.array_equal(ours, ffmpeg)  # BT.709: FFmpeg's own conversion
+            else:
+                assert np.abs(ours - ffmpeg).mean() < 2.0 and np.abs(ours - ffmpeg).max() <= 12

@@ -36,7 +36,7 @@ def send(port: int, seconds: float, fps: float, width: int, height: int) -> int:
     """Send `seconds` of the synthetic face as MPEG-TS (mpeg2video) to udp://127.0.0.1:port; frames sent."""
     import av
 
-    from tracker.bench.synthetic import SyntheticSource
+    from tracker.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(width, height, fps, frames=max(1, int(seconds * fps)))
     # pkt_size: one datagram per TS packet group, as streaming tools send them

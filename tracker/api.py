@@ -90,7 +90,7 @@ def _open_source(source: str | int | Path | Source) -> Source:
         from tracker.session import open_camera_input
 
         return open_camera_input(text)
-    from tracker.bench.synthetic import open_video_spec
+    from tracker.sources.synthetic import open_video_spec
 
     return open_video_spec(text)
 

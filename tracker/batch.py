@@ -33,7 +33,7 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.pathnames import shown
 from core.progress import Progress
 from tracker.batch_summary import FileResult, summary_lines
-from tracker.bench.synthetic import is_synthetic
+from tracker.sources.synthetic import is_synthetic
 from tracker.finished import job_done, record_done
 from tracker.inputs import common_base, expand_inputs, list_videos
 from tracker.outdirs import mark_output_folder, next_run_folder, remove_if_unused

@@ -155,14 +155,19 @@ def associate(track_boxes_xyxy: np.ndarray, detection_boxes_xyxy: np.ndarray, mi
     """Detections to tracks by box overlap: the one-to-one pairing of largest total IoU (Hungarian,
     `scipy.optimize.linear_sum_assignment`) over (N, 4) and (M, 4) xyxy boxes, keeping the pairs whose
     IoU is at least `min_iou`. Returns ([(track index, detection index, IoU)], the unpaired detection
-    indices in ascending order)."""
-    from scipy.optimize import linear_sum_assignment  # ~0.5 s to import: not on every `facetrack` start
-
+    indices in ascending order). With one track or one detection the pairing is the pair of largest IoU,
+    found without scipy (importing `scipy.optimize` costs 0.2-0.5 s of CPU, a one-face video's whole start)."""
     n, m = len(track_boxes_xyxy), len(detection_boxes_xyxy)
     pairs: list[tuple[int, int, float]] = []
     if n and m:
         iou = iou_matrix(np.asarray(track_boxes_xyxy), np.asarray(detection_boxes_xyxy))
-        rows, cols = linear_sum_assignment(iou, maximize=True)
+        if min(n, m) == 1:
+            best = np.unravel_index(int(np.argmax(iou)), iou.shape)
+            rows, cols = [best[0]], [best[1]]
+        else:
+            from scipy.optimize import linear_sum_assignment
+
+            rows, cols = linear_sum_assignment(iou, maximize=True)
         pairs = [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] >= min_iou]
     paired = {j for _, j, _ in pairs}
     return pairs, [j for j in range(m) if j not in paired]
@@ -205,7 +210,10 @@ class Tracker:
         _check_options(detect_every, min_presence, min_quality, max_faces)
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-        import scipy.optimize  # noqa: F401 - `associate` needs it: loaded with the models, not mid-run
+        if mode == "live" and (max_faces is None or max_faces > 1):
+            # `associate` pairs several faces with scipy: a live run loads it with the models, not mid-run
+            # (a 0.2-0.5 s stall when a second face comes); files and images load it when first needed
+            import scipy.optimize  # noqa: F401
 
         given = hasattr(detector, "detect")  # a FaceDetector, else a model backend to wrap
         if min_presence is None:

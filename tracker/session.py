@@ -25,7 +25,7 @@ from core.manifest import default_weights_dir
 from core.pathnames import shown
 from core.signals import deferred_signals
 from tracker.backends import describe, open_models
-from tracker.bench.synthetic import is_synthetic, open_video_spec, parse_synthetic
+from tracker.sources.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
 from tracker.mp4_codec import check_choice

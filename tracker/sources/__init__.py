@@ -3,7 +3,8 @@
 (webcam, stream URL, through OpenCV; and the openers), `images` (image files and folders); `base` holds
 `Source` and its errors.
 
-The drawn synthetic face used by benchmarks and tests lives with the bench (`tracker.bench.synthetic`).
+The drawn synthetic face used by benchmarks and tests: `tracker.sources.synthetic` (imported by name: the
+commands need only its spec check).
 """
 
 from tracker.sources.animated import AnimatedImageSource
