@@ -31,7 +31,7 @@ BURN = ("import json, time\n"
         "while time.process_time() - t < 0.2:\n"
         "    n += sum(i * i for i in range(1000)) > 0\n"
         "print('noise')\n"
-        "print(json.dumps({'frames': n, 'run_fps': 1.0}))\n")
+        "print(json.dumps({'frames': n, 'run_fps': 1.0, 'run_cpu_s': time.process_time() - t}))\n")
 
 
 def test_vs_without_python_is_one_line(monkeypatch):
@@ -67,6 +67,7 @@ def test_measure_process_on_a_real_child():
     assert run.cpu_s > 0 and run.user_s > 0 and run.wall_s > 0 and run.max_rss_mib > 0
     job = versus.peer_figures(run, "burner")
     assert job["frames"] > 0 and job["steady_fps"] == 1.0
+    assert job["run_cpu_ms_per_frame"] == pytest.approx(1000.0 * 0.2 / job["frames"], rel=0.5)
 
 
 def test_measure_process_keeps_the_exit_code_and_stderr():
@@ -81,7 +82,10 @@ def test_facetrack_summary_is_parsed():
               "facetrack: 180 frames in 1.4 s (131.9 FPS); latency p50 41 ms, p95 91 ms; detector on 18 frames\n"
               "facetrack: wrote out.mp4\n")
     run = ProcessRun(["x"], 0, 2.0, 1.5, 0.2, 100.0, "", stderr)
-    assert versus.facetrack_figures(run) == {"frames": 180, "steady_fps": 131.9}
+    assert versus.facetrack_figures(run) == {"frames": 180, "steady_fps": 131.9, "run_cpu_ms_per_frame": None}
+    with_cpu = stderr.replace("131.9 FPS)", "131.9 FPS, CPU 9.4 ms/frame)")
+    assert versus.facetrack_figures(ProcessRun(["x"], 0, 2.0, 1.5, 0.2, 100.0, "", with_cpu)) == {
+        "frames": 180, "steady_fps": 131.9, "run_cpu_ms_per_frame": 9.4}
     with pytest.raises(FacetrackError, match="no summary"):
         versus.facetrack_figures(ProcessRun(["x"], 0, 2.0, 1.5, 0.2, 100.0, "", "facetrack: something else\n"))
 

@@ -68,6 +68,9 @@ def test_file_source_keeps_every_frame_in_order(face_weights, tmp_path):
     assert stats.dropped == 0 and stats.processed == 24 and stats.stopped_by == "end"
     assert [row["frame"] for row in _rows(tmp_path / "out.jsonl")] == list(range(24))
     assert count_frames(out)[:3] == (24, 160, 120)
+    # the run's CPU over the same span as its frames/s (the models loaded before it), in the summary line
+    assert 0 < stats.cpu_s and stats.cpu_ms_per_frame == pytest.approx(1000 * stats.cpu_s / 24)
+    assert f"FPS, CPU {stats.cpu_ms_per_frame:.1f} ms/frame)" in stats.summary()
 
 
 def test_sequential_and_threaded_give_the_same_rows(face_weights, tmp_path):

@@ -67,6 +67,7 @@ class RunStats:
     with_face: int = 0  # processed frames in which a face was found
     faces: int = 0  # faces found, summed over the processed frames
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # process CPU seconds (every thread, `time.process_time`) over the same span as wall_s
     stopped_by: str = "end"  # end | user | interrupt | max_frames | error
     threaded: bool = True
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys((*STAGES, "total"), 0.0))
@@ -85,6 +86,11 @@ class RunStats:
     @property
     def fps(self) -> float:
         return self.processed / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        """Process CPU ms per processed frame over the run (models loaded: start-up not included)."""
+        return 1000.0 * self.cpu_s / self.processed if self.processed else 0.0
 
     def latency_ms(self, q: float = 50.0) -> float:
         """A percentile of capture-to-output latency over the recent frames."""
@@ -108,7 +114,8 @@ class RunStats:
             dropped += f"; recording {self.video_frames} frames ({self.video_repeated} repeats fill dropped ones)"
         # faces per frame only where some frame had several: a single-face run's line stays as it was
         faces = f"; {self.faces / n:.2f} faces per frame" if self.faces > self.with_face else ""
-        return (f"{self.processed} frames in {self.wall_s:.1f} s ({self.fps:.1f} FPS{dropped}); latency "
+        return (f"{self.processed} frames in {self.wall_s:.1f} s ({self.fps:.1f} FPS, CPU {self.cpu_ms_per_frame:.1f} "
+                f"ms/frame{dropped}); latency "
                 f"p50 {self.latency_ms(50):.0f} ms, p95 {self.latency_ms(95):.0f} ms{faces}; detector on "
                 f"{self.box_calls} frames; ms/frame: {stages}")
 
@@ -241,7 +248,7 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
     stats = RunStats(threaded=threaded)
     renderer = _Renderer(tracker, stats, video, jsonl, images, window, draw, on_result, timed=source.live, csv=csv)
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     error: BaseException | None = None
     source.start()  # a live source drops the frame it read while the models loaded (stale)
     with StopSignals(handle_signals) as signals:
@@ -253,6 +260,7 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
         finally:
             signals.closing = True  # from here on a signal only sets the flag: the outputs get finished
             stats.wall_s = time.perf_counter() - t_start
+            stats.cpu_s = time.process_time() - cpu_start
             stats.box_calls = tracker.box_calls - box0
             stats.landmark_calls = tracker.landmark_calls - lm0
             # Safe with a capture thread still blocked inside the device's read: the source then leaves

@@ -35,7 +35,7 @@ PROBE_TIMEOUT_S = 120.0
 RUN_TIMEOUT_S = 1800.0
 # What the peer Python must import: mediapipe's FaceMesh (the `solutions` API, gone in mediapipe 1.x) and cv2.
 PROBE = "import cv2, mediapipe; from mediapipe.python.solutions import face_mesh; print(mediapipe.__version__)"
-SUMMARY = re.compile(r"(\d+) frames in [\d.]+ s \(([\d.]+) FPS")
+SUMMARY = re.compile(r"(\d+) frames in [\d.]+ s \(([\d.]+) FPS(?:, CPU ([\d.]+) ms/frame)?")
 MIB_PER_KIB = 1024.0
 
 Log = Callable[[str], None]
@@ -138,7 +138,10 @@ def facetrack_figures(run: ProcessRun) -> dict:
         pass
     if match is None:
         raise FacetrackError(f"facetrack video wrote no summary line: {_last_line(run.stderr)}")
-    return {"frames": int(match.group(1)), "steady_fps": float(match.group(2))}
+    frames = int(match.group(1))
+    run_cpu = float(match.group(3)) if match.group(3) else None
+    return {"frames": frames, "steady_fps": float(match.group(2)),
+            "run_cpu_ms_per_frame": round(run_cpu, 3) if run_cpu is not None else None}
 
 
 def peer_figures(run: ProcessRun, peer: str) -> dict:
@@ -146,7 +149,10 @@ def peer_figures(run: ProcessRun, peer: str) -> dict:
     lines = run.stdout.strip().splitlines()
     try:
         data = json.loads(lines[-1])
+        run_cpu = data.get("run_cpu_s")
         return {"frames": int(data["frames"]), "steady_fps": float(data["run_fps"]),
+                "run_cpu_ms_per_frame": round(1000.0 * run_cpu / int(data["frames"]), 3)
+                if run_cpu is not None and data["frames"] else None,
                 "steady_fps_after_warmup": data.get("steady_fps"), "faces": data.get("faces"),
                 "versions": data.get("versions", {})}
     except (IndexError, ValueError, KeyError, TypeError):
@@ -173,7 +179,8 @@ def _median(records: list[dict], key: str) -> float | None:
     return round(statistics.median(values), 4) if values else None
 
 
-MEDIAN_KEYS = ("frames", "steady_fps", "process_fps", "wall_s", "cpu_s", "cpu_ms_per_frame", "max_rss_mib")
+MEDIAN_KEYS = ("frames", "steady_fps", "process_fps", "wall_s", "cpu_s", "cpu_ms_per_frame", "run_cpu_ms_per_frame",
+               "max_rss_mib")
 
 
 def run_versus(cfg: VersusConfig, log: Log = lambda line: None) -> dict:
@@ -220,7 +227,8 @@ def run_versus(cfg: VersusConfig, log: Log = lambda line: None) -> dict:
             "argv": {"facetrack": argv["facetrack"][1:], cfg.peer: argv[cfg.peer]},
             "summary": summary,
             "ratios": {"steady_fps": ratio("steady_fps"), "process_fps": ratio("process_fps"),
-                       "cpu_s_per_frame": ratio("cpu_ms_per_frame")},
+                       "cpu_s_per_frame": ratio("cpu_ms_per_frame"),
+                       "run_cpu_s_per_frame": ratio("run_cpu_ms_per_frame")},
             "runs": records}
 
 
@@ -246,6 +254,7 @@ def format_versus(report: dict) -> str:
     rows = (("steady-state frames/s", "steady_fps", 1, report["ratios"]["steady_fps"]),
             ("whole-process frames/s", "process_fps", 1, report["ratios"]["process_fps"]),
             ("CPU ms per frame", "cpu_ms_per_frame", 2, report["ratios"]["cpu_s_per_frame"]),
+            ("  of the run (models loaded)", "run_cpu_ms_per_frame", 2, report["ratios"].get("run_cpu_s_per_frame")),
             ("process wall s", "wall_s", 2, None),
             ("process CPU s (user+sys)", "cpu_s", 2, None),
             ("peak RSS MiB", "max_rss_mib", 0, None))
