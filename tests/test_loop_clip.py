@@ -1,0 +1,32 @@
+"""scripts/loop_clip.py: the long benchmark clip made from a short one (forwards, then backwards)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+
+from tests.helpers import write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_loop_clip_plays_forwards_then_backwards(tmp_path):
+    clip = write_clip(tmp_path / "short.mp4", frames=5, width=160, height=120, fps=25.0)
+    out = tmp_path / "long.mp4"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "loop_clip.py"), str(clip), "--frames", "13",
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    with av.open(str(clip)) as source:
+        originals = [f.to_ndarray(format="gray") for f in source.decode(video=0)]
+    with av.open(str(out)) as looped:
+        stream = looped.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height, float(stream.average_rate)) == (160, 120, 25.0)
+        frames = [f.to_ndarray(format="gray") for f in looped.decode(stream)]
+    assert len(frames) == 13
+    expected = [0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4]  # ping-pong: no jump where it turns
+    for frame, index in zip(frames, expected):
+        nearest = min(range(len(originals)), key=lambda k: abs(frame.astype(int) - originals[k].astype(int)).mean())
+        assert nearest == index
