@@ -24,6 +24,16 @@ def default_threads() -> int:
     return max(1, min(2, (os.cpu_count() or 2) // 2))
 
 
+PIPELINE_THREADS = 3  # a threaded run's own threads: capture, inference, output (tracker.runtime)
+
+
+def helper_threads(cores: int | None = None) -> int:
+    """Threads for OpenCV's pool and the H.264 encoder during a threaded run: the cores the pipeline's
+    own three threads leave, at least 1 (1 on 2-4 cores). On 2 cores their default pools (2 and 3
+    threads) cost 0.8 ms CPU a frame in hand-offs and slowed the run (docs/benchmarks.md, issue 15)."""
+    return max(1, (cores or os.cpu_count() or 1) - PIPELINE_THREADS)
+
+
 def cuda_gpu_usable() -> bool:
     """True when the CUDA driver loads and reports at least one device (no nvidia-smi, no torch); cached."""
     global _GPU_PROBE

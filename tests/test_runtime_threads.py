@@ -73,6 +73,21 @@ def test_file_source_keeps_every_frame_in_order(face_weights, tmp_path):
     assert f"FPS, CPU {stats.cpu_ms_per_frame:.1f} ms/frame)" in stats.summary()
 
 
+def test_a_threaded_run_keeps_opencvs_pool_to_the_cores_it_leaves(face_weights, tmp_path, monkeypatch):
+    import cv2
+
+    from core import devices
+    from tracker import runtime
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=6)
+    before = cv2.getNumThreads()
+    monkeypatch.setattr(runtime, "helper_threads", lambda: 1)  # as on a 2-core machine
+    seen = []
+    run(VideoFileSource(clip), _tracker(face_weights), on_result=lambda result, stats: seen.append(cv2.getNumThreads()))
+    assert seen == [1] * 6 and cv2.getNumThreads() == before
+    assert devices.helper_threads(2) == devices.helper_threads(4) == 1 and devices.helper_threads(16) == 13
+
+
 def test_sequential_and_threaded_give_the_same_rows(face_weights, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", frames=15)
     for name, threaded in (("a", True), ("b", False)):

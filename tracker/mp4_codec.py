@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import av
 
+from core.devices import helper_threads
 from core.errors import InputError
 
 AUTO, H264, MP4V = "auto", "h264", "mp4v"
@@ -87,7 +88,8 @@ def open_video_stream(container, codec: Codec, size: tuple[int, int], fps: float
     stream.pix_fmt = "yuv420p"
     stream.codec_context.time_base = Fraction(1, TIME_BASE_HZ)
     if codec.name == H264:
-        stream.codec_context.options = dict(H264_OPTIONS)
+        # x264's own threads (1.5 x cores by default) fight the pipeline's for the cores: helper_threads()
+        stream.codec_context.options = {**H264_OPTIONS, "threads": str(helper_threads())}
     else:
         stream.codec_context.codec_tag = "mp4v"
         stream.codec_context.qscale = True  # constant quality (as ffmpeg -q:v MP4V_QSCALE)

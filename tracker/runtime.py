@@ -23,8 +23,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+import cv2
 import numpy as np
 
+from core.devices import helper_threads
 from core.errors import FacetrackError
 from core.frame import Frame, FrameResult
 from core.signals import StopSignals
@@ -244,8 +246,14 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
     An interrupt (Ctrl+C, SIGTERM) returns normally with `stats.interrupted` set, after finalising the
     outputs; a failure (source, model, output) is raised as a FacetrackError once everything is closed,
     with the run's `stats` attached to it (a StepError when `Tracker.step` itself failed).
+
+    A threaded run limits OpenCV's thread pool to `core.devices.helper_threads()` while it runs (never
+    raising a lower setting, e.g. a `--jobs` worker's) and restores it afterwards.
     """
     stats = RunStats(threaded=threaded)
+    cv_threads = cv2.getNumThreads()
+    if threaded:  # the pipeline's threads fill the cores: OpenCV's pool only adds hand-offs (never raised)
+        cv2.setNumThreads(min(cv_threads, helper_threads()))
     renderer = _Renderer(tracker, stats, video, jsonl, images, window, draw, on_result, timed=source.live, csv=csv)
     box0, lm0 = tracker.box_calls, tracker.landmark_calls
     t_start, cpu_start = time.perf_counter(), time.process_time()
@@ -266,6 +274,7 @@ def run(source: Source, tracker: Tracker, *, video: VideoSink | None = None, jso
             # Safe with a capture thread still blocked inside the device's read: the source then leaves
             # the release to that thread (`Source.close`).
             _close_all(video, jsonl, csv, images, window, source)
+            cv2.setNumThreads(cv_threads)
     if error is not None:
         stats.stopped_by = "error"
         if not isinstance(error, FacetrackError):
