@@ -53,3 +53,19 @@ def test_crops_without_a_face_are_left_alone():
     points = np.stack([FACE, np.full((4, 2), np.nan)])  # the second crop is a negative
     out = face_occluders(x.clone(), points, np.random.default_rng(1), (1.0, 0.0, 0.0))
     assert not torch.equal(out[0], _grey(1)[0]) and torch.equal(out[1], _grey(1)[0])
+
+
+def test_composed_detector_images_cover_faces_where_their_points_are():
+    # the detector's composed images get the landmark crops' occluders (a masked face must be found too)
+    from training.compose import occlude
+
+    canvas = np.full((160, 160, 3), 128, np.uint8)  # composed images are square
+    face = np.array([[60, 50], [80, 50], [70, 62], [70, 75]], np.float32)  # right eye, left eye, nose, mouth
+    far = face + np.array([60, 20], np.float32)
+    occlude(canvas, [face, far], np.random.default_rng(0), (1.0, 0.0, 0.0))  # masks only
+    changed = np.abs(canvas.astype(int) - 128).sum(axis=2) > 10
+    assert changed[75, 70] and changed[95, 130]  # both mouths under a mask
+    assert not changed[50, 80] and not changed[10, 10]  # eyes and the background left alone
+    untouched = np.full((160, 160, 3), 128, np.uint8)
+    occlude(untouched, [face], np.random.default_rng(0), (0.0, 0.0, 0.0))
+    assert (untouched == 128).all()

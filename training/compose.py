@@ -8,6 +8,8 @@ augmentation of detector training): a background, then one of
   square `FACE_SIDE_PX`, log-uniform: the scale-specific detector's range, inter-ocular distances of
   about 4 to 27 px), positions, rolls and mirrorings, overlapping little;
 - "empty" (the rest): no face.
+Faces may be covered (`occlude`): a medical mask, sunglasses or a hand drawn from their own points, as the
+landmark model's crops are (`training.augment.face_occluders`, the same rates), so masked faces are found.
 Any image may also get decoys: face patches cut into blocks and shuffled, face-coloured and face-textured
 but no face (`DECOY_SHARE`), and a black band at the right or bottom, as a letterbox pads (`BAR_SHARE`).
 Backgrounds are windows of the whole photos away from every labelled face, or synthetic textures.
@@ -27,6 +29,7 @@ import numpy as np
 from core.detector_net import DetectorConfig
 from core.geometry import face_square_from_points
 from core.meta import MIRRORED_ORDER
+from training.augment import HAND_RATE, MASK_RATE, SUNGLASSES_RATE, face_occluders
 from training.data.faces_cache import PATCH_CONTEXT, PATCH_PX, FacesCache
 
 PHOTO_SHARE = 0.3
@@ -267,6 +270,20 @@ def _photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 KINDS = ("photo", "mosaic", "empty")
 
 
+def occlude(canvas: np.ndarray, faces: list[np.ndarray], rng: np.random.Generator,
+            rates: tuple[float, float, float] = (MASK_RATE, SUNGLASSES_RATE, HAND_RATE)) -> None:
+    """Cover some faces in place (uint8 SxSx3 BGR canvas, square as composed images are; faces: (4, 2) points each): each gets a medical
+    mask, sunglasses or a hand with the landmark training's rates (`training.augment.face_occluders`)."""
+    if not faces or sum(rates) <= 0:
+        return
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(canvas[..., ::-1].transpose(2, 0, 1))).float()[None] / 255.0
+    for face in faces:
+        face_occluders(x, np.asarray(face, np.float32)[None], rng, rates)
+    canvas[:] = (x[0].numpy().transpose(1, 2, 0)[..., ::-1] * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+
 def compose(cache: FacesCache, rng: np.random.Generator, size: int, kind: str | None = None,
             decoys: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One composed training image (uint8 size x size x 3 BGR) and the (K, 4, 2) float32 points of
@@ -283,6 +300,7 @@ def compose(cache: FacesCache, rng: np.random.Generator, size: int, kind: str | 
         faces = _mosaic(canvas, cache, rng)
     else:
         faces = []
+    occlude(canvas, faces, rng)
     with_decoys = rng.random() < DECOY_SHARE if decoys is None else decoys
     if len(cache.patches) and with_decoys:
         _decoys(canvas, cache, rng, faces)
