@@ -15,7 +15,8 @@ Output rules (README "Commands"):
 
 Each input is expanded first (`tracker.inputs.expand_inputs`: files, folders, quoted globs, `-` for
 paths on standard input). Several videos run one after another, each with its own tracker (ids from
-1), or with `--jobs N` in N worker processes (`tracker.pool`); a video that fails is named and the others
+1), with `--jobs N` in N worker processes (`tracker.pool`), or with `--ray` as Ray tasks
+(`tracker.ray_pool`, imported only then); a video that fails is named and the others
 still run (exit 1 at the end, naming how many failed), and a table of every video ends the run
 (`tracker.batch_summary`); `--skip-existing` passes over a video whose outputs are complete
 (`tracker.finished`); Ctrl+C stops the whole run, finalising what was written.
@@ -33,13 +34,15 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.pathnames import shown
 from core.progress import Progress
 from tracker.batch_summary import FileResult, summary_lines
-from tracker.sources.synthetic import is_synthetic
 from tracker.finished import job_done, record_done
 from tracker.inputs import common_base, expand_inputs, list_videos
 from tracker.outdirs import mark_output_folder, next_run_folder, remove_if_unused
 from tracker.pool import PoolStopped, run_pool
+from tracker.ray_pool import RayOptions, run_on_ray
 from tracker.session import ImagesJob, VideoJob, run_job
+from tracker.sinks import is_stdout
 from tracker.sources import is_url
+from tracker.sources.synthetic import is_synthetic
 
 Log = Callable[[str], None]
 IMAGES_JSON = "results.jsonl"  # the JSON lines of a default `images` run, in its run folder
@@ -116,9 +119,11 @@ def _make_folders(out_dir: Path, folders: list[Path]) -> None:
 
 
 def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lambda line: None, *,
-               workers: int = 1, skip_existing: bool = False, table: Log | None = None) -> None:
-    """Run the video jobs: one after another in this process (`workers` 1), or in `workers` processes
-    (`tracker.pool`, one overall progress bar on a terminal). `skip_existing`: a job whose outputs are all
+               workers: int = 1, skip_existing: bool = False, table: Log | None = None,
+               ray: RayOptions | None = None) -> None:
+    """Run the video jobs: one after another in this process (`workers` 1), in `workers` processes
+    (`tracker.pool`, one overall progress bar on a terminal), or with `ray` as Ray tasks (`tracker.ray_pool`,
+    even a single one). `skip_existing`: a job whose outputs are all
     complete already (`tracker.finished.job_done`) is skipped. One job run here: its error as it is.
     Otherwise a failed one is reported and the rest run; several videos (or a skipped one) end with the
     summary table (`tracker.batch_summary`, through `table`, default `log`), then FacetrackError (exit 1)
@@ -128,6 +133,8 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
         raise InputError(f"--jobs {workers}: give 1 or more worker processes")
     if workers > 1 and len(jobs) > 1 and any(job.show for job in jobs):
         raise InputError(f"--show with --jobs {workers}: a window needs the videos one at a time (--jobs 1)")
+    if ray is not None:
+        _check_for_ray(jobs, ray)
     started = time.perf_counter()
     results: list[FileResult | None] = [None] * len(jobs)
     if skip_existing:
@@ -136,7 +143,9 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
                 results[i] = FileResult(shown(job.source), "skipped", reason="outputs complete")
     todo = [i for i, r in enumerate(results) if r is None]
     try:
-        if workers > 1 and len(todo) > 1:
+        if ray is not None and todo:
+            _run_in_pool(jobs, todo, results, workers, ray)
+        elif workers > 1 and len(todo) > 1:
             _run_in_pool(jobs, todo, results, workers)
         else:
             _run_here(jobs, todo, results, log, alone=len(jobs) == 1)
@@ -201,8 +210,22 @@ def _run_here(jobs: list[VideoJob], todo: list[int], results: list, log: Log, al
             results[i] = FileResult.from_stats(shown(job.source), stats)
 
 
-def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: int) -> None:
-    """The jobs `todo` in `workers` processes, with one overall progress display (a terminal only)."""
+def _check_for_ray(jobs: list[VideoJob], ray: RayOptions) -> None:
+    """InputError for what a Ray task cannot do: show a window, write to this process's standard output."""
+    if any(job.show for job in jobs):
+        raise InputError(f"--show with {ray.option}: a window needs the videos here, one at a time (leave out "
+                         f"{ray.option})")
+    for job in jobs:
+        for path, option in ((job.json_path, "--json"), (job.csv_path, "--csv")):
+            if path is not None and is_stdout(path):
+                raise InputError(f"{option} - with {ray.option}: a Ray task's standard output is not this "
+                                 "command's; give a file or --out-dir")
+
+
+def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: int,
+                 ray: RayOptions | None = None) -> None:
+    """The jobs `todo` in `workers` processes, or as Ray tasks with `ray`, with one overall progress display
+    (a terminal only)."""
     with Progress("videos", len(todo), "video", every_s=0) as progress:
         shown_done = [0]
 
@@ -211,7 +234,11 @@ def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: 
             progress.update(done - shown_done[0])
             shown_done[0] = done
 
-        for i, result in zip(todo, run_pool([jobs[i] for i in todo], workers, tick)):
+        if ray is not None:
+            done = run_on_ray([jobs[i] for i in todo], ray, tick)
+        else:
+            done = run_pool([jobs[i] for i in todo], workers, tick)
+        for i, result in zip(todo, done):
             results[i] = result
 
 

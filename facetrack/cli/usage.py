@@ -19,9 +19,9 @@ import typer
 from typer.core import TyperGroup
 
 try:  # typer >= 0.20 carries its own copy of click
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer on click itself
-    from click.exceptions import ClickException, NoArgsIsHelpError
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 PYDANTIC_PREFIX = "Value error, "  # what typer's value checks put before an enum's message
 
@@ -33,6 +33,11 @@ def usage_line(exc: ClickException) -> str:
     if ctx is not None and ctx.command.get_help_option(ctx) is not None:
         message = f"{message.rstrip('.')}; see '{ctx.command_path} {max(ctx.help_option_names, key=len)}'"
     return f"facetrack: error: {message}"
+
+
+def usage_error(message: str) -> UsageError:
+    """A usage error for a command to raise (options that exclude each other, ...): its one line, exit 2."""
+    return UsageError(message)
 
 
 @contextlib.contextmanager

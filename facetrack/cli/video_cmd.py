@@ -1,5 +1,6 @@
-"""`facetrack video IN... [--out OUT.mp4 | --out-dir DIR [--jobs N] [--skip-existing]]`: track every face
-through video files, frame by frame (several files one after another, or N at once with --jobs)."""
+"""`facetrack video IN... [--out OUT.mp4 | --out-dir DIR [--jobs N | --ray [--ray-address ADDR]]
+[--skip-existing]]`: track every face through video files, frame by frame (several files one after another,
+N at once with --jobs, or as Ray tasks with --ray: `tracker.ray_pool`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from facetrack.cli import app, common
 from facetrack.cli.common import handle_errors, say
+from facetrack.cli.usage import usage_error
 from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
@@ -57,15 +59,34 @@ def video_command(
     keep_audio: bool = typer.Option(False, "--keep-audio", help="Copy the input's sound into the --out video "
                                     "(as it is where mp4 takes the codec, else as AAC), cut to the frames kept "
                                     "and in sync with them; an input without sound is said and written silent."),
-    jobs_n: int = typer.Option(1, "--jobs", min=1, help="Run N videos at once, in N worker processes (models "
-                                                        "loaded once each, the cores shared out among them)."),
+    jobs_n: int | None = typer.Option(None, "--jobs", min=1, show_default=False,
+                                      help="Run N videos at once, in N worker processes (models loaded once "
+                                           "each, the cores shared out among them). Default 1."),
+    ray: bool = typer.Option(False, "--ray", help="Run each video as a Ray task (pip install 'facetrack[ray]'): "
+                             "on the Ray cluster this machine knows (RAY_ADDRESS, a 'ray start'), else on a "
+                             "local instance started for the run. On several machines the inputs and --out-dir "
+                             "must be on a file system every node shares."),
+    ray_address: str | None = typer.Option(None, "--ray-address", metavar="ADDR",
+                                           help="Run the videos as Ray tasks on this cluster (implies --ray): "
+                                                "auto, HOST:6379, or ray://HOST:10001."),
+    ray_cpus: int = typer.Option(1, "--ray-cpus-per-task", min=1, help="CPUs Ray gives each video's task (its "
+                                 "model and OpenCV threads)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Pass over a video whose outputs are "
                                        "already complete (a re-run finishes what is missing)."),
 ) -> None:
     """Track every face in a video: annotated .mp4 and JSON lines (default: into runs/track/expN), every frame
     in order, or the part --start/--end/--stride/--max-frames asks for."""
     from tracker.batch import run_videos, video_jobs
+    from tracker.ray_pool import RayOptions, require_ray
     from tracker.session import ModelOptions, VideoJob
+
+    ray_options = None
+    if ray or ray_address is not None:
+        ray_options = RayOptions(ray_address or None, ray_cpus)
+        if jobs_n is not None:
+            raise usage_error(f"{ray_options.option} and --jobs exclude each other: Ray places the videos "
+                              "(--ray-cpus-per-task sets each one's CPUs)")
+        require_ray(ray_options.option)  # before any output folder is made
 
     models = ModelOptions(weights, backend.value, device.value, landmark_model, detect_every, min_presence,
                           min_quality, detector=detector, max_faces=max_faces, precision=precision.value)
@@ -73,4 +94,5 @@ def video_command(
                         threaded=not sequential, csv_path=csv_path, start_s=start, end_s=end, stride=stride,
                         max_frames=max_frames, codec=codec.value, keep_audio=keep_audio)
     jobs, run_dir = video_jobs(sources, template, out_dir)
-    run_videos(jobs, run_dir, log=say, workers=jobs_n, skip_existing=skip_existing, table=common.echo_err)
+    run_videos(jobs, run_dir, log=say, workers=jobs_n or 1, skip_existing=skip_existing, table=common.echo_err,
+               ray=ray_options)
