@@ -63,10 +63,10 @@ def count_video_frames(path: Path) -> int:
 def soak(frames: int, width: int, height: int, weights: Path, out_dir: Path, every: int, live: bool,
          threaded: bool, warmup: int, log=print) -> dict:
     """Run once; returns the measurements (also logged as it goes)."""
-    from tracker.sources.synthetic import SyntheticSource
     from tracker.pipeline import build_tracker
     from tracker.runtime import FILE_QUEUE_SIZE, LIVE_RENDER_QUEUE_SIZE, run
     from tracker.sinks import JsonlSink, VideoSink
+    from tracker.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(width, height, fps=30.0 if not live else 120.0, frames=frames, live=live)
     tracker = build_tracker(weights, device="cpu", mode="live" if live else "video", smooth=live)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from core.errors import InputError
-from tracker.sources.synthetic import SyntheticSource, is_synthetic, synthetic_options
 from tracker.sources import DEFAULT_STALL_TIMEOUT_S, NO_FRAME, Source
+from tracker.sources.synthetic import SyntheticSource, is_synthetic, synthetic_options
 
 FAULTS = {"stall_after": int, "hang_after": int}
 

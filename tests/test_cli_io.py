@@ -21,9 +21,9 @@ from core.errors import InputError
 from core.meta import POINT_NAMES
 from facetrack.cli import app
 from tests.helpers import count_frames, one_error_line, shared_weights, write_clip, written_names
-from tracker.sources.synthetic import SyntheticSource
 from tracker.inputs import common_base, expand_inputs, walk_files
 from tracker.outdirs import OUTPUT_MARK, RUNS_ENV, next_run_folder, remove_if_unused
+from tracker.sources.synthetic import SyntheticSource
 from tracker.sources.window import FrameWindow
 
 runner = CliRunner()

@@ -18,9 +18,9 @@ from core.postprocess import sigmoid
 from facetrack.cli import app
 from tests.helpers import QUALITY_LOGITS, CountingBackend, shared_weights, the_face, write_clip
 from tracker.backends import open_models
-from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
 from tracker.sinks import result_row
+from tracker.sources.synthetic import SyntheticSource
 
 runner = CliRunner()
 

@@ -12,11 +12,11 @@ import pytest
 from core.errors import FacetrackError, InputError
 from tests.helpers import CountingBackend, LockstepCamera, count_frames, write_clip
 from tracker.backends import open_models
-from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
 from tracker.runtime import LatestSlot, run
 from tracker.sinks import JsonlSink, VideoSink, WindowSink
 from tracker.sources import VideoFileSource
+from tracker.sources.synthetic import SyntheticSource
 
 
 def _tracker(weights, delay_s: float = 0.0, **kwargs) -> Tracker:

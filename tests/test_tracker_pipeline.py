@@ -9,8 +9,8 @@ from core.errors import InputError
 from core.meta import MetadataError
 from tests.helpers import CountingBackend, the_face
 from tracker.backends import create_backend, open_models
-from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Track, Tracker
+from tracker.sources.synthetic import SyntheticSource
 
 
 def _tracker(weights, backend="onnx", **kwargs) -> Tracker:

@@ -21,8 +21,8 @@ from facetrack.cli import app
 from tests.helpers import one_error_line, write_clip
 from tracker import mp4_codec
 from tracker.backends import open_models
-from tracker.sources.synthetic import SyntheticSource
 from tracker.pipeline import Tracker
+from tracker.sources.synthetic import SyntheticSource
 
 runner = CliRunner()
 FPS = 10

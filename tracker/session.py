@@ -25,7 +25,6 @@ from core.manifest import default_weights_dir
 from core.pathnames import shown
 from core.signals import deferred_signals
 from tracker.backends import describe, open_models
-from tracker.sources.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
 from tracker.mp4_codec import check_choice
@@ -46,6 +45,7 @@ from tracker.sinks import (
 )
 from tracker.sources import DEFAULT_STALL_TIMEOUT_S, ImageSource, Source, is_url, open_camera
 from tracker.sources.images import ImageList, list_images
+from tracker.sources.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.sources.window import FrameWindow, check_window
 
 Log = Callable[[str], None]

@@ -272,8 +272,9 @@ KINDS = ("photo", "mosaic", "empty")
 
 def occlude(canvas: np.ndarray, faces: list[np.ndarray], rng: np.random.Generator,
             rates: tuple[float, float, float] = (MASK_RATE, SUNGLASSES_RATE, HAND_RATE)) -> None:
-    """Cover some faces in place (uint8 SxSx3 BGR canvas, square as composed images are; faces: (4, 2) points each): each gets a medical
-    mask, sunglasses or a hand with the landmark training's rates (`training.augment.face_occluders`)."""
+    """Cover some faces in place (uint8 SxSx3 BGR canvas, square as composed images are; faces: (4, 2)
+    points each): each gets a medical mask, sunglasses or a hand with the landmark training's rates
+    (`training.augment.face_occluders`)."""
     if not faces or sum(rates) <= 0:
         return
     import torch

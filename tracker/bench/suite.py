@@ -34,10 +34,10 @@ from tracker.backends import (
 )
 from tracker.bench import detectors, faces, measure, system
 from tracker.bench.composed import DEFAULT_FACES, DEFAULT_SIZE
-from tracker.sources.synthetic import is_synthetic, open_video_spec, parse_synthetic
 from tracker.detect import DETECTORS
 from tracker.pipeline import DEFAULT_DETECT_EVERY, Tracker, max_faces_for
 from tracker.sources import Source
+from tracker.sources.synthetic import is_synthetic, open_video_spec, parse_synthetic
 
 SCHEMA = "facetrack-bench/1"
 DEVICES = ("cpu", "cuda")
