@@ -69,3 +69,14 @@ def test_composed_detector_images_cover_faces_where_their_points_are():
     untouched = np.full((160, 160, 3), 128, np.uint8)
     occlude(untouched, [face], np.random.default_rng(0), (0.0, 0.0, 0.0))
     assert (untouched == 128).all()
+
+
+def test_occluders_say_how_much_of_the_face_they_cover():
+    covered = np.full(3, -1.0, np.float32)
+    points = np.stack([FACE, FACE, np.full((4, 2), np.nan)])
+    face_occluders(_grey(3), points, np.random.default_rng(0), (1.0, 0.0, 0.0), covered)
+    assert 0.25 < covered[0] < 0.7 and 0.25 < covered[1] < 0.7 and covered[2] == 0.0  # a mask: about half
+    face_occluders(_grey(3), points, np.random.default_rng(0), (0.0, 1.0, 0.0), covered)
+    assert 0.02 < covered[0] < 0.3 and covered[2] == 0.0  # sunglasses: a little
+    face_occluders(_grey(3), points, np.random.default_rng(0), (0.0, 0.0, 0.0), covered)
+    assert (covered == 0.0).all()

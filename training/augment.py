@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.geometry import crop_matrix, invert_affine
+from core.geometry import crop_matrix, face_square_from_points, invert_affine
 from core.meta import IMAGENET_MEAN, IMAGENET_STD, MIRRORED_ORDER
 
 
@@ -123,13 +123,18 @@ HAND_RATE = 0.07
 
 
 def face_occluders(x: torch.Tensor, points: np.ndarray, rng: np.random.Generator,
-                   rates: tuple[float, float, float] = (MASK_RATE, SUNGLASSES_RATE, HAND_RATE)) -> torch.Tensor:
+                   rates: tuple[float, float, float] = (MASK_RATE, SUNGLASSES_RATE, HAND_RATE),
+                   covered: np.ndarray | None = None) -> torch.Tensor:
     """Draw a medical mask, sunglasses or a hand over some face crops, in place.
 
     x: (B, 3, S, S) RGB in 0..1; points: (B, 4, 2) crop pixels (right eye, left eye, nose tip, mouth
     centre; a mirrored crop's swapped eyes draw the same shapes), NaN rows for crops without a face (left
-    alone); rates: the share of crops given a mask, sunglasses and a hand. Returns x.
+    alone); rates: the share of crops given a mask, sunglasses and a hand; `covered` (B,) float, if given,
+    receives the share (0..1) of each crop's face square (`core.geometry.face_square_from_points`) that its
+    occluder hides (0 for crops left alone). Returns x.
     """
+    if covered is not None:
+        covered[:] = 0.0
     b, _, s, _ = x.shape
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
     for i in range(b):
@@ -175,6 +180,10 @@ def face_occluders(x: torch.Tensor, points: np.ndarray, rng: np.random.Generator
             colour = tuple(np.clip(skin * rng.uniform(0.8, 1.2, 3), 0, 1))
         if not area.any():
             continue
+        if covered is not None:
+            (cx, cy), side = face_square_from_points(p)
+            square = (np.abs(xx - cx) <= side / 2) & (np.abs(yy - cy) <= side / 2)
+            covered[i] = float((area & square).sum()) / max(1.0, float(square.sum()))
         mask = torch.from_numpy(area).to(x.device)
         shade = torch.tensor(colour, dtype=x.dtype, device=x.device).view(3, 1, 1)
         shade = shade * (1 + 0.1 * torch.from_numpy(np.float32(rng.standard_normal((1, s, s)))).to(x.device))

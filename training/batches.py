@@ -24,6 +24,11 @@ from training.negatives import BORDER_POSITIVE_RATE, BORDER_POSITIVE_SHARE, band
 # A model trained on box crops alone scored 0.4-0.6 NME points worse on crops of the true points than on
 # the box's (docs/evaluation.md), which every pass after the first is.
 POINT_CROP_SHARE = 0.5
+# The face-quality target of a crop whose face an occluder covers: 1 - OCCLUDED_QUALITY_DROP x the covered
+# share of its face square (issue 17: the per-face confidence drops when a face is mostly covered). A
+# medical mask hides about half of it (target ~0.75), sunglasses a tenth: all stay above the runtime's
+# min_quality 0.5, so covered faces are still tracked.
+OCCLUDED_QUALITY_DROP = 0.5
 
 
 def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: np.random.Generator,
@@ -35,7 +40,8 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
     - "points" (B,2P) and "box" (B,4), crop-normalised (crop pixels / S, pixel centres at integers), in
       the face's own convention (its row of `cache.conventions`);
     - "face" (B,) 1.0 for a crop of the face, 0.0 for a negative (`training.negatives`: its points and
-      box are where the face would be, for nobody to train on);
+      box are where the face would be, for nobody to train on); with negatives, a training crop whose face
+      an occluder covers gets 1 - OCCLUDED_QUALITY_DROP x the covered share of its face square (> 0.5);
     - "item" (B,) the cache row of each crop, "convention" (B,) its convention row (CONVENTIONS),
       "flipped" (B,) bool: a mirrored crop (its eyes' labels swapped).
 
@@ -83,7 +89,10 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
         x = photometric(x, gen)
         face_px = np.stack(points) * input_size
         face_px[np.array(faces) == 0.0] = np.nan  # no face, nothing to cover
-        x = face_occluders(x, face_px, rng)
+        covered = np.zeros(len(plan), np.float32)
+        x = face_occluders(x, face_px, rng, covered=covered)
+        if negative_fraction > 0:  # the face quality says how much of a face the crop shows
+            faces = [f * (1.0 - OCCLUDED_QUALITY_DROP * c) for f, c in zip(faces, covered)]
     if any(b is not None for b in bands):
         x = x * band_mask(bands, input_size, device)  # after the photometric changes: the edge stays black
     return {"x": normalize(x), "points": pts.reshape(len(plan), -1),
