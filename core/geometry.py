@@ -156,15 +156,35 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def letterbox_rect(image: np.ndarray, long_side: int, multiple: int) -> tuple[np.ndarray, np.ndarray]:
     """Resize keeping aspect so the longer side is `long_side`, then pad right and bottom with black to
     multiples of `multiple` (a fully convolutional model's stride; Ultralytics' "rect" letterbox):
-    returns (uint8 H'xW'x3 input, 2x3 frame_to_input affine, scale only)."""
+    returns (uint8 H'xW'x3 input, 2x3 frame_to_input affine, scale only). Shrinking goes through
+    `shrink` (whole-factor area averaging, then bilinear), whose exact scale the affine gives."""
     h, w = image.shape[:2]
     s = long_side / max(w, h)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     pw, ph = -(-nw // multiple) * multiple, -(-nh // multiple) * multiple
     out = np.zeros((ph, pw, 3), dtype=image.dtype)
-    interp = cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR
-    out[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=interp)
-    return out, np.array([[nw / w, 0.0, 0.0], [0.0, nh / h, 0.0]], dtype=np.float64)
+    if nw < w or nh < h:
+        out[:nh, :nw], (used_w, used_h) = shrink(image, nw, nh)
+    else:
+        out[:nh, :nw], (used_w, used_h) = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR), (w, h)
+    return out, np.array([[nw / used_w, 0.0, 0.0], [0.0, nh / used_h, 0.0]], dtype=np.float64)
+
+
+def shrink(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """`image` shrunk to `width` x `height`: area-averaged by the largest whole factor k that stays at
+    least that size (OpenCV's fast path; the region is cut to multiples of k, dropping at most k - 1
+    pixels at the right and bottom), then bilinear for the remaining factor (0.5..1: the mild aliasing the
+    detector's training images have, its faces pasted with bilinear warps). Returns (image, the (width,
+    height) of the part of `image` it shows). 640x480 to 384x288: 0.21 ms instead of 1.45 ms with area
+    averaging throughout (docs/benchmarks.md)."""
+    h, w = image.shape[:2]
+    k = max(1, min(w // max(width, 1), h // max(height, 1)))
+    used_w, used_h = (w // k) * k, (h // k) * k
+    if k > 1:
+        image = cv2.resize(image[:used_h, :used_w], (used_w // k, used_h // k), interpolation=cv2.INTER_AREA)
+    if image.shape[1] != width or image.shape[0] != height:
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return image, (used_w, used_h)
 
 
 def map_box(box_xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:

@@ -2,13 +2,14 @@
 ONNX export with dynamic height and width (parity with torch), numpy decoding and NMS, AP, and the
 detector path of `facetrack eval`."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from core.detector_net import STRIDE, decode_maps
-from core.geometry import face_square_from_points, iou_matrix, letterbox_rect, nms
+from core.geometry import apply_affine, face_square_from_points, iou_matrix, letterbox_rect, nms
 from core.metrics import average_precision, match_detections
 from core.models import build_model, model_meta
 from core.onnx_session import open_session
@@ -102,8 +103,27 @@ def test_composed_images_label_the_faces_inside_them_and_empty_ones_none():
 def test_rect_letterbox_keeps_aspect_and_pads_to_the_stride():
     image = np.full((720, 1280, 3), 200, np.uint8)
     padded, m = letterbox_rect(image, 384, 32)
-    assert padded.shape == (224, 384, 3) and m[0, 0] == pytest.approx(0.3) and m[1, 1] == pytest.approx(0.3)
+    # 1280x720 shrinks by 3 (area, the 1278x720 it divides) then bilinearly: the affine is that exact scale
+    assert padded.shape == (224, 384, 3) and m[0, 0] == pytest.approx(384 / 1278) and m[1, 1] == pytest.approx(0.3)
     assert padded[:216].min() == 200 and padded[216:].max() == 0
+
+
+@pytest.mark.parametrize(("size", "long_side"), [((480, 640), 384), ((720, 1280), 384), ((1080, 1920), 384),
+                                                  ((100, 90), 384)])
+def test_rect_letterbox_maps_frame_points_where_they_show(size, long_side):
+    h, w = size
+    image = np.zeros((h, w, 3), np.uint8)
+    spots = np.array([[0.2 * w, 0.3 * h], [0.7 * w, 0.6 * h]])
+    for x, y in spots:
+        cv2.circle(image, (int(x), int(y)), max(4, w // 40), (255, 255, 255), -1)
+    out, m = letterbox_rect(image, long_side, 32)
+    grey = out[..., 0].astype(np.float64)
+    for x, y in apply_affine(spots, m):
+        r = max(3, int(round(w // 40 * m[0, 0])) + 2)
+        window = grey[int(y) - r:int(y) + r + 1, int(x) - r:int(x) + r + 1]
+        yy, xx = np.mgrid[int(y) - r:int(y) + r + 1, int(x) - r:int(x) + r + 1]
+        centre = np.array([(xx * window).sum(), (yy * window).sum()]) / window.sum()
+        assert np.abs(centre - [x, y]).max() < 1.0  # the spot's centre where the affine puts it
 
 
 def test_numpy_nms_matches_torchvision():
