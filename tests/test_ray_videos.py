@@ -144,6 +144,39 @@ def test_what_a_ray_task_cannot_do_is_refused(face_weights, tmp_path, monkeypatc
     assert time.monotonic() - started < 30
 
 
+def test_ray_address_mistakes_are_said_at_once(face_weights, tmp_path, monkeypatch):
+    # found by a review: RAY_ADDRESS that nothing answers at hung for 13 minutes, an empty --ray-address was
+    # taken as --ray, and one missing video was "1 of 1 videos failed" with exit 1 instead of "no such file"
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: False
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    clip = write_clip(tmp_path / "a.mp4", frames=2)
+    result = _video(clip, "--out-dir", tmp_path / "out", "--ray-address", " ", "--weights", face_weights)
+    one_error_line(result, 2, "--ray-address: give an address")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    started = time.monotonic()
+    result = _video(clip, "--out-dir", tmp_path / "out", "--ray", "--weights", face_weights)
+    one_error_line(result, 1, "RAY_ADDRESS=127.0.0.1:1: nothing answers")
+    assert time.monotonic() - started < 30
+    result = _video(tmp_path / "missing.mp4", "--out-dir", tmp_path / "out", "--ray", "--weights", face_weights)
+    one_error_line(result, 2, "missing.mp4: no such file")
+
+
+def test_a_tasks_reason_names_the_paths_as_given(tmp_path, monkeypatch):
+    # a task is sent absolute paths; its failure reason named them so (review: "/tmp/.../in/broken.mp4")
+    from tracker.batch_summary import FileResult
+    from tracker.ray_pool import _as_given, absolute_job
+    from tracker.session import ModelOptions, VideoJob
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.mp4").write_bytes(b"x")
+    job = VideoJob(source="in/broken.mp4", out=Path("out/broken.mp4"), models=ModelOptions(weights=Path("w")))
+    sent = absolute_job(job)
+    reason = f"{sent.source}: cannot open it; weights {sent.models.weights}"
+    assert _as_given(FileResult("x", "failed", reason=reason).reason, job) == "in/broken.mp4: cannot open it; weights w"
+
+
 # --- runs on a local Ray cluster ---------------------------------------------------------------------------
 
 
@@ -165,6 +198,16 @@ def test_ray_runs_the_good_videos_and_reports_the_bad_one(ray_cluster, ray_clien
     assert "3 ok, 1 failed" in rows["all"] and rows["all"].split()[3] == "12"
     one_error_line(result, 1, "1 of 4 videos failed", "bad.mp4")
     _check_outputs(out, frames)
+
+
+@pytest.mark.slow
+@needs_ray
+def test_more_cpus_per_task_than_a_node_has_is_refused(ray_cluster, ray_client_env, face_weights, tmp_path):
+    # review: --ray-cpus-per-task 3 on a 2-CPU cluster waited for ever, saying nothing
+    clips = _clips(tmp_path / "clips", {"a": 2, "b": 2})
+    result = _video(clips, "--out-dir", tmp_path / "out", "--ray-address", ray_cluster, "--ray-cpus-per-task", 3,
+                    "--weights", face_weights)
+    one_error_line(result, 2, "--ray-cpus-per-task 3", "has 2 CPUs")
 
 
 @pytest.mark.slow

@@ -161,8 +161,10 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
                 record_done(job)
         _end_run_folder(run_dir, log)
     done = [r for r in results if r is not None]
-    if len(jobs) > 1 or any(r.status == "skipped" for r in done):
+    if len(jobs) > 1 or ray is not None or any(r.status == "skipped" for r in done):
         _show_table(jobs, results, time.perf_counter() - started, table or log)
+    if ray is not None and len(jobs) == 1 and done and done[0].status == "failed":
+        raise FacetrackError(done[0].reason)  # one video: its own reason, as a run here says it
     failed = [r.name for r in done if r.status == "failed"]
     if failed:
         more = f", +{len(failed) - 3} more" if len(failed) > 3 else ""
@@ -211,7 +213,10 @@ def _run_here(jobs: list[VideoJob], todo: list[int], results: list, log: Log, al
 
 
 def _check_for_ray(jobs: list[VideoJob], ray: RayOptions) -> None:
-    """InputError for what a Ray task cannot do: show a window, write to this process's standard output."""
+    """InputError for what a Ray task cannot do: show a window, write to this process's standard output;
+    and for a single video that is no file here (as a run here says before it starts)."""
+    if len(jobs) == 1 and not _not_a_path(jobs[0].source) and not os.path.exists(jobs[0].source):
+        raise InputError(f"{shown(jobs[0].source)}: no such file")
     if any(job.show for job in jobs):
         raise InputError(f"--show with {ray.option}: a window needs the videos here, one at a time (leave out "
                          f"{ray.option})")

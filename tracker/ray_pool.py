@@ -163,21 +163,43 @@ def _connected(ray, options: RayOptions):
     try:
         ray.init(address=options.address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     except KeyboardInterrupt:
+        with contextlib.suppress(Exception):  # what ray.init had started already
+            ray.shutdown()
         raise
     except Exception as exc:
-        where = "a local Ray instance" if options.address is None else options.address
-        raise FacetrackError(f"{options.option}: cannot start or join {where} ({_first_line(exc)})") from None
+        where = "a local Ray instance" if _address(options) is None else _address(options)
+        auth = ("; a cluster with Ray's token authentication needs RAY_AUTH_MODE=token (and its token) here"
+                if "auth" in str(exc).lower() or _address(options) else "")
+        raise FacetrackError(f"{options.option}: cannot start or join {where} ({_first_line(exc)}){auth}") from None
     try:
+        _check_cpus(ray, options)
         yield
     finally:
         with contextlib.suppress(Exception):
             ray.shutdown()
 
 
+def _address(options: RayOptions) -> str | None:
+    """The cluster address the run joins: --ray-address, else RAY_ADDRESS (None: Ray's own lookup)."""
+    return options.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def _check_cpus(ray, options: RayOptions) -> None:
+    """InputError when no node could give a task its --ray-cpus-per-task (Ray would wait for ever)."""
+    try:
+        most = max((node.get("Resources", {}).get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")),
+                   default=None)
+    except Exception:  # noqa: BLE001 - no answer: leave it to Ray
+        return
+    if most is not None and options.cpus_per_task > most:
+        raise InputError(f"--ray-cpus-per-task {options.cpus_per_task}: the largest node of the Ray cluster "
+                         f"has {most:g} CPUs, so no video could start; give at most {most:g}")
+
+
 def _check_reachable(options: RayOptions) -> None:
     """FacetrackError at once when nothing answers at a `HOST:PORT` or `ray://HOST:PORT` address (Ray
     itself retries for minutes)."""
-    address = options.address or ""
+    address = _address(options) or ""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # None, auto, local: Ray's own lookup
@@ -185,7 +207,8 @@ def _check_reachable(options: RayOptions) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise FacetrackError(f"--ray-address {address}: nothing answers at {host}:{port} "
+        given = f"--ray-address {address}" if options.address else f"RAY_ADDRESS={address}"
+        raise FacetrackError(f"{given}: nothing answers at {host}:{port} "
                              f"({exc.strerror or exc}); is the Ray cluster up (ray start --head) and this its "
                              "address (HOST:6379, or ray://HOST:10001 for Ray Client)?") from None
 
@@ -227,11 +250,21 @@ def run_on_ray(jobs: list, options: RayOptions, on_tick: Callable[[int, int], No
                 ray.kill(counter)
     unsent = ("interrupted", "not started") if interrupted else ("failed", "not submitted to Ray")
     # named as given (a task names its video by the absolute path it was sent)
-    results = [replace(r, name=shown(job.source)) if r else FileResult(shown(job.source), *unsent)
-               for r, job in zip(results, jobs)]
+    results = [replace(r, name=shown(job.source), reason=_as_given(r.reason, job)) if r
+               else FileResult(shown(job.source), *unsent) for r, job in zip(results, jobs)]
     if interrupted:
         raise PoolStopped(results)
     return results  # type: ignore[return-value]
+
+
+def _as_given(reason: str, job) -> str:
+    """A task's reason with the absolute paths it was sent (`absolute_job`) named as the user gave them."""
+    sent = absolute_job(job)
+    for given, absolute in ((job.source, sent.source), (job.models.weights, sent.models.weights),
+                            (job.out, sent.out), (job.json_path, sent.json_path), (job.csv_path, sent.csv_path)):
+        if given is not None and str(absolute) != str(given):
+            reason = reason.replace(shown(absolute), shown(given))
+    return reason
 
 
 def _frames(ray, counter, last: int) -> int:

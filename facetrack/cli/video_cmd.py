@@ -81,8 +81,10 @@ def video_command(
     from tracker.session import ModelOptions, VideoJob
 
     ray_options = None
+    if ray_address is not None and not ray_address.strip():
+        raise usage_error("--ray-address: give an address (auto, HOST:6379 or ray://HOST:10001), or --ray")
     if ray or ray_address is not None:
-        ray_options = RayOptions(ray_address or None, ray_cpus)
+        ray_options = RayOptions(ray_address.strip() if ray_address else None, ray_cpus)
         if jobs_n is not None:
             raise usage_error(f"{ray_options.option} and --jobs exclude each other: Ray places the videos "
                               "(--ray-cpus-per-task sets each one's CPUs)")
