@@ -34,22 +34,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=1500)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    with av.open(args.clip) as source:
-        stream = source.streams.video[0]
-        rate = stream.average_rate or Fraction(30)
-        pictures = [frame.to_ndarray(format="yuv420p") for frame in source.decode(stream)]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        bit_rate = stream.bit_rate or stream.codec_context.bit_rate or 2_000_000
+    if args.frames < 1:
+        print(f"loop_clip: --frames {args.frames}: give 1 or more", file=sys.stderr)
+        return 2
+    if not args.out.parent.is_dir():
+        print(f"loop_clip: {args.out.parent}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        with av.open(args.clip) as source:
+            if not source.streams.video:
+                raise ValueError("no video stream")
+            stream = source.streams.video[0]
+            rate = stream.average_rate or Fraction(30)
+            # BGR pictures: any pixel format and range in, the encoder's own conversion out (odd sizes too)
+            pictures = [frame.to_ndarray(format="bgr24") for frame in source.decode(stream)]
+            bit_rate = stream.bit_rate or stream.codec_context.bit_rate or 2_000_000
+    except (OSError, ValueError, av.FFmpegError) as exc:
+        print(f"loop_clip: {args.clip}: cannot read it ({exc})", file=sys.stderr)
+        return 2
     if not pictures:
-        print(f"{args.clip}: no frames", file=sys.stderr)
-        return 1
+        print(f"loop_clip: {args.clip}: no frames", file=sys.stderr)
+        return 2
+    height, width = pictures[0].shape[:2]
     with av.open(str(args.out), "w") as out:
         video = out.add_stream("mpeg4", rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.codec_tag = "mp4v"
         video.bit_rate = bit_rate  # the source's: decoding costs about the same per frame
         for k, index in enumerate(ping_pong(len(pictures), args.frames)):
-            frame = av.VideoFrame.from_ndarray(pictures[index], format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(pictures[index], format="bgr24")
             frame.pts, frame.time_base = k, 1 / rate
             for packet in video.encode(frame):
                 out.mux(packet)

@@ -30,3 +30,29 @@ def test_loop_clip_plays_forwards_then_backwards(tmp_path):
     for frame, index in zip(frames, expected):
         nearest = min(range(len(originals)), key=lambda k: abs(frame.astype(int) - originals[k].astype(int)).mean())
         assert nearest == index
+
+
+def test_loop_clip_takes_odd_sizes_and_says_what_is_wrong_in_one_line(tmp_path):
+    # review: odd sizes failed an assertion, a missing file or folder gave a traceback, --frames 0 "wrote" nothing
+    script = [sys.executable, str(ROOT / "scripts" / "loop_clip.py")]
+    import numpy as np
+
+    from tracker.sinks import VideoSink
+
+    odd = tmp_path / "odd.mp4"
+    sink = VideoSink(odd, 25.0, 161, 121, codec="mp4v")  # the exact odd size (OpenCV's writer rounds it)
+    for k in range(3):
+        sink.write(np.full((121, 161, 3), 40 * k, np.uint8), k * 40.0)
+    sink.close()
+    done = subprocess.run([*script, str(odd), "--frames", "5", "--out", str(tmp_path / "o.mp4")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with av.open(str(tmp_path / "o.mp4")) as looped:
+        frames = [f.to_ndarray(format="bgr24") for f in looped.decode(video=0)]
+    assert len(frames) == 5 and frames[0].shape == (121, 161, 3)
+    for args in ([str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "x.mp4")],
+                 [str(odd), "--frames", "0", "--out", str(tmp_path / "x.mp4")],
+                 [str(odd), "--out", str(tmp_path / "no" / "x.mp4")]):
+        done = subprocess.run([*script, *args], capture_output=True, text=True)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done
+    assert not (tmp_path / "x.mp4").exists()
