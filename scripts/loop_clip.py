@@ -3,7 +3,10 @@
 that want many frames: issue 15's comparison with MediaPipe was measured on a 1500-frame 640x480 clip,
 where start-up (imports, model loading) weighs 8x less per frame than on the 180-frame demo.
 
-usage: scripts/loop_clip.py [demo/demo.mp4] --frames 1500 --out /tmp/demo1500.mp4
+usage: scripts/loop_clip.py [demo/demo.mp4] --frames 1500 [--size 1280x720] --out /tmp/demo1500.mp4
+
+`--size WxH` scales each picture to cover that size and crops its centre (the scaling table of
+docs/benchmarks.md: the same faces at 640x480, 1280x720, 1920x1080).
 
 Written as MPEG-4 Part 2 (mp4v, the demo's own codec) at the source's size, frame rate and bit rate, so
 decoding costs about the same per frame; the frames are the source's decoded pictures (one more generation of
@@ -18,6 +21,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 
 
 def ping_pong(count: int, frames: int) -> list[int]:
@@ -28,12 +33,31 @@ def ping_pong(count: int, frames: int) -> list[int]:
     return [cycle[k % len(cycle)] for k in range(frames)]
 
 
+def cover(picture: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`picture` scaled to cover width x height (aspect kept), its centre cropped to exactly that size."""
+    h, w = picture.shape[:2]
+    k = max(width / w, height / h)
+    sw, sh = max(width, round(w * k)), max(height, round(h * k))
+    scaled = cv2.resize(picture, (sw, sh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    x0, y0 = (sw - width) // 2, (sh - height) // 2
+    return np.ascontiguousarray(scaled[y0:y0 + height, x0:x0 + width])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", nargs="?", default="demo/demo.mp4")
     parser.add_argument("--frames", type=int, default=1500)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--size", default=None, help="WxH: scale to cover it and crop the centre")
     args = parser.parse_args(argv)
+    size = None
+    if args.size:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            assert len(size) == 2 and min(size) >= 2
+        except (ValueError, AssertionError):
+            print(f"loop_clip: --size {args.size}: expected WxH, e.g. 1280x720", file=sys.stderr)
+            return 2
     if args.frames < 1:
         print(f"loop_clip: --frames {args.frames}: give 1 or more", file=sys.stderr)
         return 2
@@ -49,12 +73,16 @@ def main(argv: list[str] | None = None) -> int:
             # BGR pictures: any pixel format and range in, the encoder's own conversion out (odd sizes too)
             pictures = [frame.to_ndarray(format="bgr24") for frame in source.decode(stream)]
             bit_rate = stream.bit_rate or stream.codec_context.bit_rate or 2_000_000
+            stream_pixels = stream.codec_context.width * stream.codec_context.height
     except (OSError, ValueError, av.FFmpegError) as exc:
         print(f"loop_clip: {args.clip}: cannot read it ({exc})", file=sys.stderr)
         return 2
     if not pictures:
         print(f"loop_clip: {args.clip}: no frames", file=sys.stderr)
         return 2
+    if size is not None:
+        pictures = [cover(p, *size) for p in pictures]
+        bit_rate = int(bit_rate * size[0] * size[1] / max(1, stream_pixels))
     height, width = pictures[0].shape[:2]
     with av.open(str(args.out), "w") as out:
         video = out.add_stream("mpeg4", rate=rate)

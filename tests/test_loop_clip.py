@@ -56,3 +56,17 @@ def test_loop_clip_takes_odd_sizes_and_says_what_is_wrong_in_one_line(tmp_path):
         done = subprocess.run([*script, *args], capture_output=True, text=True)
         assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1, done
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_loop_clip_size_covers_and_crops_the_centre(tmp_path):
+    clip = write_clip(tmp_path / "short.mp4", frames=2, width=160, height=120)
+    out = tmp_path / "wide.mp4"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "loop_clip.py"), str(clip), "--frames", "3",
+                           "--size", "320x180", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with av.open(str(out)) as looped:
+        frames = [f.to_ndarray(format="bgr24") for f in looped.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (180, 320, 3)
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "loop_clip.py"), str(clip), "--size", "wide",
+                          "--out", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--size wide" in bad.stderr and "Traceback" not in bad.stderr
