@@ -48,19 +48,20 @@ def test_shipped_weights_pass_the_field_case(case, tmp_path):
 
 @pytest.mark.slow
 def test_half_outside_faces(tmp_path):
-    """Faces cut by the image border: one face each, eyes in order, and the visible points held to where the
-    shipped weights put them. The case wants them within 10 % of the inter-ocular distance (or no face); the
-    shipped default (runs/default-r3, calibrated) misses that by a little on both: the visible nose tip is
-    13 % off when the face is cut at the left (through the right eye; the points are squeezed into the visible
-    part) and 10.5 % off when it is cut at the bottom (through the mouth; 7.6 % with the previous default).
-    Known failures (issue 11's closing note), kept strict so that a fix shows."""
+    """Faces cut by the image border: one face each, eyes in order. The case wants the visible points within
+    10 % of the inter-ocular distance (or no face). The shipped default (runs/default-r4, trained with black
+    bands over up to 42 % of its crops) passes the face cut at the bottom (through the mouth: 9.7 %, was 10.5 %)
+    and still misses the one cut at the left (through the right eye: the visible nose 12.1 % off, was 13 %;
+    the points are squeezed into the visible part): a known failure (issue 11's closing note), held strictly
+    so that a fix shows."""
     by_file = {item["file"]: item for item in _scored("half-outside", tmp_path)}
-    for name in ("cut_left.jpg", "cut_bottom.jpg"):
-        item = by_file[name]
+    for item in by_file.values():
         assert item["faces"] == 1 and all(item["eyes_in_order"]), item
-        assert item["in_frame_error_iod"] < 0.15, item
-        if item["pass"]:
-            pytest.fail(f"{name} passes now: fold it back into test_shipped_weights_pass_the_field_case")
+    assert by_file["cut_bottom.jpg"]["pass"], by_file["cut_bottom.jpg"]
+    cut_left = by_file["cut_left.jpg"]
+    assert cut_left["in_frame_error_iod"] < 0.13, cut_left
+    if cut_left["pass"]:
+        pytest.fail("cut_left.jpg passes now: fold it back into test_shipped_weights_pass_the_field_case")
 
 
 def _point_truth(case: str, tmp_path: Path) -> dict[str, dict]:
@@ -99,3 +100,7 @@ def test_masked_faces_keep_their_visible_points_and_doubt_the_covered_ones(tmp_p
     assert errors[0] < 5.0 and errors[1] < 5.0, errors  # right and left eye, % of the inter-ocular distance
     covered, bare = _mean(scored, False, "point_scores"), _mean(scored, True, "point_scores")
     assert covered[2] < bare[2] - 0.1 and covered[3] < bare[3] - 0.1, (covered, bare)  # nose tip, mouth
+    # the face's confidence drops when most of it is covered (runs/default-r4: 0.81 against 0.99), and stays
+    # above min_quality (0.5) so the face is still tracked
+    masked_quality, bare_quality = _mean(scored, False, "quality"), _mean(scored, True, "quality")
+    assert 0.5 < masked_quality < bare_quality - 0.1, (masked_quality, bare_quality)
