@@ -33,7 +33,7 @@ from tracker.session import run_job
 
 TICK_S = 0.25  # how often the caller's progress is refreshed while videos run
 
-__all__ = ["PoolStopped", "run_pool", "split_threads"]
+__all__ = ["PoolStopped", "opencv_threads", "run_pool", "split_threads", "video_result"]
 
 # one worker process's state, set by `_init_worker`
 _WORKER: dict = {}
@@ -53,10 +53,7 @@ def _init_worker(models, threads: int, frames, stop, pids) -> None:
         signal.signal(sig, _on_signal)
     _WORKER.update(frames=frames, stop=stop, busy=False, models=None, error=None)
     pids.put(os.getpid())
-    with contextlib.suppress(Exception):
-        import cv2
-
-        cv2.setNumThreads(threads)
+    opencv_threads(threads)
     try:
         _WORKER["models"] = models.load()  # its threads: the split set on every job's options
     except FacetrackError as exc:
@@ -77,26 +74,44 @@ def _count_frame(result, stats) -> None:
         frames.value += 1
 
 
-def _run_one(job) -> FileResult:
-    """Run one video in a worker with its loaded models; every outcome is a FileResult."""
+def video_result(job, on_result: Callable, stats_so_far: Callable[[], object], models=None) -> FileResult:
+    """Run one video away from the command's own process (a `--jobs` worker, a Ray task) and say what it
+    became, every outcome a FileResult: ok; interrupted (Ctrl+C or a cancel: the outputs finalised, the
+    counts of `stats_so_far()`); failed (a FacetrackError, or any other exception: a bug or a library error
+    is that video's failure, and the worker goes on). `models`: loaded backends to run with (None: the
+    job loads its own); `on_result(result, stats)` is called for every frame."""
     name = shown(job.source)
-    if _WORKER["stop"].value:
-        return FileResult(name, "interrupted", reason="not started")
-    if _WORKER.get("error"):
-        return FileResult(name, "failed", reason=_WORKER["error"])
-    _WORKER["busy"], _WORKER["stats"] = True, None
     try:
-        stats = run_job(job, models=_WORKER["models"], on_result=_count_frame)
+        stats = run_job(job, models=models, on_result=on_result)
     except (Interrupted, KeyboardInterrupt):
-        stats = _WORKER["stats"]
+        stats = stats_so_far()
         return FileResult.from_stats(name, stats, "interrupted", "outputs finalised" if stats else "")
     except FacetrackError as exc:
         return FileResult.from_stats(name, getattr(exc, "stats", None), "failed", str(exc))
-    except Exception as exc:  # a bug or a library error: reported as that video's failure, the worker goes on
+    except Exception as exc:  # noqa: BLE001
         return FileResult(name, "failed", reason=f"{type(exc).__name__}: {exc}")
+    return FileResult.from_stats(name, stats)
+
+
+def opencv_threads(threads: int) -> None:
+    """OpenCV's pool for a process that runs videos with `threads` cores of its own (never fails)."""
+    with contextlib.suppress(Exception):
+        import cv2
+
+        cv2.setNumThreads(threads)
+
+
+def _run_one(job) -> FileResult:
+    """Run one video in a worker with its loaded models (`video_result`)."""
+    if _WORKER["stop"].value:
+        return FileResult(shown(job.source), "interrupted", reason="not started")
+    if _WORKER.get("error"):
+        return FileResult(shown(job.source), "failed", reason=_WORKER["error"])
+    _WORKER["busy"], _WORKER["stats"] = True, None
+    try:
+        return video_result(job, _count_frame, lambda: _WORKER["stats"], models=_WORKER["models"])
     finally:
         _WORKER["busy"] = False
-    return FileResult.from_stats(name, stats)
 
 
 def run_pool(jobs: list, workers: int, on_tick: Callable[[int, int], None] = lambda done, frames: None

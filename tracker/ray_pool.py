@@ -42,11 +42,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from core.errors import FacetrackError, InputError, Interrupted
+from core.errors import FacetrackError, InputError
 from core.pathnames import shown
 from tracker.batch_summary import FileResult
-from tracker.pool import PoolStopped
-from tracker.session import run_job
+from tracker.pool import PoolStopped, opencv_threads, video_result
 from tracker.sinks import is_stdout
 
 TICK_S = 0.25  # how often the caller's progress is refreshed while videos run
@@ -125,26 +124,14 @@ class _FramePusher:
 
 
 def _run_task(job, cpus: int, counter) -> FileResult:
-    """One video in a Ray task (see the module's doc); every outcome is a FileResult."""
-    name = shown(job.source)
-    with contextlib.suppress(Exception):
-        import cv2
-
-        cv2.setNumThreads(cpus)
-    job = replace(job, models=replace(job.models, threads=cpus))
+    """One video in a Ray task (see the module's doc; `tracker.pool.video_result`), the task's CPUs as the
+    models' and OpenCV's threads."""
+    opencv_threads(cpus)
     frames = _FramePusher(counter)
     try:
-        stats = run_job(job, on_result=frames)  # loads the models itself (threads: the task's CPUs)
-    except (Interrupted, KeyboardInterrupt):  # ray.cancel: the outputs are finalised
-        stats = frames.stats
-        return FileResult.from_stats(name, stats, "interrupted", "outputs finalised" if stats else "")
-    except FacetrackError as exc:
-        return FileResult.from_stats(name, getattr(exc, "stats", None), "failed", str(exc))
-    except Exception as exc:  # a bug or a library error: that video's failure
-        return FileResult(name, "failed", reason=f"{type(exc).__name__}: {exc}")
+        return video_result(replace(job, models=replace(job.models, threads=cpus)), frames, lambda: frames.stats)
     finally:
         frames.flush()
-    return FileResult.from_stats(name, stats)
 
 
 def _first_line(exc: BaseException) -> str:
