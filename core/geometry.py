@@ -123,14 +123,20 @@ def _pre_shrink(image: np.ndarray, frame_to_crop: np.ndarray, out_size: int,
     if x2 - x1 < 2 or y2 - y1 < 2:
         return image, frame_to_crop
     k = max(2, round(0.75 / scale))  # a whole factor: OpenCV's area resize is fastest for those
-    x2, y2 = x1 + (x2 - x1) // k * k, y1 + (y2 - y1) // k * k
     if x2 - x1 < k or y2 - y1 < k:
         return image, frame_to_crop
-    roi = image[y1:y2, x1:x2]
-    small = cv2.resize(roi, ((x2 - x1) // k, (y2 - y1) // k), interpolation=cv2.INTER_AREA)
+    small = area_shrink_by(image[y1:y2, x1:x2], k)
     # small pixel centre u <- source pixel k * u + (k - 1) / 2 + x1
     small_to_frame = np.array([[k, 0, (k - 1) / 2 + x1], [0, k, (k - 1) / 2 + y1], [0, 0, 1]], dtype=np.float64)
     return small, frame_to_crop @ small_to_frame
+
+
+def area_shrink_by(image: np.ndarray, k: int) -> np.ndarray:
+    """`image` area-averaged down by the whole factor `k` (OpenCV's fast path): its top-left part whose
+    sides are multiples of k (at most k - 1 pixels dropped at the right and bottom), each k x k block one
+    pixel; small pixel u shows source pixels k u .. k u + k - 1 (centre k u + (k - 1) / 2)."""
+    h, w = image.shape[:2]
+    return cv2.resize(image[:h // k * k, :w // k * k], (w // k, h // k), interpolation=cv2.INTER_AREA)
 
 
 def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
@@ -181,7 +187,7 @@ def shrink(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tupl
     k = max(1, min(w // max(width, 1), h // max(height, 1)))
     used_w, used_h = (w // k) * k, (h // k) * k
     if k > 1:
-        image = cv2.resize(image[:used_h, :used_w], (used_w // k, used_h // k), interpolation=cv2.INTER_AREA)
+        image = area_shrink_by(image, k)
     if image.shape[1] != width or image.shape[0] != height:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return image, (used_w, used_h)
