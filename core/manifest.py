@@ -28,10 +28,17 @@ REGRESSOR = "regressor"  # the --detector name of BOX_MODEL
 FACE_FINDERS = (*DETECTOR_MODELS, BOX_MODEL)  # models that find faces in a frame: never landmark models
 
 
-# ONNX graph precisions and the manifest table of each; "auto" takes a model's most precise graph
+# ONNX graph precisions and the manifest table of each; "auto" takes a model's most precise graph, or on the
+# CPU its int8 graph where `int8_preferred`
 GRAPH_TABLES = {"fp32": "onnx", "fp16": "onnx_fp16", "int8": "onnx_int8"}
 PRECISIONS = tuple(GRAPH_TABLES)
 AUTO = "auto"
+# what `facetrack export --int8` measured of each int8 graph it listed: {model: {"accuracy_cost": float,
+# "unit": "NME points" | "IoU", "cpu_ms": float, "fp32_cpu_ms": float}} (ONNX Runtime CPU, batch 1)
+INT8_CHECKS = "int8_checks"
+# the accuracy an int8 graph may lose against fp32 and still run by default on the CPU (issue 15: 0.1 NME
+# points, % of the inter-ocular distance; for face finders 0.01 mean IoU)
+AUTO_INT8_MAX_COST = {"NME points": 0.1, "IoU": 0.01}
 
 
 def default_weights_dir() -> Path:
@@ -164,18 +171,34 @@ def detector_model_name(manifest: dict, requested: str | None) -> str:
     return name
 
 
-def graph_table(manifest: dict, model: str, precision: str = AUTO) -> str | None:
+def int8_preferred(manifest: dict, model: str) -> bool:
+    """True when the manifest lists an int8 graph of `model` that its export measured within
+    `AUTO_INT8_MAX_COST` of the fp32 graph's accuracy and faster on ONNX Runtime CPU (`INT8_CHECKS`);
+    False without such a record (graphs exported before it, or a malformed one)."""
+    check = (manifest.get(INT8_CHECKS) or {}).get(model)
+    if not isinstance(check, dict) or model not in (manifest.get(GRAPH_TABLES["int8"]) or {}):
+        return False
+    limit = AUTO_INT8_MAX_COST.get(check.get("unit"))
+    try:
+        return limit is not None and float(check["accuracy_cost"]) <= limit \
+            and float(check["cpu_ms"]) < float(check["fp32_cpu_ms"])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def graph_table(manifest: dict, model: str, precision: str = AUTO, cpu: bool = False) -> str | None:
     """The manifest table ('onnx', 'onnx_fp16', 'onnx_int8') whose graph of `model` runs at `precision`
-    ('fp32', 'fp16', 'int8'; 'auto': the most precise graph listed, so a model shipped only as an fp16
-    graph, float32 in and out, runs too); None when the manifest lists no graph of `model` at all.
-    InputError for an unknown precision, or a model listed without a graph at the one asked for."""
+    ('fp32', 'fp16', 'int8'; 'auto': on the CPU (`cpu`) the int8 graph where `int8_preferred`, else the most
+    precise graph listed, so a model shipped only as an fp16 graph, float32 in and out, runs too); None when
+    the manifest lists no graph of `model` at all. InputError for an unknown precision, or a model listed
+    without a graph at the one asked for."""
     if precision != AUTO and precision not in GRAPH_TABLES:
         raise InputError(f"--precision {precision}: expected one of {', '.join((AUTO, *PRECISIONS))}")
     have = graph_precisions(manifest, model)
     if not have:
         return None
     if precision == AUTO:
-        return GRAPH_TABLES[have[0]]
+        return GRAPH_TABLES["int8" if cpu and int8_preferred(manifest, model) else have[0]]
     if precision not in have:
         how = "facetrack export" + ("" if precision == "fp32" else f" --{precision}")
         raise InputError(f"--precision {precision}: the weights have no {precision} ONNX graph of {model!r} (its "
@@ -183,13 +206,14 @@ def graph_table(manifest: dict, model: str, precision: str = AUTO) -> str | None
     return GRAPH_TABLES[precision]
 
 
-def model_file(weights_dir: str | Path, model: str, fmt: str, precision: str = AUTO) -> Path:
+def model_file(weights_dir: str | Path, model: str, fmt: str, precision: str = AUTO, cpu: bool = False) -> Path:
     """Path of a model's file, checked to exist: its checkpoint (fmt 'checkpoints') or its ONNX graph
-    (fmt 'onnx') at `precision` (`graph_table`: 'auto' the most precise one listed, else 'fp32', 'fp16'
-    or 'int8'). InputError when the manifest lists no such file or the file is missing."""
+    (fmt 'onnx') at `precision` (`graph_table`: 'auto' the most precise one listed, or the int8 one on the
+    CPU (`cpu`) where `int8_preferred`; else 'fp32', 'fp16' or 'int8'). InputError when the manifest lists
+    no such file or the file is missing."""
     folder = Path(weights_dir)
     manifest = read_manifest(folder)
-    table = graph_table(manifest, model, precision) if fmt == "onnx" else fmt
+    table = graph_table(manifest, model, precision, cpu) if fmt == "onnx" else fmt
     if table is None or model not in (manifest.get(table) or {}):
         names = sorted({n for t in _tables(fmt) for n in manifest.get(t) or {}} & set(FACE_FINDERS)) \
             if model in FACE_FINDERS else landmark_models(manifest, fmt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.manifest import update_manifest
+from core.manifest import INT8_CHECKS, update_manifest
 
 
 def move_staged(staging: Path, out_dir: Path) -> list[Path]:
@@ -18,14 +18,16 @@ def move_staged(staging: Path, out_dir: Path) -> list[Path]:
 
 
 def list_graphs(weights_dir: Path, out_dir: Path, source: dict, tables: dict[str, dict[str, str]],
-                exported: list[str]) -> tuple[Path, list[str]]:
+                exported: list[str], int8_checks: dict[str, dict] | None = None) -> tuple[Path, list[str]]:
     """List the new graphs in OUT's manifest; (manifest path, files unlisted).
 
     tables: manifest table ('onnx', 'onnx_fp16', ...) -> {model: file} written by this export, one
     entry per table of the format, empty ones included; exported: the models this export covered.
     Entries of exported models that this export did not renew (an fp16 graph of an older checkpoint,
-    say) are unlisted and returned; tables left empty are dropped. An --out folder other than the
-    weights folder gets the source's default landmark model and detector and no checkpoints listing.
+    say) are unlisted and returned; tables left empty are dropped. int8_checks: what was measured of each
+    int8 graph written ({model: {...}}, `core.manifest.INT8_CHECKS`); the exported models' older records
+    go. An --out folder other than the weights folder gets the source's default landmark model and detector
+    and no checkpoints listing.
     """
     same = out_dir.resolve() == weights_dir.resolve()
     unlisted: list[str] = []
@@ -46,5 +48,11 @@ def list_graphs(weights_dir: Path, out_dir: Path, source: dict, tables: dict[str
                 target[key] = current
             else:
                 target.pop(key, None)
+        checks = {k: v for k, v in (target.get(INT8_CHECKS) or {}).items() if k not in exported}
+        checks.update(int8_checks or {})
+        if checks:
+            target[INT8_CHECKS] = checks
+        else:
+            target.pop(INT8_CHECKS, None)
 
     return update_manifest(out_dir, change), unlisted

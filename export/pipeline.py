@@ -81,28 +81,30 @@ def _write_graph(form: ExportFormat, model, meta: ModelMeta, path: Path, opset: 
 
 
 def _int8_item(path: Path, staging: Path, stem: str, suffix: str, model, meta: ModelMeta, probe: Probe,
-               base: float | None, opts: _Options) -> tuple[Row, str | None]:
-    """Write and check the int8 copy of the verified fp32 graph `path` in `staging`; (its row, None) when it
-    passes, (its row, why) when it is refused for accuracy, its file removed from `staging` then."""
+               base: float | None, opts: _Options) -> tuple[Row, str | None, float | None]:
+    """Write and check the int8 copy of the verified fp32 graph `path` in `staging`; (its row, None, its
+    accuracy cost: `export.int8.int8_loss`) when it passes, (its row, why, None) when it is refused for
+    accuracy, its file removed from `staging` then."""
     int8_path = write_int8(path, staging / f"{stem}.int8{suffix}", meta, probe.calib(meta).x)
     check, note = verify_variant(int8_path, model, meta, probe, base, "int8")
     try:
         if check.score is None or base is None:
             raise VerificationError(f"{int8_path.name}: cannot measure its accuracy on ONNX Runtime CPU "
                                     f"({note or 'no held-out faces'}); refused")
-        refuse_int8(int8_path.name, meta, base, check.score, len(probe.real(meta)), opts.int8_max_nme_loss,
-                    opts.int8_max_iou_loss)
+        cost = refuse_int8(int8_path.name, meta, base, check.score, len(probe.real(meta)), opts.int8_max_nme_loss,
+                           opts.int8_max_iou_loss)
     except VerificationError as exc:
         int8_path.unlink(missing_ok=True)
         check.row.accuracy += " (refused)"
-        return check.row, str(exc)
-    return check.row, None
+        return check.row, str(exc), None
+    return check.row, None, cost
 
 
 def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tables: dict[str, dict[str, str]],
-                 log: Callable[[str], None]) -> tuple[list[Row], list[str], list[str]]:
-    """Write and check one model's graphs in `staging`, listing them in `tables`; (rows, notes, why its
-    int8 graph was refused: empty when it was not)."""
+                 checks: dict[str, dict], log: Callable[[str], None]) -> tuple[list[Row], list[str], list[str]]:
+    """Write and check one model's graphs in `staging`, listing them in `tables` and what was measured of its
+    int8 graph in `checks` (`core.manifest.INT8_CHECKS`); (rows, notes, why its int8 graph was refused:
+    empty when it was not)."""
     from core.models import load_model
 
     form = opts.form
@@ -123,10 +125,14 @@ def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tab
         tables[f"{form.name}_fp16"][item.name] = fp16_path.name
     refused = []
     if opts.int8:
-        row, why = _int8_item(path, staging, item.stem, form.suffix, model, meta, probe, check.score, opts)
+        row, why, cost = _int8_item(path, staging, item.stem, form.suffix, model, meta, probe, check.score, opts)
         rows.append(row)
         if why is None:
             tables[f"{form.name}_int8"][item.name] = f"{item.stem}.int8{form.suffix}"
+            checks[item.name] = {"accuracy_cost": round(float(cost), 4),
+                                 "unit": "IoU" if meta.kind in ("box", "detector") else "NME points",
+                                 "cpu_ms": round(float(row.cpu_ms), 3),
+                                 "fp32_cpu_ms": round(float(check.row.cpu_ms), 3)}
         else:
             refused.append(why)
     return rows, notes, refused
@@ -148,8 +154,10 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
     Each graph is checked on `verify_faces` real faces from `data` (default: the shared data set;
     random input only when none), held out from the calibration faces. int8 graphs are refused when
     they lose more than `int8_max_nme_loss` NME points (% of inter-ocular distance) or
-    `int8_max_iou_loss` mean IoU against fp32. `opset`: the ONNX opset (None: the exporter's default,
-    18); `log` gets progress lines.
+    `int8_max_iou_loss` mean IoU against fp32; what was measured of each int8 graph listed (accuracy cost,
+    CPU ms against fp32's) goes into the manifest's `int8_checks`, from which `--precision auto` decides
+    whether the int8 graph runs by default on the CPU (`core.manifest.int8_preferred`). `opset`: the ONNX
+    opset (None: the exporter's default, 18); `log` gets progress lines.
 
     Returns the table rows (sizes in bytes, max |ONNX - PyTorch|, ORT CPU batch-1 median latency in ms
     with the runtime's session settings, accuracy), notes, where the faces came from, and the files
@@ -191,14 +199,15 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
     tables: dict[str, dict[str, str]] = {form.name: {}, **{f"{form.name}_{v}": {} for v in form.variants}}
     rows: list[Row] = []
     refused: list[str] = []
+    checks: dict[str, dict] = {}
     try:
         for item in items:
-            item_rows, item_notes, item_refused = _export_item(item, opts, staging, probe, tables, log)
+            item_rows, item_notes, item_refused = _export_item(item, opts, staging, probe, tables, checks, log)
             rows += item_rows
             notes += item_notes
             refused += item_refused
         files = move_staged(staging, out_dir)
-        manifest_path, unlisted = list_graphs(weights_dir, out_dir, manifest, tables, [i.name for i in items])
+        manifest_path, unlisted = list_graphs(weights_dir, out_dir, manifest, tables, [i.name for i in items], checks)
         if unlisted:
             notes.append("unlisted from the manifest (older than the new graphs, left on disk): "
                          + ", ".join(unlisted))

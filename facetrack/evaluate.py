@@ -34,7 +34,7 @@ from core.imageio import read_ahead, read_image_bgr
 from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
 from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
-from tracker.backends import create_backend
+from tracker.backends import check_precision, create_backend, runs_on_cpu
 from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator
 from training.data.samples import FaceSample
 
@@ -63,6 +63,7 @@ class EvalJob:
     workers: int = 2
     detector: str | None = None  # --what detector: a --detector name; None: the manifest's default
     min_score: float | None = None  # the detector's threshold; None: the model's own default
+    precision: str = "auto"  # which ONNX graph of each model (core.manifest.graph_table), as at run time
 
 
 @dataclass
@@ -280,8 +281,8 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     report: dict = {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
                     "backend": job.backend}
     if job.what in ("landmarks", "both"):
-        backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device,
-                                 expect_kind="landmarks")
+        path = _model_file(job, weights_dir, name, fmt)
+        backend = create_backend(job.backend, path, job.device, expect_kind="landmarks")
         locator = Locator(backend, passes=job.passes, min_quality=job.min_quality)
         run = locate_faces(locator, samples, job.flip_test, job.workers)
         if not run.samples:
@@ -289,11 +290,11 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         offsets = record.offsets
         run = in_own_conventions(run, offsets)
         metrics = landmark_report(run, job.min_quality)
-        report["landmarks"] = {"model": name, "passes": job.passes, "flip_test": job.flip_test,
+        report["landmarks"] = {"model": name, "file": path.name, "passes": job.passes, "flip_test": job.flip_test,
                                "quality": backend.meta.quality,
                                "convention_offsets": {k: v.round(4).tolist() for k, v in offsets.items()},
                                **metrics}
-        _say_landmarks(name, job, metrics, log, offsets)
+        _say_landmarks(f"{name}, {path.name}", job, metrics, log, offsets)
         if sheet:
             log(f"  worst faces: {worst_faces_sheet(run, sheet)}")
         if ced:
@@ -306,13 +307,20 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     if job.what in ("box", "both"):
         from training.evaluate import evaluate_box
 
-        backend = create_backend(job.backend, model_file(weights_dir, BOX_MODEL, fmt), job.device, expect_kind="box")
+        backend = create_backend(job.backend, _model_file(job, weights_dir, BOX_MODEL, fmt), job.device,
+                                 expect_kind="box")
         box = evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)
         report["box"] = box
         log(f"box on {box['images']} images ({box['faces']} faces): IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
             f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
             f"(with {box['no_face_crops']} no-face crops)")
     return report
+
+
+def _model_file(job: EvalJob, weights_dir: Path, model: str, fmt: str) -> Path:
+    """The file of `model` that `facetrack video` would run with the job's backend, device and precision."""
+    check_precision(job.backend, job.precision)
+    return model_file(weights_dir, model, fmt, job.precision, cpu=fmt == "onnx" and runs_on_cpu(job.device))
 
 
 def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log, sheet: Path | None) -> dict:
@@ -334,13 +342,12 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
     if job.split != "all":
         _say_split(trained, job.data, seed, lookalikes, log, "detector")
     kind = "box" if name == BOX_MODEL else "detector"
-    backend = create_backend(job.backend, model_file(weights_dir, name, fmt), job.device, expect_kind=kind)
+    backend = create_backend(job.backend, _model_file(job, weights_dir, name, fmt), job.device, expect_kind=kind)
     min_score = job.min_score if job.min_score is not None else default_min_score(backend.meta)
     misses: list = []
     detector = make_detector(backend, min_score)
-    landmarks = create_backend(job.backend, model_file(weights_dir, landmark_model_name(manifest, job.landmark_model,
-                                                                                       fmt), fmt),
-                               job.device, expect_kind="landmarks")
+    landmarks = create_backend(job.backend, _model_file(job, weights_dir, landmark_model_name(
+        manifest, job.landmark_model, fmt), fmt), job.device, expect_kind="landmarks")
     tracker = Tracker(detector, landmarks, min_quality=job.min_quality, mode="image", passes=job.passes)
     report = evaluate_detector(detector, samples, job.workers, misses, tracker)
     say_detector(report, log)

@@ -2,6 +2,7 @@
 per source group, pictures written, the training split rebuilt, ONNX and torch in agreement, clear errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,6 +127,39 @@ def test_eval_errors(face_weights, data, tmp_path):
         assert result.exit_code == 2 and needle in result.output, result.output
     result = runner.invoke(app, ["eval", "--data", ytf, "--weights", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "weights folder not found" in result.output
+    for args, needle in ([["--precision", "int8"], "the weights have no int8 ONNX graph"],
+                         [["--precision", "fp16", "--backend", "torch"], "--backend torch runs the checkpoints"]):
+        result = runner.invoke(app, ["eval", "--data", ytf, "--weights", str(face_weights), "--what", "landmarks",
+                                     *args])
+        assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_eval_scores_the_graph_the_tracker_runs(face_weights, data, tmp_path):
+    """--precision auto on the CPU: the int8 graph where the manifest's export record says it fits, as
+    `facetrack video` runs it; --precision fp32 the fp32 graph."""
+    import shutil
+
+    import numpy as np
+
+    from core.manifest import read_manifest, write_manifest
+    from export.int8 import write_int8
+    from export.verify import load_onnx_meta
+
+    folder = Path(shutil.copytree(face_weights, tmp_path / "w"))
+    manifest = read_manifest(folder)
+    fp32 = folder / manifest["onnx"]["resnet"]
+    meta = load_onnx_meta(fp32)
+    calib = np.random.default_rng(0).uniform(-2, 2, (8, 3, meta.input_size, meta.input_size)).astype(np.float32)
+    write_int8(fp32, folder / "landmarks.int8.onnx", meta, calib)
+    manifest["onnx_int8"] = {"resnet": "landmarks.int8.onnx"}
+    manifest["int8_checks"] = {"resnet": {"accuracy_cost": 0.0, "unit": "NME points", "cpu_ms": 1.0,
+                                          "fp32_cpu_ms": 2.0}}
+    write_manifest(folder, manifest)
+    auto, output = _eval(tmp_path, folder, [data["ytf"]], "--what", "landmarks", name="a.json")
+    assert auto["landmarks"]["file"] == "landmarks.int8.onnx" and "landmarks.int8.onnx" in output
+    fp32_report, _ = _eval(tmp_path, folder, [data["ytf"]], "--what", "landmarks", "--precision", "fp32",
+                           name="f.json")
+    assert fp32_report["landmarks"]["file"] == fp32.name
 
 
 def test_checkpoints_only_weights_work_with_the_torch_backend(tmp_path, data):

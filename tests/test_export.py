@@ -255,6 +255,18 @@ def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
     assert manifest["onnx"] == {"resnet": "landmarks.onnx"} and manifest["checkpoints"] == {"resnet": "resnet.pt"}
     assert load_onnx_meta(weights / "landmarks.int8.onnx").extra["precision"] == "int8"
     assert any("box" in note for note in result.notes)
+    # what the export measured of it, for --precision auto; only the convolutions are quantised
+    fp32_row = next(r for r in result.rows if r.file == "landmarks.onnx")
+    assert manifest["int8_checks"] == {"resnet": {"accuracy_cost": round(row.delta, 4), "unit": "NME points",
+                                                  "cpu_ms": round(row.cpu_ms, 3),
+                                                  "fp32_cpu_ms": round(fp32_row.cpu_ms, 3)}}
+    graph = onnx.load(str(weights / "landmarks.int8.onnx")).graph
+    constants = {t.name for t in graph.initializer}
+    int8_weights = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants}
+    assert {n.op_type for n in graph.node if int8_weights & set(n.input)} == {"Conv"}
+    [first] = [n for n in graph.node if n.op_type == "Conv" and n.input[0] == graph.input[0].name]
+    assert first.input[1] in constants  # the convolution reading the image keeps its float weights
+    assert {n.op_type for n in graph.node if n.op_type == "Gemm" and n.input[1] in constants} == {"Gemm"}
 
     # refused for accuracy: the int8 graph is left out, the fp32 graphs are written and listed all the same
     out = tmp_path / "refused"
@@ -270,6 +282,7 @@ def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
     refused = pipeline.export_weights(weights, calib=faces, int8=True, log=lambda _: None,
                                       int8_max_nme_loss=row.delta - 0.01)
     assert refused.refused and "onnx_int8" not in json.loads((weights / "manifest.json").read_text())
+    assert "int8_checks" not in json.loads((weights / "manifest.json").read_text())  # its record went with it
     assert any("landmarks.int8.onnx" in note for note in refused.notes)
 
 

@@ -210,6 +210,40 @@ def test_precision_picks_the_graph(precisions, precision):
         assert backend.path.name == stem + suffix
 
 
+def test_auto_runs_the_int8_graph_on_the_cpu_where_its_export_measured_it_fit(precisions, tmp_path, monkeypatch):
+    from core.manifest import graph_table, int8_preferred
+    from tracker import backends
+    from tracker.backends import open_models, runs_on_cpu
+
+    fit = {"accuracy_cost": 0.05, "unit": "NME points", "cpu_ms": 1.0, "fp32_cpu_ms": 3.0}
+    manifest = {"onnx": {"m": "m.onnx"}, "onnx_int8": {"m": "m.int8.onnx"}, "int8_checks": {"m": fit}}
+    assert int8_preferred(manifest, "m")
+    assert graph_table(manifest, "m", "auto", cpu=True) == "onnx_int8"
+    assert graph_table(manifest, "m", "auto", cpu=False) == "onnx"  # on a GPU: the most precise graph
+    assert graph_table(manifest, "m", "fp32", cpu=True) == "onnx"
+    for changed in ({"accuracy_cost": 0.11}, {"cpu_ms": 3.5}, {"unit": "IoU"}, {"accuracy_cost": "x"}):
+        assert not int8_preferred({**manifest, "int8_checks": {"m": {**fit, **changed}}}, "m"), changed
+    assert int8_preferred({**manifest, "int8_checks": {"m": {**fit, "unit": "IoU", "accuracy_cost": 0.009}}}, "m")
+    assert not int8_preferred({**manifest, "int8_checks": {}}, "m")  # graphs exported before the record
+    assert not int8_preferred({"onnx": {"m": "m.onnx"}, "int8_checks": {"m": fit}}, "m")  # no int8 graph listed
+
+    # a weights folder: the landmark graph fits, the box graph is slower in int8 than in fp32
+    folder = Path(shutil.copytree(precisions, tmp_path / "w"))
+    manifest = read_manifest(folder)
+    manifest["int8_checks"] = {"resnet": fit, "box": {**fit, "unit": "IoU", "accuracy_cost": 0.0, "cpu_ms": 4.0}}
+    write_manifest(folder, manifest)
+    box, landmarks = open_models(folder, "onnx", "cpu")
+    assert (box.path.name, landmarks.path.name) == ("box.onnx", "landmarks.int8.onnx")
+    box, landmarks = open_models(folder, "onnx", "cpu", precision="fp32")
+    assert (box.path.name, landmarks.path.name) == ("box.onnx", "landmarks.onnx")
+    assert runs_on_cpu("cpu") and not runs_on_cpu("cuda")
+    monkeypatch.setattr(backends, "cuda_gpu_usable", lambda: True)
+    monkeypatch.setattr(backends, "has_cuda_provider", lambda: True)
+    assert not runs_on_cpu("auto")
+    monkeypatch.setattr(backends, "has_cuda_provider", lambda: False)  # a CPU-only onnxruntime build
+    assert runs_on_cpu("auto")
+
+
 def test_precision_on_the_command_line(precisions, face_weights, tmp_path):
     result = runner.invoke(app, ["video", SYNTHETIC, "--weights", str(precisions), "--precision", "fp16",
                                  "--out-dir", str(tmp_path / "a")])

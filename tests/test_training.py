@@ -293,3 +293,47 @@ def test_a_fresh_run_in_a_used_folder_starts_its_log_again_and_init_from_checks_
     train(TrainConfig(**dict(base, resume=True, epochs=2, init_from=str(tmp_path / "box" / "best.pt"))),
           log=logs.append)
     assert any("--init-from" in line and "ignored" in line for line in logs)
+
+
+def test_source_weights_show_a_source_more_often_in_an_epoch():
+    from training.distributed import Dist, weighted_items
+    from training.train import epoch_items, item_weights
+
+    items = weighted_items(np.array([2.0, 1.0, 0.0, 0.5] * 500), np.random.default_rng(0))
+    counts = np.bincount(items % 4, minlength=4) / 500  # item i of each block of four, on average
+    assert counts[0] == 2.0 and counts[1] == 1.0 and counts[2] == 0.0 and 0.4 < counts[3] < 0.6
+
+    class Cache:  # what a landmark cache gives the weighting: its items' sources
+        groups = np.array(["ytf-csv", "mtfl/lfw", "ytf-csv", "caltech"])
+
+        def __len__(self):
+            return 4
+
+    weights = item_weights(Cache(), {"ytf-csv": 3, "caltech": 0})
+    assert weights.tolist() == [3.0, 1.0, 3.0, 0.0] and epoch_items(Cache(), weights) == 7
+    assert item_weights(Cache(), {}) is None and epoch_items(Cache(), None) == 4
+    order = Dist().epoch_order(4, np.random.default_rng(1), weights)
+    assert sorted(order.tolist()) == [0, 0, 0, 1, 2, 2, 2]
+    assert sorted(Dist().epoch_order(4, np.random.default_rng(1)).tolist()) == [0, 1, 2, 3]
+    with pytest.raises(InputError, match="no training faces from 300w; the sources are caltech, mtfl/lfw, ytf-csv"):
+        item_weights(Cache(), {"300w": 2})
+    with pytest.raises(InputError, match=">= 0"):
+        item_weights(Cache(), {"caltech": -1})
+
+
+def test_train_cli_source_weight(tmp_path, tiny_sets):
+    from facetrack.cli.train_cmd import parse_source_weights
+
+    assert parse_source_weights(["ytf-csv=2", "mtfl/lfw=0.5"]) == {"ytf-csv": 2.0, "mtfl/lfw": 0.5}
+    for bad in ("ytf-csv", "ytf-csv=x", "=2", "ytf-csv=-1"):
+        result = runner.invoke(app, ["train", "landmarks", "--data", str(tiny_sets[0]), "--source-weight", bad,
+                                     "--out", str(tmp_path / "r"), "--dry-run"])
+        assert result.exit_code == 2 and "expected SOURCE=W" in result.output and "Traceback" not in result.output
+    out = tmp_path / "weighted"
+    result = runner.invoke(app, ["train", "landmarks", "--data", str(tiny_sets[0]), "--source-weight", "ytf-csv=2",
+                                 "--input-size", "48", "--batch-size", "4", "--epochs", "1", "--workers", "0",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["source_weights"] == {"ytf-csv": 2.0}
+    _, ckpt = load_model(out / "best.pt", expect_kind="landmarks")
+    assert ckpt["train_config"]["source_weights"] == {"ytf-csv": 2.0}

@@ -153,12 +153,22 @@ def check_precision(backend: str, precision: str) -> None:
                          "fp32 (use --backend onnx)")
 
 
+def runs_on_cpu(device: str) -> bool:
+    """Whether an ONNX Runtime session for --device auto|cpu|cuda runs on the CPU: cpu, or auto without a
+    usable GPU or without a GPU provider in this onnxruntime build (cuda never falls back: it fails)."""
+    if device == "cpu":
+        return True
+    if device == "auto":
+        return not (cuda_gpu_usable() and has_cuda_provider())
+    return False
+
+
 def _open_listed(folder: Path, manifest: dict, model: str, kind: str, backend: str, device: str, precision: str,
                  threads: int | None, log: Log) -> Backend:
     """The backend of a model the weights folder lists; an ONNX graph older than the folder's checkpoint
     of the same model is said (`core.freshness`)."""
     fmt = "onnx" if backend == "onnx" else "checkpoints"
-    path = model_file(folder, model, fmt, precision)
+    path = model_file(folder, model, fmt, precision, cpu=fmt == "onnx" and runs_on_cpu(device))
     loaded = create_backend(backend, path, device, expect_kind=kind, threads=threads, log=log)
     checkpoint = (manifest.get("checkpoints") or {}).get(model)
     if backend == "onnx" and checkpoint:

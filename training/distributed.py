@@ -25,14 +25,27 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
-    def epoch_order(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """This rank's share of a shuffled 0..n-1: every rank shuffles alike and takes every world-th item."""
+    def epoch_order(self, n: int, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+        """This rank's share of a shuffled 0..n-1: every rank shuffles alike and takes every world-th item.
+
+        `weights` (n,) >= 0: how often each item comes in an epoch on average (`weighted_items`); None: once.
+        """
         seed = int(rng.integers(1 << 31)) if self.world == 1 else self.epoch_seed
-        return np.random.default_rng(seed).permutation(n)[self.rank::self.world]
+        shuffle = np.random.default_rng(seed)
+        items = np.arange(n) if weights is None else weighted_items(weights, shuffle)
+        return shuffle.permutation(items)[self.rank::self.world]
 
     def steps_per_epoch(self, n: int, batch_size: int) -> int:
         """Optimiser steps per epoch, the same on every rank (at least 1)."""
         return max(1, n // (batch_size * self.world))
+
+
+def weighted_items(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Item indices for one epoch where item i comes floor(w_i) times, and once more with probability
+    frac(w_i): on average w_i times (a weight of 2 doubles an item's share, 0.5 halves it). Unshuffled."""
+    w = np.asarray(weights, dtype=np.float64)
+    counts = np.floor(w).astype(np.int64) + (rng.random(len(w)) < w - np.floor(w))
+    return np.repeat(np.arange(len(w)), counts)
 
 
 def init_distributed(device: torch.device) -> Dist:

@@ -42,6 +42,7 @@ def eval_command(
     landmark_model: common.LandmarkModelOption = None,
     backend: common.BackendOption = common.BackendKind.onnx,
     device: common.DeviceOption = common.DeviceKind.auto,
+    precision: common.PrecisionOption = common.PrecisionKind.auto,
     passes: int = typer.Option(DEFAULT_PASSES, "--passes", min=1, max=3,
                                help="Landmark passes per face box, as at run time: 3 (default) refines on the "
                                     "de-rolled crop of the first pass's points and once more when that moved "
@@ -69,7 +70,8 @@ def eval_command(
     from facetrack.evaluate import EvalJob, evaluate
 
     job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,
-                  split, seed, what, flip_test, min_quality, detector=detector, min_score=min_score)
+                  split, seed, what, flip_test, min_quality, detector=detector, min_score=min_score,
+                  precision=precision.value)
     report = evaluate(job, typer.echo, ced=ced, sheet=sheet)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

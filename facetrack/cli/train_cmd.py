@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from core.errors import InputError
 from facetrack.cli import app
 from facetrack.cli.common import handle_errors
 from facetrack.cli.outputs import check_run_folder
@@ -20,6 +21,22 @@ class Task(str, Enum):
 
 DEFAULT_MODEL = {"landmarks": "resnet", "box": "box", "detector": "centernet"}
 DEFAULT_INPUT_SIZE = {"landmarks": 128, "box": 128, "detector": 384}
+
+
+def parse_source_weights(items: list[str]) -> dict[str, float]:
+    """`["ytf-csv=2", "300w=1.5"]` -> {"ytf-csv": 2.0, "300w": 1.5}. Raises InputError (one line) for an item
+    that is not SOURCE=W with W a number >= 0."""
+    weights: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not name or not weight >= 0:
+            raise InputError(f"--source-weight {item!r}: expected SOURCE=W with W a number >= 0 (e.g. ytf-csv=2)")
+        weights[name] = weight
+    return weights
 
 
 @app.command("train")
@@ -69,9 +86,14 @@ def train_command(
                                "crops. course: the course project's Adam at a constant lr on un-augmented crops."),
     init_from: Path = typer.Option(None, "--init-from", help="Start from this checkpoint's weights where name and "
                                    "shape match (e.g. a trained backbone under a new head or input size)."),
+    source_weight: list[str] = typer.Option(None, "--source-weight", metavar="SOURCE=W",
+                                            help="Landmarks: show a source's faces W times as often in an epoch "
+                                                 "(e.g. ytf-csv=2; sources as the validation rows name them); "
+                                                 "repeat for several."),
 ) -> None:
     """Train the landmark model on face crops, the separate box regressor on whole frames, or the
     multi-face detector on composed images."""
+    source_weights = parse_source_weights(source_weight or [])
     check_run_folder(out, resume, overwrite)  # before any data is read: exit 2, one line
     from training.train import TrainConfig, train
 
@@ -82,7 +104,8 @@ def train_command(
                       workers=workers, input_size=input_size, device=device, seed=seed, out=str(out),
                       resume=resume, loss=loss, time_budget_min=time_budget, dry_run=dry_run,
                       max_samples=max_samples, threads=threads, quality=quality, split_lookalikes=split_lookalikes,
-                      init_from=str(init_from) if init_from else "", recipe=recipe)
+                      init_from=str(init_from) if init_from else "", recipe=recipe,
+                      source_weights=source_weights)
     summary = train(cfg, log=typer.echo)  # handle_errors already turns SIGTERM into KeyboardInterrupt
     best = summary["best"] or {}
     kept = "(dry run: no checkpoint written)" if dry_run else f"-> {out / 'best.pt'}"
