@@ -31,6 +31,7 @@ from tracker.backends import (
     cuda_unsupported,
     default_threads,
     open_models,
+    runs_on_cpu,
 )
 from tracker.bench import detectors, faces, measure, system
 from tracker.bench.composed import DEFAULT_FACES, DEFAULT_SIZE
@@ -258,7 +259,8 @@ def _finders(cfg: BenchConfig, manifest: dict, backend: str, device: str, box: B
             skipped[name] = f"the weights manifest lists no {fmt} file for {model!r}"
             continue
         try:
-            found[name] = create_backend(backend, model_file(cfg.weights, model, fmt), device,
+            path = model_file(cfg.weights, model, fmt, cpu=fmt == "onnx" and runs_on_cpu(device))  # as video runs it
+            found[name] = create_backend(backend, path, device,
                                          expect_kind="box" if model == BOX_MODEL else "detector", threads=cfg.threads)
         except FacetrackError as exc:
             skipped[name] = str(exc)
