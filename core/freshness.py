@@ -36,7 +36,8 @@ def graph_out_of_date(graph: str | Path, meta: ModelMeta, checkpoint: str | Path
     graph, checkpoint = Path(graph), Path(checkpoint)
     if not checkpoint.is_file():
         return None
-    advice = f"run facetrack export --weights {graph.parent} to export it again"
+    flags = {"fp16": " --fp16", "int8": " --int8 --calib DATA"}.get(str(meta.extra.get("precision")), "")
+    advice = f"run facetrack export --weights {graph.parent}{flags} to export it again"
     recorded = meta.extra.get(SOURCE_KEY)
     if recorded:
         if recorded == file_sha256(checkpoint):

@@ -15,6 +15,7 @@ writes a manifest (`write_manifest`, reached through `update_manifest`, `set_mod
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +40,8 @@ INT8_CHECKS = "int8_checks"
 # the accuracy an int8 graph may lose against fp32 and still run by default on the CPU (issue 15: 0.1 NME
 # points, % of the inter-ocular distance; for face finders 0.01 mean IoU)
 AUTO_INT8_MAX_COST = {"NME points": 0.1, "IoU": 0.01}
+# how much faster than fp32 it must have been (fp32 ms / int8 ms): a clear gain, not timing noise
+AUTO_INT8_MIN_SPEEDUP = 1.25
 
 
 def default_weights_dir() -> Path:
@@ -62,7 +65,28 @@ def read_manifest(weights_dir: str | Path) -> dict:
     manifest = read_json_object(path, "unreadable manifest", "manifest is not a JSON object")
     manifest.setdefault("checkpoints", {})
     manifest.setdefault("onnx", {})
+    check_manifest_shape(manifest, path)
     return manifest
+
+
+FILE_TABLES = ("checkpoints", *GRAPH_TABLES.values())  # manifest tables that map model names to file names
+
+
+def check_manifest_shape(manifest: dict, path: str | Path) -> None:
+    """InputError (one line, naming the file and the entry) when a table of files is not a JSON object of
+    model name -> file name, or `INT8_CHECKS` not one of model name -> object. The records' values are judged
+    where they are read (`int8_preferred`: a malformed one means no int8 by default)."""
+    for table in FILE_TABLES:
+        value = manifest.get(table)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+            raise InputError(f"{path}: malformed manifest: {table!r} must map model names to file names; "
+                             "re-export the weights or fix the file")
+    checks = manifest.get(INT8_CHECKS)
+    if checks is not None and (not isinstance(checks, dict) or not all(isinstance(v, dict) for v in checks.values())):
+        raise InputError(f"{path}: malformed manifest: {INT8_CHECKS!r} must map model names to the export's "
+                         "measurements; re-export the weights or fix the file")
 
 
 def write_manifest(weights_dir: str | Path, manifest: dict) -> Path:
@@ -173,17 +197,21 @@ def detector_model_name(manifest: dict, requested: str | None) -> str:
 
 def int8_preferred(manifest: dict, model: str) -> bool:
     """True when the manifest lists an int8 graph of `model` that its export measured within
-    `AUTO_INT8_MAX_COST` of the fp32 graph's accuracy and faster on ONNX Runtime CPU (`INT8_CHECKS`);
-    False without such a record (graphs exported before it, or a malformed one)."""
-    check = (manifest.get(INT8_CHECKS) or {}).get(model)
-    if not isinstance(check, dict) or model not in (manifest.get(GRAPH_TABLES["int8"]) or {}):
+    `AUTO_INT8_MAX_COST` of the fp32 graph's accuracy (in the unit of the model's kind: IoU for face finders,
+    NME points for landmark models) and at least `AUTO_INT8_MIN_SPEEDUP` times faster on ONNX Runtime CPU
+    (`INT8_CHECKS`); False without such a record (graphs exported before it) or with a malformed one."""
+    checks = manifest.get(INT8_CHECKS)
+    check = checks.get(model) if isinstance(checks, dict) else None
+    graphs = manifest.get(GRAPH_TABLES["int8"])
+    if not isinstance(check, dict) or not isinstance(graphs, dict) or model not in graphs:
         return False
-    limit = AUTO_INT8_MAX_COST.get(check.get("unit"))
-    try:
-        return limit is not None and float(check["accuracy_cost"]) <= limit \
-            and float(check["cpu_ms"]) < float(check["fp32_cpu_ms"])
-    except (KeyError, TypeError, ValueError):
+    unit = "IoU" if model in FACE_FINDERS else "NME points"
+    values = [check.get(k) for k in ("accuracy_cost", "cpu_ms", "fp32_cpu_ms")]
+    if check.get("unit") != unit or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and
+                                            math.isfinite(v) for v in values):
         return False
+    cost, ms, fp32_ms = values
+    return cost <= AUTO_INT8_MAX_COST[unit] and ms > 0 and fp32_ms >= AUTO_INT8_MIN_SPEEDUP * ms
 
 
 def graph_table(manifest: dict, model: str, precision: str = AUTO, cpu: bool = False) -> str | None:
@@ -200,7 +228,7 @@ def graph_table(manifest: dict, model: str, precision: str = AUTO, cpu: bool = F
     if precision == AUTO:
         return GRAPH_TABLES["int8" if cpu and int8_preferred(manifest, model) else have[0]]
     if precision not in have:
-        how = "facetrack export" + ("" if precision == "fp32" else f" --{precision}")
+        how = "facetrack export" + {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib DATA"}[precision]
         raise InputError(f"--precision {precision}: the weights have no {precision} ONNX graph of {model!r} (its "
                          f"graphs: {', '.join(have)}); use --precision {have[0]} or auto, or write one with {how}")
     return GRAPH_TABLES[precision]

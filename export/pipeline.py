@@ -23,9 +23,9 @@ from typing import Callable
 import onnx
 
 from core.errors import FacetrackError, InputError, first_line
-from core.manifest import MANIFEST, read_manifest
+from core.manifest import AUTO_INT8_MAX_COST, AUTO_INT8_MIN_SPEEDUP, MANIFEST, int8_preferred, read_manifest
 from core.meta import ModelMeta
-from export.checks import verify_variant
+from export.checks import cpu_session, verify_variant
 from export.formats import ExportFormat, get_format
 from export.fp16 import write_fp16
 from export.install import list_graphs, move_staged
@@ -34,7 +34,7 @@ from export.onnx_graph import with_precision, with_source
 from export.plan import Planned, checkpoint_meta, plan
 from export.probe import CALIB_FACES, VERIFY_FACES, Probe, make_probe
 from export.report import Row
-from export.verify import VerificationError, opset_of
+from export.verify import VerificationError, opset_of, paired_latency_ms
 
 
 @dataclass
@@ -81,9 +81,10 @@ def _write_graph(form: ExportFormat, model, meta: ModelMeta, path: Path, opset: 
 
 
 def _int8_item(path: Path, staging: Path, stem: str, suffix: str, model, meta: ModelMeta, probe: Probe,
-               base: float | None, opts: _Options) -> tuple[Row, str | None, float | None]:
+               base: float | None, opts: _Options) -> tuple[Row, str | None, dict | None]:
     """Write and check the int8 copy of the verified fp32 graph `path` in `staging`; (its row, None, its
-    accuracy cost: `export.int8.int8_loss`) when it passes, (its row, why, None) when it is refused for
+    record for the manifest's `int8_checks`: accuracy cost (`export.int8.int8_loss`) and CPU ms against
+    fp32's, timed in alternating rounds) when it passes, (its row, why, None) when it is refused for
     accuracy, its file removed from `staging` then."""
     int8_path = write_int8(path, staging / f"{stem}.int8{suffix}", meta, probe.calib(meta).x)
     check, note = verify_variant(int8_path, model, meta, probe, base, "int8")
@@ -97,7 +98,10 @@ def _int8_item(path: Path, staging: Path, stem: str, suffix: str, model, meta: M
         int8_path.unlink(missing_ok=True)
         check.row.accuracy += " (refused)"
         return check.row, str(exc), None
-    return check.row, None, cost
+    fp32_ms, int8_ms = paired_latency_ms(cpu_session(path), cpu_session(int8_path), meta.input_size)
+    return check.row, None, {"accuracy_cost": round(float(cost), 4),
+                             "unit": "IoU" if meta.kind in ("box", "detector") else "NME points",
+                             "cpu_ms": round(int8_ms, 3), "fp32_cpu_ms": round(fp32_ms, 3)}
 
 
 def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tables: dict[str, dict[str, str]],
@@ -125,17 +129,31 @@ def _export_item(item: Planned, opts: _Options, staging: Path, probe: Probe, tab
         tables[f"{form.name}_fp16"][item.name] = fp16_path.name
     refused = []
     if opts.int8:
-        row, why, cost = _int8_item(path, staging, item.stem, form.suffix, model, meta, probe, check.score, opts)
+        row, why, record = _int8_item(path, staging, item.stem, form.suffix, model, meta, probe, check.score, opts)
         rows.append(row)
         if why is None:
             tables[f"{form.name}_int8"][item.name] = f"{item.stem}.int8{form.suffix}"
-            checks[item.name] = {"accuracy_cost": round(float(cost), 4),
-                                 "unit": "IoU" if meta.kind in ("box", "detector") else "NME points",
-                                 "cpu_ms": round(float(row.cpu_ms), 3),
-                                 "fp32_cpu_ms": round(float(check.row.cpu_ms), 3)}
+            checks[item.name] = record
         else:
             refused.append(why)
     return rows, notes, refused
+
+
+def int8_notes(manifest: dict, graphs: dict[str, str], checks: dict[str, dict]) -> list[str]:
+    """One line per int8 graph written: whether `--precision auto` runs it on the CPU
+    (`core.manifest.int8_preferred`), with the cost and speed-up that decided it."""
+    lines = []
+    for model, file in graphs.items():
+        record = checks.get(model) or {}
+        speedup = record.get("fp32_cpu_ms", 0.0) / max(record.get("cpu_ms", 0.0), 1e-9)
+        said = f"{file}: {record.get('accuracy_cost', float('nan')):+.3f} {record.get('unit', '')}, {speedup:.1f}x " \
+               "fp32's speed"
+        if int8_preferred(manifest, model):
+            lines.append(f"{said}: --precision auto runs it on the CPU")
+        else:
+            lines.append(f"{said}: --precision auto keeps fp32 (it runs int8 within {AUTO_INT8_MAX_COST['NME points']} "
+                         f"NME points / {AUTO_INT8_MAX_COST['IoU']} IoU and at least {AUTO_INT8_MIN_SPEEDUP}x faster)")
+    return lines
 
 
 def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, fmt: str = "onnx",
@@ -211,6 +229,7 @@ def export_weights(weights_dir: str | Path, out_dir: str | Path | None = None, f
         if unlisted:
             notes.append("unlisted from the manifest (older than the new graphs, left on disk): "
                          + ", ".join(unlisted))
+        notes += int8_notes(read_manifest(out_dir), tables.get(f"{form.name}_int8", {}), checks)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(rows, notes, probe.source, out_dir, manifest_path, files, refused)

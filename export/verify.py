@@ -119,3 +119,12 @@ def latency_ms(session, input_size: int, runs: int = 30, warmup: int = 3, budget
         times.append((time.perf_counter() - t0) * 1000)
     return float(np.median(times))
 
+
+def paired_latency_ms(session_a, session_b, input_size: int, rounds: int = 7, runs: int = 10) -> tuple[float, float]:
+    """Batch-1 median ms of two sessions timed in alternating rounds (`rounds` of `runs` runs each), so a
+    change in the machine's load weighs on both alike: (a's median of its round medians, b's)."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(latency_ms(session_a, input_size, runs=runs, warmup=1, budget_s=0.5))
+        b.append(latency_ms(session_b, input_size, runs=runs, warmup=1, budget_s=0.5))
+    return float(np.median(a)), float(np.median(b))

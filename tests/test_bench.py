@@ -102,6 +102,25 @@ def test_compare_prints_ratios(report, tmp_path):
     assert "a/b" in lat_line and "4.00x" in lat_line
     assert any("8 faces in view, fps" in line for line in lines)
     assert any("regressor per run (source)" in line for line in lines)
+    # the runs name the graphs they loaded, and a comparison says when those differ
+    assert data["runs"][0]["files"]["landmarks"]["file"] == "landmarks.onnx"
+    assert "landmarks landmarks.onnx CPUExecutionProvider" in report[2]
+    faster["runs"][0]["files"]["landmarks"] = {"file": "landmarks.int8.onnx", "sha256_16": "0" * 16}
+    b_path.write_text(json.dumps(faster))
+    result = runner.invoke(app, ["bench", "--compare", str(a_path), str(b_path)])
+    assert "note: onnx/cpu ran other model files: a box.onnx, landmarks.onnx; b box.onnx, landmarks.int8.onnx" \
+        in result.output, result.output
+
+
+def test_bench_precision_picks_the_graphs(face_weights, tmp_path):
+    result = runner.invoke(app, ["bench", "synthetic", "--weights", str(face_weights), "--device", "cpu", *QUICK,
+                                 "--scenario", "pipeline", "--precision", "fp16"])
+    assert result.exit_code == 2 and "--precision fp16: the weights have no fp16 ONNX graph" in result.output
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["bench", "synthetic", "--weights", str(face_weights), "--device", "cpu", *QUICK,
+                                 "--scenario", "pipeline", "--precision", "fp32", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["runs"][0]["files"]["landmarks"]["file"] == "landmarks.onnx"
 
 
 def test_unavailable_cuda_is_skipped_with_a_reason(monkeypatch, face_weights):

@@ -256,10 +256,10 @@ def test_int8_accept_then_refuse(tmp_path, faces, monkeypatch):
     assert load_onnx_meta(weights / "landmarks.int8.onnx").extra["precision"] == "int8"
     assert any("box" in note for note in result.notes)
     # what the export measured of it, for --precision auto; only the convolutions are quantised
-    fp32_row = next(r for r in result.rows if r.file == "landmarks.onnx")
-    assert manifest["int8_checks"] == {"resnet": {"accuracy_cost": round(row.delta, 4), "unit": "NME points",
-                                                  "cpu_ms": round(row.cpu_ms, 3),
-                                                  "fp32_cpu_ms": round(fp32_row.cpu_ms, 3)}}
+    record = manifest["int8_checks"]["resnet"]
+    assert set(manifest["int8_checks"]) == {"resnet"} and record["unit"] == "NME points"
+    assert record["accuracy_cost"] == round(row.delta, 4) and record["cpu_ms"] > 0 and record["fp32_cpu_ms"] > 0
+    assert any(note.startswith("landmarks.int8.onnx: ") and "--precision auto" in note for note in result.notes)
     graph = onnx.load(str(weights / "landmarks.int8.onnx")).graph
     constants = {t.name for t in graph.initializer}
     int8_weights = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants}

@@ -221,9 +221,16 @@ def test_auto_runs_the_int8_graph_on_the_cpu_where_its_export_measured_it_fit(pr
     assert graph_table(manifest, "m", "auto", cpu=True) == "onnx_int8"
     assert graph_table(manifest, "m", "auto", cpu=False) == "onnx"  # on a GPU: the most precise graph
     assert graph_table(manifest, "m", "fp32", cpu=True) == "onnx"
-    for changed in ({"accuracy_cost": 0.11}, {"cpu_ms": 3.5}, {"unit": "IoU"}, {"accuracy_cost": "x"}):
+    # too costly, slower, not clearly faster (timing noise), the wrong unit for a landmark model, malformed
+    for changed in ({"accuracy_cost": 0.11}, {"cpu_ms": 3.5}, {"cpu_ms": 2.5}, {"unit": "IoU"},
+                    {"accuracy_cost": "x"}, {"cpu_ms": True}, {"fp32_cpu_ms": float("inf")}, {"cpu_ms": 0}):
         assert not int8_preferred({**manifest, "int8_checks": {"m": {**fit, **changed}}}, "m"), changed
-    assert int8_preferred({**manifest, "int8_checks": {"m": {**fit, "unit": "IoU", "accuracy_cost": 0.009}}}, "m")
+    finder = {"onnx_int8": {"centernet": "d.int8.onnx"}}  # face finders: in IoU
+    assert int8_preferred({**finder, "int8_checks": {"centernet": {**fit, "unit": "IoU", "accuracy_cost": 0.009}}},
+                          "centernet")
+    assert not int8_preferred({**finder, "int8_checks": {"centernet": {**fit, "unit": "IoU", "accuracy_cost": 0.02}}},
+                              "centernet")
+    assert not int8_preferred({**manifest, "int8_checks": [1]}, "m")  # (read_manifest refuses such a file)
     assert not int8_preferred({**manifest, "int8_checks": {}}, "m")  # graphs exported before the record
     assert not int8_preferred({"onnx": {"m": "m.onnx"}, "int8_checks": {"m": fit}}, "m")  # no int8 graph listed
 
@@ -369,3 +376,19 @@ def test_export_records_the_checkpoint_digest(tmp_path, monkeypatch):
     for graph, ckpt in (("landmarks.onnx", "resnet.pt"), ("box.onnx", "box.pt")):
         assert load_onnx_meta(weights / graph).extra[SOURCE_KEY] == file_sha256(weights / ckpt)
     assert _open_and_log(weights) == []
+
+
+def test_the_stale_graph_advice_keeps_its_precision(tmp_path):
+    """Found by a new user: the advice for a stale int8 graph was a plain export, which writes none."""
+    from core.freshness import graph_out_of_date
+    from core.meta import ModelMeta
+
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"weights")
+    for precision, flags in (("int8", " --int8 --calib DATA"), ("fp16", " --fp16"), ("fp32", "")):
+        graph = tmp_path / f"m.{precision}.onnx"
+        graph.write_bytes(b"graph")
+        meta = ModelMeta(kind="landmarks", model="resnet", input_size=32,
+                         extra={SOURCE_KEY: "0" * 64, "precision": precision})
+        note = graph_out_of_date(graph, meta, ckpt)
+        assert note.endswith(f"run facetrack export --weights {tmp_path}{flags} to export it again"), note

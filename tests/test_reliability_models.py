@@ -58,6 +58,23 @@ def test_broken_weights_folder(weights, clip, tmp_path, problem):
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize("table,value", [("int8_checks", [1, 2]), ("int8_checks", "fast"),
+                                         ("int8_checks", {"resnet": "fast"}), ("onnx_int8", {"resnet": ["x"]}),
+                                         ("onnx_int8", "box.int8.onnx"), ("onnx", {"resnet": 3})])
+def test_a_malformed_manifest_table_is_one_line(weights, clip, tmp_path, table, value):
+    """Found by a new user: a table of the wrong shape crashed with a traceback (and an export in place
+    moved its new graphs in before crashing)."""
+    manifest = _manifest(weights)
+    manifest[table] = value
+    _set_manifest(weights, manifest)
+    one_error_line(_video(clip, weights, tmp_path), 2, f"malformed manifest: {table!r}")
+    assert not (tmp_path / "o.mp4").exists()
+    before = sorted(p.name for p in weights.iterdir())
+    result = runner.invoke(app, ["export", "--weights", str(weights)])
+    one_error_line(result, 2, f"malformed manifest: {table!r}")
+    assert sorted(p.name for p in weights.iterdir()) == before  # nothing exported into the folder
+
+
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_unknown_landmark_model_lists_only_landmark_models(weights, clip, tmp_path, backend):
     line = one_error_line(_video(clip, weights, tmp_path, "--backend", backend, "--landmark-model", "nope"), 2,

@@ -319,13 +319,17 @@ def test_source_weights_show_a_source_more_often_in_an_epoch():
         item_weights(Cache(), {"300w": 2})
     with pytest.raises(InputError, match=">= 0"):
         item_weights(Cache(), {"caltech": -1})
+    with pytest.raises(InputError, match="finite"):
+        item_weights(Cache(), {"caltech": float("inf")})
+    with pytest.raises(InputError, match="every training face is weighted 0"):
+        item_weights(Cache(), {"ytf-csv": 0, "mtfl/lfw": 0, "caltech": 0})
 
 
 def test_train_cli_source_weight(tmp_path, tiny_sets):
     from facetrack.cli.train_cmd import parse_source_weights
 
     assert parse_source_weights(["ytf-csv=2", "mtfl/lfw=0.5"]) == {"ytf-csv": 2.0, "mtfl/lfw": 0.5}
-    for bad in ("ytf-csv", "ytf-csv=x", "=2", "ytf-csv=-1"):
+    for bad in ("ytf-csv", "ytf-csv=x", "=2", "ytf-csv=-1", "ytf-csv=inf", "ytf-csv=1e12", "ytf-csv=nan"):
         result = runner.invoke(app, ["train", "landmarks", "--data", str(tiny_sets[0]), "--source-weight", bad,
                                      "--out", str(tmp_path / "r"), "--dry-run"])
         assert result.exit_code == 2 and "expected SOURCE=W" in result.output and "Traceback" not in result.output

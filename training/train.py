@@ -173,8 +173,8 @@ class EpochResult:
 
 def item_weights(cache, source_weights: dict) -> np.ndarray | None:
     """(N,) how often each cached item comes in an epoch (`TrainConfig.source_weights` by its group), or
-    None when no weights are set. Raises InputError for a weight on a source the data does not have, or a
-    negative weight."""
+    None when no weights are set. Raises InputError for a weight on a source the data does not have, a
+    negative or non-finite weight, or weights that leave less than one face an epoch."""
     if not source_weights:
         return None
     groups = getattr(cache, "groups", None)
@@ -185,9 +185,12 @@ def item_weights(cache, source_weights: dict) -> np.ndarray | None:
     if unknown:
         raise InputError(f"--source-weight: no training faces from {', '.join(unknown)}; the sources are "
                          f"{', '.join(sorted(set(groups)))}")
-    if any(w < 0 for w in source_weights.values()):
-        raise InputError("--source-weight: weights must be >= 0")
-    return np.array([float(source_weights.get(g, 1.0)) for g in groups])
+    if not all(math.isfinite(w) and w >= 0 for w in source_weights.values()):
+        raise InputError("--source-weight: weights must be finite numbers >= 0")
+    weights = np.array([float(source_weights.get(g, 1.0)) for g in groups])
+    if weights.sum() < 1:
+        raise InputError("--source-weight: every training face is weighted 0; nothing would be trained")
+    return weights
 
 
 def epoch_items(cache, weights: np.ndarray | None) -> int:
@@ -305,6 +308,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         kept = f"; {ckpts.last_path} is unchanged: continue with --resume" if state is not None else \
             "; nothing saved yet"
         raise Interrupted(f"interrupted while preparing the training data{kept}") from None
+    item_weights(caches["train"], cfg.source_weights)  # a --source-weight the data cannot take: said now
     if device.type == "cuda":
         # the decoded cache lives on the GPU: batches are gathered, warped and jittered there
         # (a detector's training images are composed on the CPU: its cache has no image tensor)

@@ -89,6 +89,7 @@ def bench_command(
     cv_threads: int | None = typer.Option(None, "--cv-threads", help="cv2.setNumThreads for the benchmark "
                                                                      "(default: OpenCV's own setting)."),
     detector: common.DetectorOption = None,
+    precision: common.PrecisionOption = common.PrecisionKind.auto,
     max_faces: common.MaxFacesOption = None,
     detect_every: common.DetectEveryOption = DEFAULT_DETECT_EVERY,
     scenario: str = typer.Option("all", "--scenario", help="all, or some of pipeline (one face: models, stages, "
@@ -120,7 +121,7 @@ def bench_command(
         return
     if vs is not None:
         _versus(vs, vs_python, runs, source, device, weights, landmark_model, detector, max_faces, detect_every,
-                json_path)
+                json_path, precision.value)
         return
     backends, devices = _choice("backend", backend), _choice("device", device)
     batches = _batches(batch)
@@ -134,7 +135,7 @@ def bench_command(
                       frames=frames, warmup=warmup, batches=batches, repeat=repeat, live_frames=live_frames,
                       landmark_model=landmark_model, threads=threads, cv_threads=cv_threads,
                       detector=detector, max_faces=max_faces, detect_every=detect_every,
-                      scenarios=scenarios, faces=counts, faces_size=size)
+                      scenarios=scenarios, faces=counts, faces_size=size, precision=precision.value)
     with claim:
         report = run_bench(cfg, log=say)
         _write_json(claim, json_path, report)
@@ -166,7 +167,7 @@ def _write_json(claim, json_path: Path | None, report: dict) -> None:
 
 def _versus(peer: str, python: Path | None, runs: int, source: str | None, device: str, weights: Path | None,
             landmark_model: str | None, detector: str | None, max_faces: int | None, detect_every: int,
-            json_path: Path | None) -> None:
+            json_path: Path | None, precision: str = "auto") -> None:
     """`--vs PEER`: `facetrack video` and the peer's job on the same clip (tracker.bench.versus)."""
     from core.pathnames import shown
     from tracker.bench.suite import default_source
@@ -180,7 +181,7 @@ def _versus(peer: str, python: Path | None, runs: int, source: str | None, devic
     version = check_peer(peer, python)
     # mp4v: the codec the peer's OpenCV writer uses, so both encode the same way
     video_args = ["--device", "cuda" if devices == ("cuda",) else "cpu", "--codec", "mp4v",
-                  "--detect-every", str(detect_every)]
+                  "--detect-every", str(detect_every), "--precision", precision]
     for option, value in (("--weights", weights), ("--landmark-model", landmark_model), ("--detector", detector),
                           ("--max-faces", max_faces)):
         if value is not None:

@@ -23,9 +23,12 @@ DEFAULT_MODEL = {"landmarks": "resnet", "box": "box", "detector": "centernet"}
 DEFAULT_INPUT_SIZE = {"landmarks": 128, "box": 128, "detector": 384}
 
 
+MAX_SOURCE_WEIGHT = 100.0  # a source shown 100x as often: beyond that an epoch is mostly copies
+
+
 def parse_source_weights(items: list[str]) -> dict[str, float]:
     """`["ytf-csv=2", "300w=1.5"]` -> {"ytf-csv": 2.0, "300w": 1.5}. Raises InputError (one line) for an item
-    that is not SOURCE=W with W a number >= 0."""
+    that is not SOURCE=W with W a number from 0 to MAX_SOURCE_WEIGHT."""
     weights: dict[str, float] = {}
     for item in items:
         name, sep, value = item.rpartition("=")
@@ -33,8 +36,9 @@ def parse_source_weights(items: list[str]) -> dict[str, float]:
             weight = float(value)
         except ValueError:
             weight = -1.0
-        if not sep or not name or not weight >= 0:
-            raise InputError(f"--source-weight {item!r}: expected SOURCE=W with W a number >= 0 (e.g. ytf-csv=2)")
+        if not sep or not name or not 0 <= weight <= MAX_SOURCE_WEIGHT:
+            raise InputError(f"--source-weight {item!r}: expected SOURCE=W with W a number from 0 to "
+                             f"{MAX_SOURCE_WEIGHT:g} (e.g. ytf-csv=2)")
         weights[name] = weight
     return weights
 

@@ -81,8 +81,9 @@ def format_run(run: dict) -> list[str]:
     tag = f"[{run['backend']}/{run['device']}]"
     if run["status"] != "ok":
         return [f"{tag} skipped: {run.get('reason')}"]
-    providers = run.get("providers", {})
-    prov = "; ".join(f"{k} {','.join(v)}" for k, v in providers.items() if v) or run["names"]["landmarks"]
+    providers, files = run.get("providers", {}), run.get("files") or {}
+    prov = "; ".join(f"{k} {(files.get(k) or {}).get('file', '')} {','.join(v)}".replace("  ", " ")
+                     for k, v in providers.items() if v) or run["names"]["landmarks"]
     lines = [f"{tag} {prov}"]
     if "models" in run:
         lines += _pipeline_lines(run)
@@ -237,6 +238,12 @@ def compare_reports(a: dict, b: dict, name_a: str = "a", name_b: str = "b") -> s
         db = {k: f.get("sha256_16") for k, f in mb[role].get("files", {}).items()}
         if da != db:
             lines.append(f"note: the {role} model files differ between a and b")
+    ran_a = {(r["backend"], r["device"]): r.get("files") for r in a["runs"] if r["status"] == "ok"}
+    for r in b["runs"]:
+        key = (r["backend"], r["device"])
+        if r["status"] == "ok" and key in ran_a and ran_a[key] and r.get("files") and ran_a[key] != r["files"]:
+            names = lambda files: ", ".join((f or {}).get("file", "?") for f in files.values())  # noqa: E731
+            lines.append(f"note: {key[0]}/{key[1]} ran other model files: a {names(ran_a[key])}; b {names(r['files'])}")
     if ha.get("source", {}).get("describe") != hb.get("source", {}).get("describe"):
         lines.append(f"note: different sources: a {ha['source'].get('describe')}; b {hb['source'].get('describe')}")
     lines += ["", "ratios: > 1 means b is better. Throughput and fps: b/a. Latency, ms and memory: a/b.",

@@ -86,6 +86,7 @@ class BenchConfig:
     threads: int | None = None  # model intra-op threads; None: the runtime's default
     cv_threads: int | None = None  # cv2.setNumThreads for the run; None: leave OpenCV's setting
     detector: str | None = None  # --detector: "centernet" or "regressor"; None: the manifest's default
+    precision: str = "auto"  # --precision: which ONNX graph of each model (core.manifest.graph_table)
     max_faces: int | None = None  # --max-faces: None the source's default (tracker.pipeline.max_faces_for), 0 none
     scenarios: tuple[str, ...] = SCENARIOS
     faces: tuple[int, ...] = DEFAULT_FACES  # faces in view of the composed clips
@@ -110,7 +111,7 @@ def _weights_header(folder: Path, manifest: dict, landmark: str | None, finder: 
     models = {}  # "box": the face finder the trackers use (the box regressor or a multi-face detector)
     for role, name in (("box", finder), ("landmarks", landmark)):
         files = {}
-        for fmt in ("onnx", "checkpoints"):
+        for fmt in ("onnx", "onnx_fp16", "onnx_int8", "checkpoints"):
             rel = (manifest.get(fmt) or {}).get(name) if name else None
             path = folder / rel if rel else None
             if path is not None and path.is_file():
@@ -190,7 +191,7 @@ def _run_bench(cfg: BenchConfig, say: Log) -> dict:
             system.reset_peak_memory()
             try:
                 box, landmarks = open_models(cfg.weights, backend, device, cfg.landmark_model, cfg.threads,
-                                             detector=cfg.detector)
+                                             detector=cfg.detector, precision=cfg.precision)
             except FacetrackError as exc:
                 reason = str(exc)
         if reason is not None:
@@ -259,7 +260,8 @@ def _finders(cfg: BenchConfig, manifest: dict, backend: str, device: str, box: B
             skipped[name] = f"the weights manifest lists no {fmt} file for {model!r}"
             continue
         try:
-            path = model_file(cfg.weights, model, fmt, cpu=fmt == "onnx" and runs_on_cpu(device))  # as video runs it
+            path = model_file(cfg.weights, model, fmt, cfg.precision if fmt == "onnx" else "auto",
+                              cpu=fmt == "onnx" and runs_on_cpu(device))  # as video runs it
             found[name] = create_backend(backend, path, device,
                                          expect_kind="box" if model == BOX_MODEL else "detector", threads=cfg.threads)
         except FacetrackError as exc:
@@ -281,7 +283,8 @@ def _bench_backend(cfg: BenchConfig, spec: str, live: bool, backend: str, device
     entry: dict = {"backend": backend, "device": device, "status": "ok",
                    "names": {"box": box.name, "landmarks": landmarks.name},
                    "providers": {"box": getattr(box, "providers", None),
-                                 "landmarks": getattr(landmarks, "providers", None)}}
+                                 "landmarks": getattr(landmarks, "providers", None)},
+                   "files": {"box": _file_digest(box), "landmarks": _file_digest(landmarks)}}
     with tempfile.TemporaryDirectory(prefix="facetrack-bench-") as tmp:
         if "pipeline" in cfg.scenarios:
             _pipeline(cfg, spec, live, tag, box, landmarks, say, entry, Path(tmp))
