@@ -278,3 +278,29 @@ def test_ctrl_c_cancels_the_ray_tasks(ray_cluster, face_weights, tmp_path):
             assert "interrupted" in row and count_frames(out / f"{name}.mp4")[0] < n, row
         else:
             assert "interrupted" in row, row
+
+
+def test_a_task_cancelled_in_its_worker_is_interrupted_not_failed():
+    """Seen once in the Ctrl+C test: Ray raised RayTaskError(TaskCancelledError) (a class of both) for a task
+    cancelled as it started in its worker, and the table called the video failed."""
+    from types import SimpleNamespace
+
+    from tracker.ray_pool import _outcome
+
+    class TaskCancelledError(Exception):
+        pass
+
+    class RayTaskErrorCancelled(TaskCancelledError):  # how Ray names it: RayTaskError(TaskCancelledError)
+        pass
+
+    def fake_ray(exc):
+        def get(ref):
+            raise exc
+        return SimpleNamespace(get=get, exceptions=SimpleNamespace(TaskCancelledError=TaskCancelledError))
+
+    job = SimpleNamespace(source=Path("v1.mp4"))
+    result = _outcome(fake_ray(RayTaskErrorCancelled("ray::_run_task()")), None, job)
+    assert (result.status, result.reason) == ("interrupted", "cancelled as it started")
+    assert _outcome(fake_ray(TaskCancelledError()), None, job).reason == "not started"
+    died = _outcome(fake_ray(RuntimeError("worker crashed")), None, job)
+    assert died.status == "failed" and "its Ray task died (RuntimeError: worker crashed)" in died.reason

@@ -285,4 +285,8 @@ def _outcome(ray, ref, job) -> FileResult:
         kind = type(exc).__name__
         if kind == "TaskCancelledError":
             return FileResult(name, "interrupted", reason="not started")
+        cancelled = getattr(getattr(ray, "exceptions", None), "TaskCancelledError", None)
+        if cancelled is not None and isinstance(exc, cancelled):
+            # RayTaskError(TaskCancelledError): cancelled in its worker before the task's own handler ran
+            return FileResult(name, "interrupted", reason="cancelled as it started")
         return FileResult(name, "failed", reason=f"its Ray task died ({kind}: {_first_line(exc)})")
