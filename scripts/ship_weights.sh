@@ -4,10 +4,10 @@
 #   env DETECTOR_RUN (a `facetrack train detector` run) and DETECTOR_MIN_SCORE (its threshold, chosen on
 #   validation: `facetrack eval --what detector --split val` prints recall and false detections by threshold)
 #   ship the multi-face detector as the default detector.
-# The default landmark model (listed under its architecture's name, e.g. resnet-simcc), the box model and
-# the detector ship as fp32 ONNX (with an int8 graph where it runs by default on the CPU: faster, within
-# 0.1 NME points); Nalbert's net ships as an fp16-weight ONNX graph (float32 in and out) so
-# the repository stays under its 48 MiB budget (`facetrack export` rewrites an fp32 one from its checkpoint
+# The box model and the detector ship as fp32 ONNX graphs; the default landmark model (listed under its
+# architecture's name, e.g. resnet-simcc) and Nalbert's net as fp16-weight graphs (float32 in and out), the
+# default with an int8 graph too, which --precision auto runs on the CPU (the box model's int8 graph ships where
+# auto runs it), so the repository stays under its 48 MiB budget (`facetrack export` rewrites fp32 graphs
 # on demand). DROP_MODELs (earlier landmark models) are unlisted and their files deleted first.
 # A RUN that is "-" is not shipped again (its model stays as it is). The default landmark model is calibrated
 # after shipping (`python -m facetrack.calibrate`: per-point mean offsets on training faces, in its metadata).
@@ -28,5 +28,7 @@ if [ -n "${DETECTOR_RUN:-}" ]; then
 fi
 # int8 (convolutions only) calibrated on dlib's faces, which no split holds; kept where --precision auto runs it
 facetrack export --format onnx --weights weights --fp16 --int8 --calib "$data/dlib-faces" --data "$data/ytf-keypoints"
-python -m training.ship --weights weights --fp16-only nalbert  # the fp32 (and int8) graphs serve the others
+# the default landmark model and Nalbert's net ship fp16 graphs (beside the default's int8 one), the face finders fp32
+default_name=$(python -c "import json; print(json.load(open('weights/manifest.json'))['default_landmarks'])")
+python -m training.ship --weights weights --fp16-only nalbert "$default_name"
 du -ch weights/* | tail -1

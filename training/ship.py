@@ -74,9 +74,9 @@ def ship_checkpoint(src: str | Path, weights_dir: str | Path, default: bool = Fa
 
 def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) -> dict:
     """Keep one exported ONNX graph per model: the fp16 graph for the models named in `fp16_only`, the
-    fp32 graph for the others; the other graph is unlisted and deleted. An int8 graph stays beside the fp32
-    one where `--precision auto` runs it on the CPU (`core.manifest.int8_preferred`); other int8 graphs go,
-    and their export records with them. The manifest afterwards.
+    fp32 graph for the others; the other graph is unlisted and deleted. An int8 graph stays beside it where
+    `--precision auto` runs it on the CPU (`core.manifest.int8_preferred`); other int8 graphs go, and their
+    export records with them. The manifest afterwards.
 
     InputError when a model lacks the graph it should keep; nothing is removed then.
     """
@@ -92,7 +92,7 @@ def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) 
                              f"of {name!r} to ship")
         drop += [(other, name)] if name in graphs[other] else []
     drop += [("onnx_int8", name) for name in sorted(manifest.get("onnx_int8") or {})
-             if name in fp16_names or not int8_preferred(manifest, name)]
+             if not int8_preferred(manifest, name)]
     for table, name in drop:
         remove_model_file(folder, table, name)
 
@@ -147,8 +147,8 @@ if __name__ == "__main__":
                                        "default: its architecture")
     parser.add_argument("--fp16-only", nargs="+", metavar="MODEL",
                         help="after export: ship these models' fp16 ONNX graphs and the others' fp32 graphs, "
-                             "deleting the other precision, and the int8 graphs that --precision auto runs on "
-                             "the CPU")
+                             "deleting the other precision, and keep the int8 graphs that --precision auto runs "
+                             "on the CPU")
     parser.add_argument("--drop", nargs="+", metavar="MODEL", default=[],
                         help="after shipping the checkpoint: unlist these landmark models and delete their files")
     args = parser.parse_args()
