@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.manifest import EXPORT_FLAGS
 from core.meta import ModelMeta
 from core.progress import duration
 
@@ -36,7 +37,7 @@ def graph_out_of_date(graph: str | Path, meta: ModelMeta, checkpoint: str | Path
     graph, checkpoint = Path(graph), Path(checkpoint)
     if not checkpoint.is_file():
         return None
-    flags = {"fp16": " --fp16", "int8": " --int8 --calib DATA"}.get(str(meta.extra.get("precision")), "")
+    flags = EXPORT_FLAGS.get(str(meta.extra.get("precision")), "")
     advice = f"run facetrack export --weights {graph.parent}{flags} to export it again"
     recorded = meta.extra.get(SOURCE_KEY)
     if recorded:

@@ -33,6 +33,8 @@ FACE_FINDERS = (*DETECTOR_MODELS, BOX_MODEL)  # models that find faces in a fram
 # CPU its int8 graph where `int8_preferred`
 GRAPH_TABLES = {"fp32": "onnx", "fp16": "onnx_fp16", "int8": "onnx_int8"}
 PRECISIONS = tuple(GRAPH_TABLES)
+# the `facetrack export` options that write a graph of each precision (said in advice to re-export)
+EXPORT_FLAGS = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib DATA"}
 AUTO = "auto"
 # what `facetrack export --int8` measured of each int8 graph it listed: {model: {"accuracy_cost": float,
 # "unit": "NME points" | "IoU", "cpu_ms": float, "fp32_cpu_ms": float}} (ONNX Runtime CPU, batch 1)
@@ -127,13 +129,22 @@ def set_model_file(weights_dir: str | Path, table: str, model: str, file: str, d
 
 
 def remove_model_file(weights_dir: str | Path, table: str, model: str, delete: bool = True) -> Path:
-    """Unlist model `model` from `table` and (delete=True) remove its file once the manifest no longer
-    names it; the file's path. InputError when the table does not list the model."""
+    """Unlist model `model` from `table` (an int8 graph with its `INT8_CHECKS` record) and (delete=True) remove
+    its file once the manifest no longer names it; the file's path. InputError when the table does not list
+    the model."""
     folder = Path(weights_dir)
     listed = (read_manifest(folder).get(table) or {}).get(model)
     if not listed:
         raise InputError(f"{folder / MANIFEST}: no {table} file for model {model!r} to remove")
-    update_manifest(folder, lambda manifest: manifest[table].pop(model))
+    def unlist(manifest: dict) -> None:
+        manifest[table].pop(model)
+        if table == GRAPH_TABLES["int8"]:  # what the export measured of that graph goes with it
+            for key in (INT8_CHECKS, table):
+                (manifest.get(key) or {}).pop(model, None)
+                if not manifest.get(key, True):
+                    manifest.pop(key)
+
+    update_manifest(folder, unlist)
     still_named = any(file == listed for t in read_manifest(folder).values() if isinstance(t, dict)
                       for file in t.values())
     if delete and not still_named:
@@ -228,7 +239,7 @@ def graph_table(manifest: dict, model: str, precision: str = AUTO, cpu: bool = F
     if precision == AUTO:
         return GRAPH_TABLES["int8" if cpu and int8_preferred(manifest, model) else have[0]]
     if precision not in have:
-        how = "facetrack export" + {"fp32": "", "fp16": " --fp16", "int8": " --int8 --calib DATA"}[precision]
+        how = "facetrack export" + EXPORT_FLAGS[precision]
         raise InputError(f"--precision {precision}: the weights have no {precision} ONNX graph of {model!r} (its "
                          f"graphs: {', '.join(have)}); use --precision {have[0]} or auto, or write one with {how}")
     return GRAPH_TABLES[precision]

@@ -82,6 +82,11 @@ def write_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, calib_x: np.nd
     return save_with_metadata(onnx.load(str(int8_path)), with_precision(meta, "int8"), int8_path)
 
 
+def int8_unit(meta: ModelMeta) -> str:
+    """What an int8 graph's accuracy cost is measured in: mean IoU (box, detector) or NME points (landmarks)."""
+    return "IoU" if meta.kind in ("box", "detector") else "NME points"
+
+
 def int8_loss(meta: ModelMeta, base: float, value: float) -> float:
     """How much worse the int8 graph is: NME points gained (landmarks) or mean IoU lost (box, detector)."""
     return base - value if meta.kind in ("box", "detector") else value - base
@@ -92,7 +97,8 @@ def refuse_int8(file: str, meta: ModelMeta, base: float, value: float, n: int,
     """The int8 graph's loss against fp32 (`int8_loss`) on n held-out inputs; a VerificationError when it
     is beyond the limit (max_nme_loss NME points for landmarks, max_iou_loss mean IoU for boxes) or NaN."""
     loss = int8_loss(meta, base, value)
-    limit, unit = (max_iou_loss, "IoU") if meta.kind in ("box", "detector") else (max_nme_loss, "NME points")
+    unit = int8_unit(meta)
+    limit = max_iou_loss if unit == "IoU" else max_nme_loss
     if not loss <= limit:
         raise VerificationError(f"{file}: int8 loses {loss:.3f} {unit} against fp32 on {n} held-out real "
                                 f"inputs (limit {limit}); refused")

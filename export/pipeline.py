@@ -29,7 +29,7 @@ from export.checks import cpu_session, verify_variant
 from export.formats import ExportFormat, get_format
 from export.fp16 import write_fp16
 from export.install import list_graphs, move_staged
-from export.int8 import INT8_MAX_IOU_LOSS, INT8_MAX_NME_LOSS, refuse_int8, write_int8
+from export.int8 import INT8_MAX_IOU_LOSS, INT8_MAX_NME_LOSS, int8_unit, refuse_int8, write_int8
 from export.onnx_graph import with_precision, with_source
 from export.plan import Planned, checkpoint_meta, plan
 from export.probe import CALIB_FACES, VERIFY_FACES, Probe, make_probe
@@ -100,7 +100,7 @@ def _int8_item(path: Path, staging: Path, stem: str, suffix: str, model, meta: M
         return check.row, str(exc), None
     fp32_ms, int8_ms = paired_latency_ms(cpu_session(path), cpu_session(int8_path), meta.input_size)
     return check.row, None, {"accuracy_cost": round(float(cost), 4),
-                             "unit": "IoU" if meta.kind in ("box", "detector") else "NME points",
+                             "unit": int8_unit(meta),
                              "cpu_ms": round(int8_ms, 3), "fp32_cpu_ms": round(fp32_ms, 3)}
 
 

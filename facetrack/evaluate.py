@@ -31,10 +31,10 @@ import numpy as np
 from core.errors import InputError
 from core.geometry import apply_affine, crop_affine, crop_matrix
 from core.imageio import read_ahead, read_image_bgr
-from core.manifest import BOX_MODEL, landmark_model_name, model_file, read_manifest
+from core.manifest import BOX_MODEL, landmark_model_name, read_manifest
 from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
-from tracker.backends import check_precision, create_backend, runs_on_cpu
+from tracker.backends import check_precision, create_backend, listed_file
 from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator
 from training.data.samples import FaceSample
 
@@ -281,7 +281,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     report: dict = {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
                     "backend": job.backend}
     if job.what in ("landmarks", "both"):
-        path = _model_file(job, weights_dir, name, fmt)
+        path = _model_file(job, weights_dir, name)
         backend = create_backend(job.backend, path, job.device, expect_kind="landmarks")
         locator = Locator(backend, passes=job.passes, min_quality=job.min_quality)
         run = locate_faces(locator, samples, job.flip_test, job.workers)
@@ -307,7 +307,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     if job.what in ("box", "both"):
         from training.evaluate import evaluate_box
 
-        backend = create_backend(job.backend, _model_file(job, weights_dir, BOX_MODEL, fmt), job.device,
+        backend = create_backend(job.backend, _model_file(job, weights_dir, BOX_MODEL), job.device,
                                  expect_kind="box")
         box = evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)
         report["box"] = box
@@ -317,10 +317,10 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     return report
 
 
-def _model_file(job: EvalJob, weights_dir: Path, model: str, fmt: str) -> Path:
+def _model_file(job: EvalJob, weights_dir: Path, model: str) -> Path:
     """The file of `model` that `facetrack video` would run with the job's backend, device and precision."""
     check_precision(job.backend, job.precision)
-    return model_file(weights_dir, model, fmt, job.precision, cpu=fmt == "onnx" and runs_on_cpu(job.device))
+    return listed_file(weights_dir, model, job.backend, job.device, job.precision)
 
 
 def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log, sheet: Path | None) -> dict:
@@ -342,12 +342,12 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
     if job.split != "all":
         _say_split(trained, job.data, seed, lookalikes, log, "detector")
     kind = "box" if name == BOX_MODEL else "detector"
-    backend = create_backend(job.backend, _model_file(job, weights_dir, name, fmt), job.device, expect_kind=kind)
+    backend = create_backend(job.backend, _model_file(job, weights_dir, name), job.device, expect_kind=kind)
     min_score = job.min_score if job.min_score is not None else default_min_score(backend.meta)
     misses: list = []
     detector = make_detector(backend, min_score)
     landmarks = create_backend(job.backend, _model_file(job, weights_dir, landmark_model_name(
-        manifest, job.landmark_model, fmt), fmt), job.device, expect_kind="landmarks")
+        manifest, job.landmark_model, fmt)), job.device, expect_kind="landmarks")
     tracker = Tracker(detector, landmarks, min_quality=job.min_quality, mode="image", passes=job.passes)
     report = evaluate_detector(detector, samples, job.workers, misses, tracker)
     say_detector(report, log)

@@ -163,12 +163,19 @@ def runs_on_cpu(device: str) -> bool:
     return False
 
 
+def listed_file(folder: str | Path, model: str, backend: str, device: str, precision: str = AUTO) -> Path:
+    """The file of a model the weights folder lists that `backend` runs on --device `device`: its checkpoint
+    (torch), or its ONNX graph at `precision` (`core.manifest.model_file`; auto takes the int8 graph where
+    `int8_preferred` when the session will run on the CPU, `runs_on_cpu`). InputError as `model_file`."""
+    fmt = "onnx" if backend == "onnx" else "checkpoints"
+    return model_file(folder, model, fmt, precision, cpu=fmt == "onnx" and runs_on_cpu(device))
+
+
 def _open_listed(folder: Path, manifest: dict, model: str, kind: str, backend: str, device: str, precision: str,
                  threads: int | None, log: Log) -> Backend:
     """The backend of a model the weights folder lists; an ONNX graph older than the folder's checkpoint
     of the same model is said (`core.freshness`)."""
-    fmt = "onnx" if backend == "onnx" else "checkpoints"
-    path = model_file(folder, model, fmt, precision, cpu=fmt == "onnx" and runs_on_cpu(device))
+    path = listed_file(folder, model, backend, device, precision)
     loaded = create_backend(backend, path, device, expect_kind=kind, threads=threads, log=log)
     checkpoint = (manifest.get("checkpoints") or {}).get(model)
     if backend == "onnx" and checkpoint:

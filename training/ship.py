@@ -13,16 +13,7 @@ from typing import Iterable
 import torch
 
 from core.errors import FacetrackError, InputError
-from core.manifest import (
-    BOX_MODEL,
-    INT8_CHECKS,
-    MANIFEST,
-    int8_preferred,
-    read_manifest,
-    remove_model_file,
-    set_model_file,
-    update_manifest,
-)
+from core.manifest import BOX_MODEL, MANIFEST, int8_preferred, read_manifest, remove_model_file, set_model_file
 from core.meta import data_terms
 from core.models import make_config, model_kind, model_meta, read_checkpoint, save_checkpoint
 from training.data import formats_of
@@ -94,18 +85,7 @@ def ship_one_graph_per_model(weights_dir: str | Path, fp16_only: Iterable[str]) 
     drop += [("onnx_int8", name) for name in sorted(manifest.get("onnx_int8") or {})
              if not int8_preferred(manifest, name)]
     for table, name in drop:
-        remove_model_file(folder, table, name)
-
-    def keep_records(target: dict) -> None:
-        records = {k: v for k, v in (target.get(INT8_CHECKS) or {}).items() if k in (target.get("onnx_int8") or {})}
-        if records:
-            target[INT8_CHECKS] = records
-        else:
-            target.pop(INT8_CHECKS, None)
-        if not target.get("onnx_int8"):
-            target.pop("onnx_int8", None)
-
-    update_manifest(folder, keep_records)
+        remove_model_file(folder, table, name)  # an int8 graph's export record goes with it
     return read_manifest(folder)
 
 

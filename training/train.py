@@ -199,12 +199,12 @@ def epoch_items(cache, weights: np.ndarray | None) -> int:
 
 
 def train_one_epoch(cfg: TrainConfig, task: TrainingTask, model, cache, optimizer, rng, gen, device, dist: Dist,
-                    lr_at, on_step=None, out_of_time=None) -> EpochResult:
-    """One pass over this rank's share of the training cache. `out_of_time()` is asked before every
-    step but the first (all ranks ask together: `training.distributed.agree`); True ends the epoch there.
-    Progress (batches, running loss) goes to stderr on rank 0 (`core.progress`: a bar on a terminal)."""
+                    lr_at, on_step=None, out_of_time=None, weights: np.ndarray | None = None) -> EpochResult:
+    """One pass over this rank's share of the training cache, each item `weights` times on average
+    (`item_weights`; None: once). `out_of_time()` is asked before every step but the first (all ranks ask
+    together: `training.distributed.agree`); True ends the epoch there. Progress (batches, running loss) goes
+    to stderr on rank 0 (`core.progress`: a bar on a terminal)."""
     model.train()
-    weights = item_weights(cache, cfg.source_weights)
     order = dist.epoch_order(len(cache), rng, weights)
     nb = dist.steps_per_epoch(epoch_items(cache, weights), cfg.batch_size) if not cfg.dry_run else 1
     total, count, steps = 0.0, 0, 0
@@ -308,7 +308,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         kept = f"; {ckpts.last_path} is unchanged: continue with --resume" if state is not None else \
             "; nothing saved yet"
         raise Interrupted(f"interrupted while preparing the training data{kept}") from None
-    item_weights(caches["train"], cfg.source_weights)  # a --source-weight the data cannot take: said now
+    weights = item_weights(caches["train"], cfg.source_weights)  # a --source-weight the data cannot take: said now
     if device.type == "cuda":
         # the decoded cache lives on the GPU: batches are gathered, warped and jittered there
         # (a detector's training images are composed on the CPU: its cache has no image tensor)
@@ -342,9 +342,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     rng = np.random.default_rng(cfg.seed + 1000 * start_epoch + dist.rank)
     gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
     budget_s = cfg.time_budget_min * 60
-    steps_per_epoch = dist.steps_per_epoch(epoch_items(caches["train"], item_weights(caches["train"],
-                                                                                   cfg.source_weights)),
-                                           cfg.batch_size)
+    steps_per_epoch = dist.steps_per_epoch(epoch_items(caches["train"], weights), cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     step = start_epoch * steps_per_epoch
     t_run = time.time() - elapsed
@@ -375,7 +373,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
             dist.epoch_seed = cfg.seed * 100_003 + epoch
             t0 = time.time()
             done = train_one_epoch(cfg, task, train_model, caches["train"], optimizer, rng, gen, device, dist,
-                                   lr_at, on_step, out_of_time if budget_s > 0 else None)
+                                   lr_at, on_step, out_of_time if budget_s > 0 else None, weights)
             row = {"epoch": epoch + 1, "train_loss": done.loss}
             if done.cut_short:  # --time-budget ran out within the epoch: its rows say how much of it ran
                 row.update(steps=done.steps, steps_planned=done.planned)

@@ -82,7 +82,7 @@ def format_run(run: dict) -> list[str]:
     if run["status"] != "ok":
         return [f"{tag} skipped: {run.get('reason')}"]
     providers, files = run.get("providers", {}), run.get("files") or {}
-    prov = "; ".join(f"{k} {(files.get(k) or {}).get('file', '')} {','.join(v)}".replace("  ", " ")
+    prov = "; ".join(" ".join(p for p in (k, (files.get(k) or {}).get("file"), ",".join(v)) if p)
                      for k, v in providers.items() if v) or run["names"]["landmarks"]
     lines = [f"{tag} {prov}"]
     if "models" in run:

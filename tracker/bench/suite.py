@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import FacetrackError, InputError
-from core.manifest import BOX_MODEL, REGRESSOR, detector_model_name, landmark_model_name, model_file, read_manifest
+from core.manifest import BOX_MODEL, REGRESSOR, detector_model_name, landmark_model_name, read_manifest
 from tracker.backends import (
     BACKENDS,
     Backend,
@@ -30,8 +30,8 @@ from tracker.backends import (
     cuda_gpu_usable,
     cuda_unsupported,
     default_threads,
+    listed_file,
     open_models,
-    runs_on_cpu,
 )
 from tracker.bench import detectors, faces, measure, system
 from tracker.bench.composed import DEFAULT_FACES, DEFAULT_SIZE
@@ -260,8 +260,7 @@ def _finders(cfg: BenchConfig, manifest: dict, backend: str, device: str, box: B
             skipped[name] = f"the weights manifest lists no {fmt} file for {model!r}"
             continue
         try:
-            path = model_file(cfg.weights, model, fmt, cfg.precision if fmt == "onnx" else "auto",
-                              cpu=fmt == "onnx" and runs_on_cpu(device))  # as video runs it
+            path = listed_file(cfg.weights, model, backend, device, cfg.precision)  # as video runs it
             found[name] = create_backend(backend, path, device,
                                          expect_kind="box" if model == BOX_MODEL else "detector", threads=cfg.threads)
         except FacetrackError as exc:
