@@ -64,6 +64,7 @@ class EvalJob:
     detector: str | None = None  # --what detector: a --detector name; None: the manifest's default
     min_score: float | None = None  # the detector's threshold; None: the model's own default
     precision: str = "auto"  # which ONNX graph of each model (core.manifest.graph_table), as at run time
+    cut: bool = False  # also score the faces cut by the image border (facetrack.cut_faces)
 
 
 @dataclass
@@ -126,15 +127,23 @@ def in_own_conventions(run: LandmarkRun, offsets: dict[str, np.ndarray]) -> Land
     """The run with each face's points moved into the point convention its set is labelled in, by the
     model's learned offsets (in the frame of the predicted points, as in training); faces of conventions
     without an offset (the 68-point one, or a model without offsets) are left as they are."""
+    points = own_convention_points(run.points_px, [s.convention for s in run.samples], offsets)
+    return LandmarkRun(run.samples, points, run.quality, run.crops, run.crops_run, run.unreadable)
+
+
+def own_convention_points(points_px: np.ndarray, conventions: list[str], offsets: dict[str, np.ndarray]
+                          ) -> np.ndarray:
+    """Points (N, P, 2) px moved into each face's convention (`conventions`, N names) by the model's
+    learned offsets (`in_own_conventions`); a copy, float32."""
     from training.conventions import apply_face_frame_offsets
 
-    points = run.points_px.copy()
-    conventions = np.array([s.convention for s in run.samples])
+    points = np.asarray(points_px, dtype=np.float32).copy()
+    conventions_a = np.array(conventions)
     for name, table in offsets.items():
-        idx = np.nonzero(conventions == name)[0]
+        idx = np.nonzero(conventions_a == name)[0]
         if len(idx) and np.any(table):
             points[idx] = apply_face_frame_offsets(points[idx], table).astype(np.float32)
-    return LandmarkRun(run.samples, points, run.quality, run.crops, run.crops_run, run.unreadable)
+    return points
 
 
 def select_faces(data: tuple[str, ...], fmt: str | None, split: str, seed: int, lookalikes: bool,
@@ -295,6 +304,8 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
                                "convention_offsets": {k: v.round(4).tolist() for k, v in offsets.items()},
                                **metrics}
         _say_landmarks(f"{name}, {path.name}", job, metrics, log, offsets)
+        if job.cut:
+            report["landmarks"]["cut_faces"] = _cut_faces(locator, run, job, offsets, log)
         if sheet:
             log(f"  worst faces: {worst_faces_sheet(run, sheet)}")
         if ced:
@@ -314,6 +325,40 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         log(f"box on {box['images']} images ({box['faces']} faces): IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
             f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
             f"(with {box['no_face_crops']} no-face crops)")
+    return report
+
+
+def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[str, np.ndarray],
+               log: Log) -> dict:
+    """`--cut`: every face of `run` (points in own conventions) cut by the image border on each side
+    (`facetrack.cut_faces`), scored in its own convention beside its uncut answer; says a line per side."""
+    from dataclasses import replace as replaced
+
+    from core.progress import track
+    from facetrack.cut_faces import CUT_SIDES, MAX_IN_FRAME_ERROR_IOD, locate_cut, score_cut
+
+    answers, uncut = [], []
+    for k, (sample, image) in enumerate(track(read_ahead(run.samples, job.workers), "cut faces", len(run.samples),
+                                              "face")):
+        if image is None:
+            continue
+        for side in CUT_SIDES:
+            answer = locate_cut(locator, image, sample, side, job.flip_test)
+            if answer is not None:
+                answers.append(answer)
+                uncut.append(run.points_px[k])
+    if answers:
+        moved = own_convention_points(np.stack([a.points_px for a in answers]),
+                                      [a.sample.convention for a in answers], offsets)
+        answers = [replaced(a, points_px=p, uncut_points_px=u) for a, p, u in zip(answers, moved, uncut)]
+    report = score_cut(answers, job.min_quality)
+    log(f"  faces cut by the image border (pass: no face, or every in-frame point within "
+        f"{100 * MAX_IN_FRAME_ERROR_IOD:.0f}% of the inter-ocular distance):")
+    for side, d in report.items():
+        nme = "-" if d["in_frame_nme_mean"] is None else f"{d['in_frame_nme_mean']:.2f}%"
+        log(f"    {side:<7} {d['faces']:>6} faces: pass {100 * d['pass']:.1f}%  no face {100 * d['no_face']:.1f}%  "
+            f"confident wrong {100 * d['confident_wrong']:.1f}%  in-frame NME {nme}  (uncut: pass "
+            f"{100 * d['uncut_pass']:.1f}%)")
     return report
 
 

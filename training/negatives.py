@@ -39,8 +39,8 @@ BIG_SCALES = (0.25, 0.42)  # x 1.3 = 0.33..0.55 face sides
 BORDER_NEGATIVE_SHARE = (0.55, 0.85)  # black band over this share of the crop: past the face centre
 # ... and on some positives, short of the face's middle: up to between an eye and the nose (a face half
 # outside the frame, ../shared/field-cases/half-outside), its points still trained where the band hides them
-BORDER_POSITIVE_SHARE = (0.03, 0.42)
-BORDER_POSITIVE_RATE = 0.15
+BORDER_POSITIVE_SHARE = (0.03, 0.5)
+BORDER_POSITIVE_RATE = 0.25
 EDGES = ("left", "right", "top", "bottom")
 _GRID = (np.arange(8) + 0.5) / 8 - 0.5  # 8 x 8 sample points over a unit square, centred
 

@@ -16,11 +16,14 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 def check_eval_outputs(what: str, data: list[Path], json_out: Path | None, sheet: Path | None,
-                       ced: Path | None) -> None:
+                       ced: Path | None, cut: bool = False) -> None:
     """Before any work: each of --json, --sheet, --ced can be written (`facetrack.cli.outputs`), is no
-    dataset file and no other output, and is made by this --what (InputError otherwise)."""
+    dataset file and no other output, and is made by this --what; --cut only with landmarks (InputError
+    otherwise)."""
     if sheet is not None and what == "box":
         raise InputError("--sheet draws faces for --what landmarks, both or detector, not for --what box")
+    if cut and what not in ("landmarks", "both"):
+        raise InputError(f"--cut scores landmarks: use --what landmarks or both, not --what {what}")
     if ced is not None and what in ("box", "detector"):
         raise InputError(f"--ced plots landmark NME: use --what landmarks or both, not --what {what}")
     if json_out is not None:
@@ -59,6 +62,9 @@ def eval_command(
     flip_test: bool = typer.Option(False, "--flip-test", help="Average the last pass with its mirrored crop, as "
                                    "`facetrack images` does by default (tracking does not: off by default)."),
     min_quality: common.MinQualityOption = DEFAULT_MIN_QUALITY,
+    cut: bool = typer.Option(False, "--cut", help="Also score each upright face cut by the image border on each "
+                             "side in turn (between an eye and the nose, the nose and the mouth): no face, or its "
+                             "in-frame points within 10% of the inter-ocular distance (facetrack.cut_faces)."),
     json_out: Path = typer.Option(None, "--json", help="Write the metrics as one JSON object to this file."),
     sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings); "
                                "with --what detector: of the faces the detector missed."),
@@ -66,12 +72,12 @@ def eval_command(
 ) -> None:
     """Landmark NME through the runtime's crops and backend on ground-truth boxes, per source and point;
     box IoU and presence accuracy on whole images; the face detector's AP@0.5 and recall."""
-    check_eval_outputs(what, data, json_out, sheet, ced)
+    check_eval_outputs(what, data, json_out, sheet, ced, cut)
     from facetrack.evaluate import EvalJob, evaluate
 
     job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,
                   split, seed, what, flip_test, min_quality, detector=detector, min_score=min_score,
-                  precision=precision.value)
+                  precision=precision.value, cut=cut)
     report = evaluate(job, typer.echo, ced=ced, sheet=sheet)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
