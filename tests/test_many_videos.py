@@ -53,6 +53,8 @@ def test_jobs_run_the_good_videos_and_report_the_bad_one(face_weights, tmp_path)
         assert output_complete(out / f"{name}.mp4") and output_complete(out / f"{name}.jsonl")
     assert "failed: " in rows["bad.mp4"]
     assert "3 ok, 1 failed" in rows["all"] and rows["all"].split()[3] == "12"
+    models = [line for line in result.output.splitlines() if "models: detector " in line]
+    assert len(models) == 1 and "landmarks " in models[0]  # what the workers ran, said once
     one_error_line(result, 1, "1 of 4 videos failed", "bad.mp4")
     assert not list(out.glob(".*.part")) and not list(out.glob(".*.lock"))
 

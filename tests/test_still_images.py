@@ -127,6 +127,7 @@ def test_images_command_tracks_each_orientation_as_displayed(dot_models, face_we
     result = runner.invoke(app, [*args, "--out-dir", str(drawn)])
     assert result.exit_code == 0, result.output
     assert "8 images, 8 with a face" in result.output
+    assert "models: detector " in result.output and ", landmarks " in result.output  # what ran, as video says
     data = _rows(rows)
     assert [Path(r["image"]).name for r in data] == [f"o{o}.jpg" for o in ORIENTATIONS]
     for row in data:

@@ -144,9 +144,9 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
     todo = [i for i, r in enumerate(results) if r is None]
     try:
         if ray is not None and todo:
-            _run_in_pool(jobs, todo, results, workers, ray)
+            _run_in_pool(jobs, todo, results, workers, ray, log=log)
         elif workers > 1 and len(todo) > 1:
-            _run_in_pool(jobs, todo, results, workers)
+            _run_in_pool(jobs, todo, results, workers, log=log)
         else:
             _run_here(jobs, todo, results, log, alone=len(jobs) == 1)
     except PoolStopped as stop:
@@ -228,9 +228,10 @@ def _check_for_ray(jobs: list[VideoJob], ray: RayOptions) -> None:
 
 
 def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: int,
-                 ray: RayOptions | None = None) -> None:
+                 ray: RayOptions | None = None, log: Log = lambda line: None) -> None:
     """The jobs `todo` in `workers` processes, or as Ray tasks with `ray`, with one overall progress display
-    (a terminal only)."""
+    (a terminal only); then the models line of the workers' runs (each distinct one once: which precision
+    ran where can differ between Ray's machines)."""
     with Progress("videos", len(todo), "video", every_s=0) as progress:
         shown_done = [0]
 
@@ -245,6 +246,8 @@ def _run_in_pool(jobs: list[VideoJob], todo: list[int], results: list, workers: 
             done = run_pool([jobs[i] for i in todo], workers, tick)
         for i, result in zip(todo, done):
             results[i] = result
+    for line in dict.fromkeys(r.models for r in done if r.models):
+        log(line)
 
 
 def images_job(args: list[str], template: ImagesJob, runs_root: Path | None = None

@@ -33,6 +33,7 @@ class FileResult:
     faces: int = 0  # faces found, over all frames
     wall_s: float = 0.0
     reason: str = ""
+    models: str = ""  # the run's models line (`tracker.runtime.RunStats.models`); "" when it did not start
 
     @property
     def fps(self) -> float:
@@ -47,7 +48,8 @@ class FileResult:
         """From a `tracker.runtime.RunStats` (None: nothing was processed)."""
         if stats is None:
             return cls(name, status, reason=reason)
-        return cls(name, status, stats.processed, stats.with_face, stats.faces, stats.wall_s, reason)
+        return cls(name, status, stats.processed, stats.with_face, stats.faces, stats.wall_s, reason,
+                   getattr(stats, "models", ""))
 
 
 def _fps(value: float) -> str:

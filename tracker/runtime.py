@@ -80,6 +80,7 @@ class RunStats:
     video_frames: int = 0  # frames in the recording (live: processed + repeated for dropped frames)
     video_repeated: int = 0
     queue_peak: dict[str, int] = field(default_factory=dict)  # highest fill of each hand-over queue
+    models: str = ""  # which models ran, how (`tracker.session.run_job`'s models line); "" when not said
 
     @property
     def interrupted(self) -> bool:
