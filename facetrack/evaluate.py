@@ -36,6 +36,7 @@ from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
 from tracker.backends import check_precision, create_backend, listed_file
 from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator
+from tracker.weights_source import weights_source
 from training.data.samples import FaceSample
 
 Log = Callable[[str], None]
@@ -104,9 +105,14 @@ class TrainingRecord:
         file = (manifest.get("checkpoints") or {}).get(model)
         if not file or not (Path(weights_dir) / file).is_file():
             return cls({}, {})
+        return cls.of_checkpoint(Path(weights_dir) / file)
+
+    @classmethod
+    def of_checkpoint(cls, path: Path) -> TrainingRecord:
+        """The record of one checkpoint file (InputError when it is no readable checkpoint)."""
         from core.models import read_checkpoint
 
-        ckpt = read_checkpoint(Path(weights_dir) / file)
+        ckpt = read_checkpoint(Path(path))
         config, offsets = ckpt.get("train_config"), ckpt.get("convention_offsets")
         return cls(dict(config) if isinstance(config, dict) else {},
                    {name: np.asarray(rows, dtype=np.float64) for name, rows in offsets.items()}
@@ -267,17 +273,27 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     Raises InputError for bad options, a missing weights folder or model, unknown data or split, or an
     empty split.
     """
-    from core.manifest import default_weights_dir
+    from dataclasses import replace as replaced
 
     if job.what not in WHATS:
         raise InputError(f"--what must be one of {', '.join(WHATS)}, not {job.what!r}")
-    weights_dir = Path(job.weights or default_weights_dir())
+    source = weights_source(job.weights)
+    weights_dir = source.folder
     manifest = read_manifest(weights_dir)
+    if source.checkpoint is not None and job.what not in ("landmarks", "both"):
+        raise InputError(f"--weights {source.checkpoint}: a training checkpoint is scored with --what landmarks "
+                         f"or both; for --what {job.what} give a weights folder")
     if job.what == "detector":
         return _evaluate_detector(job, weights_dir, manifest, log, sheet)
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
-    name = landmark_model_name(manifest, job.landmark_model, fmt)
-    record = TrainingRecord.of(weights_dir, name)
+    if source.checkpoint is not None:
+        backend = _trained_landmarks(job, source.checkpoint, log)
+        job = replaced(job, backend="torch")
+        name, path = backend.meta.model, source.checkpoint
+        record = TrainingRecord.of_checkpoint(source.checkpoint)
+    else:
+        name = landmark_model_name(manifest, job.landmark_model, fmt)
+        record = TrainingRecord.of(weights_dir, name)
     trained = record.settings
     seed = job.seed if job.seed is not None else int(trained.get("seed", 0))
     lookalikes = bool(trained.get("split_lookalikes", False))
@@ -290,8 +306,9 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     report: dict = {"data": list(job.data), "split": job.split, "seed": seed, "split_lookalikes": lookalikes,
                     "backend": job.backend}
     if job.what in ("landmarks", "both"):
-        path = _model_file(job, weights_dir, name)
-        backend = create_backend(job.backend, path, job.device, expect_kind="landmarks")
+        if source.checkpoint is None:
+            path = _model_file(job, weights_dir, name)
+            backend = create_backend(job.backend, path, job.device, expect_kind="landmarks")
         locator = Locator(backend, passes=job.passes, min_quality=job.min_quality)
         run = locate_faces(locator, samples, job.flip_test, job.workers)
         if not run.samples:
@@ -360,6 +377,22 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
             f"confident wrong {100 * d['confident_wrong']:.1f}%  in-frame NME {nme}  (uncut: pass "
             f"{100 * d['uncut_pass']:.1f}%)")
     return report
+
+
+def _trained_landmarks(job: EvalJob, checkpoint: Path, log: Log):
+    """The landmark model of a training checkpoint given as --weights, with torch (the runtime runs one so,
+    `tracker.backends.open_models`); InputError when it holds another kind of model or an option picks
+    another landmark model."""
+    if job.landmark_model:
+        raise InputError(f"--landmark-model {job.landmark_model}: --weights {checkpoint} is a model already; "
+                         "give one of them")
+    check_precision("torch", job.precision)
+    backend = create_backend("torch", checkpoint, job.device)
+    if backend.meta.kind != "landmarks":
+        raise InputError(f"--weights {checkpoint}: a {backend.meta.kind} model's checkpoint; eval scores a "
+                         "landmark model's checkpoint (a face finder's: ship it into a weights folder first)")
+    log(f"{checkpoint}: a training checkpoint ({backend.meta.model}), run with torch")
+    return backend
 
 
 def _model_file(job: EvalJob, weights_dir: Path, model: str) -> Path:

@@ -221,3 +221,26 @@ def test_eval_detector_reports_ap_recall_by_source_size_and_threshold(face_weigh
     recalls = [row["recall"] for row in det["by_threshold"]]
     assert recalls == sorted(recalls, reverse=True)  # a higher threshold never finds more
     assert sheet.stat().st_size > 1000 and "AP@0.5" in output
+
+
+def test_a_training_checkpoint_is_scored_with_torch(face_weights, data, tmp_path):
+    """`--weights RUN` (a training run folder) or a checkpoint file: its landmark model, run with torch,
+    scores as the same model in a weights folder does."""
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(face_weights / "landmarks-resnet.pt", run / "best.pt")
+    listed, _ = _eval(tmp_path, face_weights, [data["ytf"]], "--what", "landmarks", "--backend", "torch",
+                      name="listed.json")
+    for given in (run, run / "best.pt"):
+        trained, output = _eval(tmp_path, given, [data["ytf"]], "--what", "landmarks", name="trained.json")
+        assert trained["backend"] == "torch" and trained["landmarks"]["file"] == "best.pt"
+        assert trained["landmarks"]["nme_mean"] == pytest.approx(listed["landmarks"]["nme_mean"], abs=1e-4)
+        assert "a training checkpoint (resnet), run with torch" in output
+    shutil.copy(face_weights / "box.pt", tmp_path / "box.pt")
+    for args, needle in (([str(tmp_path / "box.pt"), "--what", "landmarks"], "a box model's checkpoint"),
+                         ([str(run), "--what", "detector"], "a training checkpoint is scored with --what landmarks"),
+                         ([str(run), "--landmark-model", "resnet"], "is a model already")):
+        result = runner.invoke(app, ["eval", "--data", str(data["ytf"]), "--weights", *args])
+        assert result.exit_code == 2 and needle in result.output, result.output
