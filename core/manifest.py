@@ -245,6 +245,26 @@ def graph_table(manifest: dict, model: str, precision: str = AUTO, cpu: bool = F
     return GRAPH_TABLES[precision]
 
 
+def check_run_precision(manifest: dict, models: list[str], precision: str) -> None:
+    """InputError, before any model is opened, when `precision` (not 'auto') is missing for one of the
+    `models` a run loads together: names the first model without that graph, and suggests only
+    precisions every one of them has (or 'auto' alone), so the advice works for the whole run."""
+    if precision == AUTO or precision not in GRAPH_TABLES:
+        return
+    have = {model: graph_precisions(manifest, model) for model in models}
+    lacking = [model for model, listed in have.items() if listed and precision not in listed]
+    if not lacking:
+        return
+    common = [p for p in PRECISIONS if all(p in listed for listed in have.values() if listed)]
+    listed = "; ".join(f"{model}: {', '.join(graphs)}" for model, graphs in have.items() if graphs)
+    use = f"--precision {common[0]} or auto" if common else f"--precision auto (no one precision has a graph of " \
+        f"every model this run loads; {listed})"
+    model = lacking[0]
+    raise InputError(f"--precision {precision}: the weights have no {precision} ONNX graph of {model!r} (its "
+                     f"graphs: {', '.join(have[model])}); use {use}, or write one with facetrack export"
+                     f"{EXPORT_FLAGS[precision]}")
+
+
 def model_file(weights_dir: str | Path, model: str, fmt: str, precision: str = AUTO, cpu: bool = False) -> Path:
     """Path of a model's file, checked to exist: its checkpoint (fmt 'checkpoints') or its ONNX graph
     (fmt 'onnx') at `precision` (`graph_table`: 'auto' the most precise one listed, or the int8 one on the

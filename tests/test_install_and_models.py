@@ -265,6 +265,26 @@ def test_precision_on_the_command_line(precisions, face_weights, tmp_path):
         assert result.exit_code == 2 and needle in result.output, result.output
 
 
+def test_a_precision_error_advises_what_every_model_of_the_run_has():
+    """Issue 15's follow-up: `--precision fp32 --landmark-model nalbert` was told to use fp16, which the
+    detector lacks; the advice now names only precisions all the run's models have."""
+    from core.errors import InputError
+    from core.manifest import check_run_precision
+
+    manifest = {"onnx": {"centernet": "d.onnx", "box": "b.onnx"}, "onnx_fp16": {"nalbert": "n.fp16.onnx",
+                                                                               "box": "b.fp16.onnx"},
+                "onnx_int8": {"box": "b.int8.onnx"}}
+    check_run_precision(manifest, ["centernet", "nalbert"], "auto")
+    check_run_precision(manifest, ["box", "nalbert"], "fp16")
+    with pytest.raises(InputError) as no_common:
+        check_run_precision(manifest, ["centernet", "nalbert"], "fp32")
+    assert "no fp32 ONNX graph of 'nalbert' (its graphs: fp16); use --precision auto (no one precision" in \
+        str(no_common.value) and "centernet: fp32; nalbert: fp16" in str(no_common.value)
+    with pytest.raises(InputError, match=r"graph of 'nalbert' \(its graphs: fp16\); use --precision fp16 or auto, "
+                                         r"or write one with facetrack export --int8 --calib DATA"):
+        check_run_precision(manifest, ["box", "nalbert"], "int8")
+
+
 def test_precision_in_the_python_api(precisions):
     from tracker import FaceTracker
 

@@ -20,6 +20,7 @@ from core.manifest import (
     AUTO,
     BOX_MODEL,
     PRECISIONS,
+    check_run_precision,
     detector_model_name,
     landmark_model_name,
     model_file,
@@ -230,14 +231,15 @@ def open_models(weights_dir: str | Path | None, backend: str = "onnx", device: s
     manifest = read_manifest(source.folder)
     fmt = "onnx" if backend == "onnx" else "checkpoints"
     args = (backend, device, precision, threads, once)
-    if trained is not None and trained.meta.kind != "landmarks":
+    finder = None if trained is not None and trained.meta.kind != "landmarks" else \
+        detector_model_name(manifest, detector)
+    name = None if trained is not None and trained.meta.kind == "landmarks" else \
+        landmark_model_name(manifest, landmark_model, fmt)
+    if backend == "onnx":  # one error for the run, whose advice suits both models
+        check_run_precision(manifest, [m for m in (finder, name) if m is not None], precision)
+    if finder is None:
         box = trained
     else:
-        finder = detector_model_name(manifest, detector)
         box = _open_listed(source.folder, manifest, finder, "box" if finder == BOX_MODEL else "detector", *args)
-    if trained is not None and trained.meta.kind == "landmarks":
-        landmarks = trained
-    else:
-        name = landmark_model_name(manifest, landmark_model, fmt)
-        landmarks = _open_listed(source.folder, manifest, name, "landmarks", *args)
+    landmarks = trained if name is None else _open_listed(source.folder, manifest, name, "landmarks", *args)
     return box, landmarks
