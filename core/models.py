@@ -424,6 +424,11 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(f"{path}: checkpoint not found" + (" (it is a folder)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes), not a checkpoint")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # torch.save's zip archive, or an older pickle
+        raise InputError(f"{path}: not a PyTorch file, so not a facetrack checkpoint (a checkpoint is what "
+                         "training writes: RUN/best.pt; an ONNX graph is named by its weights folder's manifest)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle payloads, truncation, foreign files

@@ -42,7 +42,9 @@ def cut_window(points_px: np.ndarray, image_wh: tuple[int, int], side: str) -> t
     """The part of a W x H image kept when a face with `points_px` (4, 2; POINT_NAMES order, image px) is
     cut at `side` (one of CUT_SIDES): (x0, y0, x1, y1) integer pixel bounds, x1 and y1 exclusive; None when
     the face is rolled by more than MAX_ROLL_DEG, a feature that must stay is already outside the image,
-    or the cut would leave less than MIN_KEPT_PX. ValueError for an unknown side."""
+    or the cut would leave less than MIN_KEPT_PX, or it would not hide exactly what the side names (the
+    eye on that side; both eyes; the mouth) while keeping the eye on the other side and the nose (a face
+    turned in profile has its nose beyond the far eye). ValueError for an unknown side."""
     if side not in CUT_SIDES:
         raise ValueError(f"unknown cut side {side!r}; expected one of {', '.join(CUT_SIDES)}")
     pts = np.asarray(points_px, dtype=np.float64).reshape(len(POINT_NAMES), 2)
@@ -54,15 +56,24 @@ def cut_window(points_px: np.ndarray, image_wh: tuple[int, int], side: str) -> t
     x0, y0, x1, y1 = 0, 0, w, h
     if side == "left":
         x0 = math.ceil((eyes_x.min() + nose[0]) / 2)
+        hidden = [int(np.argmin(eyes_x))]
     elif side == "right":
         x1 = math.floor((eyes_x.max() + nose[0]) / 2) + 1
+        hidden = [int(np.argmax(eyes_x))]
     elif side == "top":
         y0 = math.ceil((pts[list(_EYES), 1].mean() + nose[1]) / 2)
+        hidden = list(_EYES)
     else:
         y1 = math.floor((nose[1] + mouth[1]) / 2) + 1
+        hidden = [_MOUTH]
     if x1 - x0 < MIN_KEPT_PX or y1 - y0 < MIN_KEPT_PX:
         return None
-    return x0, y0, x1, y1
+    window = (x0, y0, x1, y1)
+    inside = in_window(pts, window)
+    kept = [i for i in range(len(pts)) if i not in hidden and (side in ("top", "bottom") or i != _MOUTH)]
+    if inside[hidden].any() or not inside[kept].all():
+        return None  # the face's pose puts no such cut between these features (a profile, a face rolled)
+    return window
 
 
 def in_window(points_px: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -76,7 +87,7 @@ def in_window(points_px: np.ndarray, window: tuple[int, int, int, int]) -> np.nd
 class CutAnswer:
     """The runtime's answer on one cut face: points (4, 2) in the uncut photo's pixels, its quality (NaN
     when the model gives none), the window kept, which true points lie in it, and (when known) the
-    runtime's points on the same face uncut (4, 2), for the cost of the cut."""
+    runtime's points (4, 2) and quality on the same face uncut, for the cost of the cut."""
 
     sample: FaceSample
     side: str
@@ -85,6 +96,7 @@ class CutAnswer:
     quality: float
     visible: np.ndarray
     uncut_points_px: np.ndarray | None = None
+    uncut_quality: float = math.nan
 
 
 def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: str,
@@ -109,13 +121,19 @@ def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: st
                      in_window(sample.points_px, window))
 
 
+def cut_rule() -> dict:
+    """The settings of the cut and its pass rule, for reports."""
+    return {"max_in_frame_error_iod": MAX_IN_FRAME_ERROR_IOD, "max_roll_deg": MAX_ROLL_DEG,
+            "min_kept_px": MIN_KEPT_PX}
+
+
 def score_cut(answers: list[CutAnswer], min_quality: float) -> dict:
     """Per side: faces cut, share reported as no face (quality below `min_quality`), mean in-frame error
     (% of the inter-ocular distance, mean over each reported face's in-frame points), share of reported
     faces whose worst in-frame point is off by more than MAX_IN_FRAME_ERROR_IOD ("confident_wrong", of
     all cut faces) and the pass share (no face, or every in-frame point within it); the same per source
-    group under "per_group"; "uncut_pass": the pass share of the same faces' same points on the uncut
-    photos (answers with `uncut_points_px`). `answers` hold points in each set's own convention."""
+    group under "per_group"; "uncut_pass": the pass share, by the same rule, of the same faces' same points
+    on the uncut photos (answers with `uncut_points_px`). `answers` hold points in each set's own convention."""
     report: dict = {}
     for side in CUT_SIDES:
         rows = [a for a in answers if a.side == side]
@@ -138,7 +156,9 @@ def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
         errors.append(float(e.mean()))
         worst.append(float(e.max()))
         if a.uncut_points_px is not None:
-            uncut.append(float((np.linalg.norm(a.uncut_points_px - truth, axis=1)[a.visible] / iod).max()))
+            uncut_no_face = not math.isnan(a.uncut_quality) and a.uncut_quality < min_quality
+            uncut_worst = float((np.linalg.norm(a.uncut_points_px - truth, axis=1)[a.visible] / iod).max())
+            uncut.append(uncut_no_face or uncut_worst <= MAX_IN_FRAME_ERROR_IOD)
     errors_a, worst_a = np.array(errors), np.array(worst)
     reported = ~no_face
     wrong = reported & (worst_a > MAX_IN_FRAME_ERROR_IOD)
@@ -146,4 +166,4 @@ def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
             "in_frame_nme_mean": float(100 * errors_a[reported].mean()) if reported.any() else None,
             "in_frame_worst_median": float(100 * np.median(worst_a[reported])) if reported.any() else None,
             "confident_wrong": float(wrong.mean()), "pass": float(1.0 - wrong.mean()),
-            "uncut_pass": float((np.array(uncut) <= MAX_IN_FRAME_ERROR_IOD).mean()) if uncut else None}
+            "uncut_pass": float(np.mean(uncut)) if uncut else None}

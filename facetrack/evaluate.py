@@ -31,7 +31,7 @@ import numpy as np
 from core.errors import InputError
 from core.geometry import apply_affine, crop_affine, crop_matrix
 from core.imageio import read_ahead, read_image_bgr
-from core.manifest import BOX_MODEL, landmark_model_name, read_manifest
+from core.manifest import BOX_MODEL, check_run_precision, landmark_model_name, read_manifest
 from core.meta import POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
 from tracker.backends import check_precision, create_backend, listed_file
@@ -286,9 +286,14 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     if job.what == "detector":
         return _evaluate_detector(job, weights_dir, manifest, log, sheet)
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
+    if job.backend == "onnx":  # before any work: one error whose advice suits every model this eval runs
+        check_run_precision(manifest, ([BOX_MODEL] if job.what != "landmarks" else []) + (
+            [landmark_model_name(manifest, job.landmark_model, fmt)] if source.checkpoint is None else []),
+            job.precision)
+    landmark_job = job  # the landmarks' own backend: a checkpoint runs with torch
     if source.checkpoint is not None:
         backend = _trained_landmarks(job, source.checkpoint, log)
-        job = replaced(job, backend="torch")
+        landmark_job = replaced(job, backend="torch")
         name, path = backend.meta.model, source.checkpoint
         record = TrainingRecord.of_checkpoint(source.checkpoint)
     else:
@@ -316,11 +321,13 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
         offsets = record.offsets
         run = in_own_conventions(run, offsets)
         metrics = landmark_report(run, job.min_quality)
-        report["landmarks"] = {"model": name, "file": path.name, "passes": job.passes, "flip_test": job.flip_test,
+        report["landmarks"] = {"model": name, "file": path.name, "backend": landmark_job.backend,
+                               "checkpoint": None if source.checkpoint is None else str(source.checkpoint),
+                               "passes": job.passes, "flip_test": job.flip_test,
                                "quality": backend.meta.quality,
                                "convention_offsets": {k: v.round(4).tolist() for k, v in offsets.items()},
                                **metrics}
-        _say_landmarks(f"{name}, {path.name}", job, metrics, log, offsets)
+        _say_landmarks(f"{name}, {path.name}", landmark_job, metrics, log, offsets)
         if job.cut:
             report["landmarks"]["cut_faces"] = _cut_faces(locator, run, job, offsets, log)
         if sheet:
@@ -335,12 +342,13 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     if job.what in ("box", "both"):
         from training.evaluate import evaluate_box
 
-        backend = create_backend(job.backend, _model_file(job, weights_dir, BOX_MODEL), job.device,
-                                 expect_kind="box")
-        box = evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)
+        box_path = _model_file(job, weights_dir, BOX_MODEL)
+        backend = create_backend(job.backend, box_path, job.device, expect_kind="box")
+        box = {"file": box_path.name, **evaluate_box(backend.predict, backend.meta.input_size, samples, job.workers)}
         report["box"] = box
-        log(f"box on {box['images']} images ({box['faces']} faces): IoU mean {box['iou_mean']:.3f}  IoU>=0.5 "
-            f"{100 * box['iou_recall']:.1f}%  presence accuracy {100 * box['presence_accuracy']:.1f}% "
+        log(f"box ({box_path.name}, {job.backend}) on {box['images']} images ({box['faces']} faces): IoU mean "
+            f"{box['iou_mean']:.3f}  IoU>=0.5 {100 * box['iou_recall']:.1f}%  presence accuracy "
+            f"{100 * box['presence_accuracy']:.1f}% "
             f"(with {box['no_face_crops']} no-face crops)")
     return report
 
@@ -352,7 +360,7 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
     from dataclasses import replace as replaced
 
     from core.progress import track
-    from facetrack.cut_faces import CUT_SIDES, MAX_IN_FRAME_ERROR_IOD, locate_cut, score_cut
+    from facetrack.cut_faces import CUT_SIDES, MAX_IN_FRAME_ERROR_IOD, MAX_ROLL_DEG, cut_rule, locate_cut, score_cut
 
     answers, uncut = [], []
     for k, (sample, image) in enumerate(track(read_ahead(run.samples, job.workers), "cut faces", len(run.samples),
@@ -363,19 +371,24 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
             answer = locate_cut(locator, image, sample, side, job.flip_test)
             if answer is not None:
                 answers.append(answer)
-                uncut.append(run.points_px[k])
+                uncut.append(k)
     if answers:
         moved = own_convention_points(np.stack([a.points_px for a in answers]),
                                       [a.sample.convention for a in answers], offsets)
-        answers = [replaced(a, points_px=p, uncut_points_px=u) for a, p, u in zip(answers, moved, uncut)]
-    report = score_cut(answers, job.min_quality)
+        answers = [replaced(a, points_px=p, uncut_points_px=run.points_px[k], uncut_quality=float(run.quality[k]))
+                   for a, p, k in zip(answers, moved, uncut)]
+    sides = score_cut(answers, job.min_quality)
+    report = {"rule": cut_rule(), "faces": len(run.samples), "sides": sides}
     log(f"  faces cut by the image border (pass: no face, or every in-frame point within "
         f"{100 * MAX_IN_FRAME_ERROR_IOD:.0f}% of the inter-ocular distance):")
-    for side, d in report.items():
+    if not sides:
+        log(f"    none of the {len(run.samples)} faces could be cut (each needs to be upright within "
+            f"{MAX_ROLL_DEG:.0f} degrees, inside its photo, an eye, the nose and the mouth on the usual sides)")
+    for side, d in sides.items():
         nme = "-" if d["in_frame_nme_mean"] is None else f"{d['in_frame_nme_mean']:.2f}%"
-        log(f"    {side:<7} {d['faces']:>6} faces: pass {100 * d['pass']:.1f}%  no face {100 * d['no_face']:.1f}%  "
-            f"confident wrong {100 * d['confident_wrong']:.1f}%  in-frame NME {nme}  (uncut: pass "
-            f"{100 * d['uncut_pass']:.1f}%)")
+        log(f"    {side:<7} {d['faces']:>6} of {len(run.samples)} faces: pass {100 * d['pass']:.1f}%  "
+            f"no face {100 * d['no_face']:.1f}%  confident wrong {100 * d['confident_wrong']:.1f}%  "
+            f"in-frame NME {nme}  (uncut: pass {100 * d['uncut_pass']:.1f}%)")
     return report
 
 
@@ -386,7 +399,9 @@ def _trained_landmarks(job: EvalJob, checkpoint: Path, log: Log):
     if job.landmark_model:
         raise InputError(f"--landmark-model {job.landmark_model}: --weights {checkpoint} is a model already; "
                          "give one of them")
-    check_precision("torch", job.precision)
+    if job.precision not in ("auto", "fp32"):
+        raise InputError(f"--precision {job.precision} picks an ONNX graph; a training checkpoint runs with torch "
+                         "in fp32 (ship and export it into a weights folder for its ONNX graphs)")
     backend = create_backend("torch", checkpoint, job.device)
     if backend.meta.kind != "landmarks":
         raise InputError(f"--weights {checkpoint}: a {backend.meta.kind} model's checkpoint; eval scores a "
@@ -411,6 +426,8 @@ def _evaluate_detector(job: EvalJob, weights_dir: Path, manifest: dict, log: Log
 
     fmt = "onnx" if job.backend == "onnx" else "checkpoints"
     name = detector_model_name(manifest, job.detector)
+    if job.backend == "onnx":
+        check_run_precision(manifest, [name, landmark_model_name(manifest, job.landmark_model, fmt)], job.precision)
     trained = TrainingRecord.of(weights_dir, name).settings
     seed = job.seed if job.seed is not None else int(trained.get("seed", 0))
     lookalikes = bool(trained.get("split_lookalikes", False))

@@ -47,6 +47,12 @@ def test_no_cut_for_rolled_faces_points_outside_or_too_little_left():
     assert cut_window(outside, (400, 300), "left") is None
     tiny = FACE * 0.05  # features 2.5 px apart: the right cut would leave 10 px
     assert cut_window(tiny, (400, 300), "right") is None
+    profile = FACE.copy()
+    profile[2, 0] = 140.0  # turned in profile: the nose beyond the near eye, no cut between them
+    assert cut_window(profile, (400, 300), "left") is None  # the right cut still hides the far eye alone
+    assert cut_window(profile, (400, 300), "right") == (0, 0, 196, 300)
+    tilted = np.array([[150.0, 120.0], [250.0, 150.0], [200.0, 155.0], [200.0, 210.0]])  # rolled 16.7 degrees
+    assert cut_window(tilted, (400, 300), "top") is None  # half-way to the nose leaves the lower eye in view
     with pytest.raises(ValueError, match="unknown cut side"):
         cut_window(FACE, (400, 300), "middle")
 
@@ -76,6 +82,9 @@ def test_scoring_follows_the_field_cases_rule():
     assert left["in_frame_nme_mean"] == pytest.approx(20 / 3 / 3, abs=1e-4)
     assert report["bottom"]["pass"] == 0.0 and set(report["bottom"]["per_group"]) == {"300w/aflw"}
     assert set(report["left"]["per_group"]) == {"300w"}
+    unsure_uncut = _answer("left", off_nose, quality=0.2)
+    unsure_uncut.uncut_points_px, unsure_uncut.uncut_quality = off_nose.astype(np.float32), 0.2
+    assert score_cut([unsure_uncut], 0.5)["left"]["uncut_pass"] == 1.0  # no face uncut either: the same rule
     nan_quality = score_cut([_answer("left", FACE, quality=math.nan)], 0.5)["left"]
     assert nan_quality["no_face"] == 0.0 and nan_quality["pass"] == 1.0  # a model without quality: never "no face"
 
@@ -90,7 +99,8 @@ def test_eval_cut_reports_every_side(face_weights, tmp_path):
     result = runner.invoke(app, argv)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())["landmarks"]
-    cut = report["cut_faces"]
+    cut = report["cut_faces"]["sides"]
+    assert report["cut_faces"]["faces"] == report["faces"] and report["cut_faces"]["rule"]["max_roll_deg"] == 20
     assert set(cut) <= set(CUT_SIDES) and cut
     for side, row in cut.items():
         assert 0 < row["faces"] <= report["faces"]

@@ -235,12 +235,25 @@ def test_a_training_checkpoint_is_scored_with_torch(face_weights, data, tmp_path
                       name="listed.json")
     for given in (run, run / "best.pt"):
         trained, output = _eval(tmp_path, given, [data["ytf"]], "--what", "landmarks", name="trained.json")
-        assert trained["backend"] == "torch" and trained["landmarks"]["file"] == "best.pt"
+        lm = trained["landmarks"]
+        assert lm["backend"] == "torch" and lm["file"] == "best.pt" and lm["checkpoint"] == str(run / "best.pt")
         assert trained["landmarks"]["nme_mean"] == pytest.approx(listed["landmarks"]["nme_mean"], abs=1e-4)
         assert "a training checkpoint (resnet), run with torch" in output
     shutil.copy(face_weights / "box.pt", tmp_path / "box.pt")
     for args, needle in (([str(tmp_path / "box.pt"), "--what", "landmarks"], "a box model's checkpoint"),
                          ([str(run), "--what", "detector"], "a training checkpoint is scored with --what landmarks"),
-                         ([str(run), "--landmark-model", "resnet"], "is a model already")):
+                         ([str(run), "--landmark-model", "resnet"], "is a model already"),
+                         ([str(run), "--precision", "int8"], "a training checkpoint runs with torch in fp32")):
         result = runner.invoke(app, ["eval", "--data", str(data["ytf"]), "--weights", *args])
         assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_a_precision_some_model_lacks_is_refused_before_any_work(face_weights, data, tmp_path):
+    """eval runs the landmark and box models (or the detector and landmarks): a --precision one of them lacks
+    is one line before any face is scored, its advice fit for all of them."""
+    out = tmp_path / "never.json"
+    for what in ("both", "landmarks", "detector"):
+        result = runner.invoke(app, ["eval", "--data", str(data["ytf"]), "--weights", str(face_weights), "--what",
+                                     what, "--precision", "fp16", "--json", str(out)])
+        assert result.exit_code == 2 and "no fp16 ONNX graph" in result.output, result.output
+        assert "landmarks (" not in result.output and not out.exists()

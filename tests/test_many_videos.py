@@ -59,6 +59,16 @@ def test_jobs_run_the_good_videos_and_report_the_bad_one(face_weights, tmp_path)
     assert not list(out.glob(".*.part")) and not list(out.glob(".*.lock"))
 
 
+def test_a_precision_the_weights_lack_is_one_line_before_any_worker_starts(face_weights, tmp_path):
+    for name in ("a", "b"):
+        write_clip(tmp_path / f"{name}.mp4", frames=3)
+    out = tmp_path / "out"
+    result = _video(tmp_path / "a.mp4", tmp_path / "b.mp4", "--out-dir", out, "--jobs", 2, "--weights", face_weights,
+                    "--precision", "int8")
+    one_error_line(result, 2, "--precision int8: the weights have no int8 ONNX graph")
+    assert not list(out.glob("*.mp4")) and not list(out.glob("*.jsonl"))  # nothing started
+
+
 def test_skip_existing_passes_over_complete_outputs(face_weights, tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()

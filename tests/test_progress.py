@@ -144,4 +144,4 @@ def test_eval_progress_stays_out_of_logs_and_counts_photos(tmp_path, face_weight
 
     box = json.loads(out.read_text())["box"]
     assert box["images"] == len(CALTECH_FACES) and box["faces"] == CALTECH_EXPECTED_FACES  # 2 photos, 4 faces
-    assert f"box on {len(CALTECH_FACES)} images ({CALTECH_EXPECTED_FACES} faces)" in result.output
+    assert f" on {len(CALTECH_FACES)} images ({CALTECH_EXPECTED_FACES} faces)" in result.output

@@ -64,9 +64,9 @@ class OnnxBackend:
 
 
 def describe(backend: Backend) -> str:
-    """How a loaded model runs, for the models line: its backend name, then the precision of its ONNX graph
-    as the graph's metadata says ("onnx:CPUExecutionProvider fp16"); a checkpoint's name alone."""
-    precision = backend.meta.extra.get("precision") if isinstance(backend, OnnxBackend) else None
+    """How a loaded model runs, for the models line: its backend name, then its precision: an ONNX graph's
+    as its metadata says ("onnx:CPUExecutionProvider fp16"), a checkpoint's fp32 ("torch:cpu fp32")."""
+    precision = backend.meta.extra.get("precision") if isinstance(backend, OnnxBackend) else "fp32"
     return f"{backend.name} {precision}" if precision else backend.name
 
 
@@ -202,6 +202,21 @@ def _open_trained(source: WeightsSource, device: str, threads: int | None, log: 
     log(f"{source.checkpoint}: a training checkpoint ({kind} {trained.meta.model}), run with torch; the "
         f"{other} from {source.folder}")
     return trained
+
+
+def check_listed_precision(weights_dir: str | Path | None, backend: str, landmark_model: str | None,
+                           detector: str | None, precision: str) -> None:
+    """Before any model opens (a pool's workers load them each): InputError when the weights folder's
+    manifest lacks a `precision` graph of a model the run would load (`core.manifest.check_run_precision`),
+    or names no such model. A checkpoint given as --weights is checked as it loads."""
+    if backend != "onnx" or precision == AUTO:
+        return
+    source = weights_source(weights_dir)
+    if source.checkpoint is not None:
+        return
+    manifest = read_manifest(source.folder)
+    check_run_precision(manifest, [detector_model_name(manifest, detector),
+                                   landmark_model_name(manifest, landmark_model, "onnx")], precision)
 
 
 def open_models(weights_dir: str | Path | None, backend: str = "onnx", device: str = "auto",

@@ -142,6 +142,8 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
             if job_done(job):
                 results[i] = FileResult(shown(job.source), "skipped", reason="outputs complete")
     todo = [i for i, r in enumerate(results) if r is None]
+    if todo and (ray is not None or (workers > 1 and len(todo) > 1)):
+        jobs[todo[0]].models.check()  # the jobs share one ModelOptions: one line now, not one per video
     try:
         if ray is not None and todo:
             _run_in_pool(jobs, todo, results, workers, ray, log=log)
@@ -168,8 +170,8 @@ def run_videos(jobs: list[VideoJob], run_dir: Path | None = None, log: Log = lam
     failed = [r.name for r in done if r.status == "failed"]
     if failed:
         more = f", +{len(failed) - 3} more" if len(failed) > 3 else ""
-        raise FacetrackError(f"{len(failed)} of {len(jobs)} videos failed ({', '.join(failed[:3])}{more}); the "
-                             "others were written")
+        others = "; the others were written" if len(failed) < len(done) else ""
+        raise FacetrackError(f"{len(failed)} of {len(jobs)} videos failed ({', '.join(failed[:3])}{more}){others}")
 
 
 def _count(results: list, status: str) -> int:

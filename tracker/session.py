@@ -24,7 +24,7 @@ from core.errors import FacetrackError, InputError, Interrupted
 from core.manifest import default_weights_dir
 from core.pathnames import shown
 from core.signals import deferred_signals
-from tracker.backends import describe, open_models
+from tracker.backends import check_listed_precision, describe, open_models
 from tracker.csv_rows import CsvSink
 from tracker.inputs import common_base
 from tracker.mp4_codec import check_choice
@@ -92,6 +92,11 @@ class ModelOptions:
         share among several trackers (`build(models=...)`). InputError / MetadataError as `build`."""
         return open_models(self.weights or default_weights_dir(), self.backend, self.device, self.landmark_model,
                            self.threads, log, detector=self.detector, precision=self.precision)
+
+    def check(self) -> None:
+        """What can be checked without loading a model (`tracker.backends.check_listed_precision`): for work
+        that loads the models elsewhere (`video --jobs`, Ray). InputError when the weights cannot serve."""
+        check_listed_precision(self.weights, self.backend, self.landmark_model, self.detector, self.precision)
 
     def build(self, *, mode: str, smooth: bool, log: Log, models: tuple | None = None) -> Tracker:
         """The tracker (InputError / MetadataError for missing or wrong weights, an unusable device);
