@@ -9,11 +9,14 @@ plain cropping, through the face between two of its features, one side at a time
   (that eye is outside, as in `cut_left.jpg`); "right" the same on the other side;
 - "bottom": the bottom edge runs half-way between the nose tip and the mouth centre (the mouth is
   outside, as in `cut_bottom.jpg`); "top": the top edge half-way between the eyes' midpoint and the nose
-  tip (both eyes outside).
+  tip (both eyes outside);
+- "left-near", "right-near": the edge runs NEAR_MARGIN_IOD inter-ocular distances beyond the eye on that
+  side: both eyes are in, the face is at the border (a face the tool should still report).
 
 The face box the runtime starts from is the true box clipped to the cut image (what a detector can see);
 the points come from the runtime's box path (`tracker.locate.Locator.in_box`). The field cases' rule
-decides (README there): a face passes when the tool reports no face (quality below `--min-quality`) or
+decides (README there): a face passes when the tool reports no face (quality below `--min-quality`, or an
+answered eye outside the cut image, which the tracker never reports: `tracker.pipeline.eyes_in_frame`) or
 when every point inside the cut image is within `MAX_IN_FRAME_ERROR_IOD` inter-ocular distances of the
 truth. A "confident wrong" face is one reported with an in-frame point further off than that.
 """
@@ -28,9 +31,11 @@ import numpy as np
 from core.geometry import roll_deg
 from core.meta import POINT_NAMES
 from tracker.locate import Locator
+from tracker.pipeline import eyes_in_frame
 from training.data.samples import FaceSample
 
-CUT_SIDES = ("left", "right", "top", "bottom")
+CUT_SIDES = ("left", "right", "top", "bottom", "left-near", "right-near")
+NEAR_MARGIN_IOD = 0.25  # "left-near" / "right-near": the border this far beyond the outer eye (both eyes in)
 MAX_ROLL_DEG = 20.0  # only faces this close to upright are cut: the cut runs along an image axis
 MAX_IN_FRAME_ERROR_IOD = 0.10  # ../shared/field-cases/README.md, half-outside: in-frame points within 10 %
 MIN_KEPT_PX = 16  # a cut that leaves less of the image than this (either side) is not made
@@ -42,9 +47,10 @@ def cut_window(points_px: np.ndarray, image_wh: tuple[int, int], side: str) -> t
     """The part of a W x H image kept when a face with `points_px` (4, 2; POINT_NAMES order, image px) is
     cut at `side` (one of CUT_SIDES): (x0, y0, x1, y1) integer pixel bounds, x1 and y1 exclusive; None when
     the face is rolled by more than MAX_ROLL_DEG, a feature that must stay is already outside the image,
-    or the cut would leave less than MIN_KEPT_PX, or it would not hide exactly what the side names (the
-    eye on that side; both eyes; the mouth) while keeping the eye on the other side and the nose (a face
-    turned in profile has its nose beyond the far eye). ValueError for an unknown side."""
+    or the cut would leave less than MIN_KEPT_PX or cut nothing, or it would not hide exactly what the side
+    names (the eye on that side; both eyes; the mouth; nothing for the "-near" sides) while keeping the eye
+    on the other side and the nose (a face turned in profile has its nose beyond the far eye). ValueError
+    for an unknown side."""
     if side not in CUT_SIDES:
         raise ValueError(f"unknown cut side {side!r}; expected one of {', '.join(CUT_SIDES)}")
     pts = np.asarray(points_px, dtype=np.float64).reshape(len(POINT_NAMES), 2)
@@ -54,23 +60,32 @@ def cut_window(points_px: np.ndarray, image_wh: tuple[int, int], side: str) -> t
     eyes_x = pts[list(_EYES), 0]
     nose, mouth = pts[_NOSE], pts[_MOUTH]
     x0, y0, x1, y1 = 0, 0, w, h
+    iod = float(np.linalg.norm(pts[0] - pts[1]))
     if side == "left":
         x0 = math.ceil((eyes_x.min() + nose[0]) / 2)
         hidden = [int(np.argmin(eyes_x))]
     elif side == "right":
         x1 = math.floor((eyes_x.max() + nose[0]) / 2) + 1
         hidden = [int(np.argmax(eyes_x))]
+    elif side == "left-near":
+        x0 = math.ceil(eyes_x.min() - NEAR_MARGIN_IOD * iod)
+        hidden = []
+    elif side == "right-near":
+        x1 = math.floor(eyes_x.max() + NEAR_MARGIN_IOD * iod) + 1
+        hidden = []
     elif side == "top":
         y0 = math.ceil((pts[list(_EYES), 1].mean() + nose[1]) / 2)
         hidden = list(_EYES)
     else:
         y1 = math.floor((nose[1] + mouth[1]) / 2) + 1
         hidden = [_MOUTH]
-    if x1 - x0 < MIN_KEPT_PX or y1 - y0 < MIN_KEPT_PX:
-        return None
+    if x1 - x0 < MIN_KEPT_PX or y1 - y0 < MIN_KEPT_PX or (x0, y0, x1, y1) == (0, 0, w, h) or x0 < 0 or x1 > w:
+        return None  # too little left, or nothing cut (the face already at the photo's edge)
     window = (x0, y0, x1, y1)
     inside = in_window(pts, window)
     kept = [i for i in range(len(pts)) if i not in hidden and (side in ("top", "bottom") or i != _MOUTH)]
+    if not hidden and not inside[list(_EYES)].all():
+        return None
     if inside[hidden].any() or not inside[kept].all():
         return None  # the face's pose puts no such cut between these features (a profile, a face rolled)
     return window
@@ -97,6 +112,7 @@ class CutAnswer:
     visible: np.ndarray
     uncut_points_px: np.ndarray | None = None
     uncut_quality: float = math.nan
+    eyes_in_frame: bool = True  # both answered eyes inside the cut image: else the tracker reports no face
 
 
 def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: str,
@@ -118,7 +134,8 @@ def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: st
     points = found.points_px + np.array([x0, y0], dtype=np.float32)
     return CutAnswer(sample, side, window, points.astype(np.float32),
                      math.nan if found.quality is None else float(found.quality),
-                     in_window(sample.points_px, window))
+                     in_window(sample.points_px, window),
+                     eyes_in_frame=eyes_in_frame(found.points_px, x1 - x0, y1 - y0))
 
 
 def cut_rule() -> dict:
@@ -128,7 +145,8 @@ def cut_rule() -> dict:
 
 
 def score_cut(answers: list[CutAnswer], min_quality: float) -> dict:
-    """Per side: faces cut, share reported as no face (quality below `min_quality`), mean in-frame error
+    """Per side: faces cut, share reported as no face (quality below `min_quality`, or an eye outside: of
+    these, "eye_outside"), mean in-frame error
     (% of the inter-ocular distance, mean over each reported face's in-frame points), share of reported
     faces whose worst in-frame point is off by more than MAX_IN_FRAME_ERROR_IOD ("confident_wrong", of
     all cut faces) and the pass share (no face, or every in-frame point within it); the same per source
@@ -147,7 +165,8 @@ def score_cut(answers: list[CutAnswer], min_quality: float) -> dict:
 
 
 def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
-    no_face = np.array([not math.isnan(a.quality) and a.quality < min_quality for a in rows])
+    eye_outside = np.array([not a.eyes_in_frame for a in rows])
+    no_face = np.array([not math.isnan(a.quality) and a.quality < min_quality for a in rows]) | eye_outside
     errors, worst, uncut = [], [], []
     for a in rows:
         truth = np.asarray(a.sample.points_px, dtype=np.float64)
@@ -162,7 +181,7 @@ def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
     errors_a, worst_a = np.array(errors), np.array(worst)
     reported = ~no_face
     wrong = reported & (worst_a > MAX_IN_FRAME_ERROR_IOD)
-    return {"faces": len(rows), "no_face": float(no_face.mean()),
+    return {"faces": len(rows), "no_face": float(no_face.mean()), "eye_outside": float(eye_outside.mean()),
             "in_frame_nme_mean": float(100 * errors_a[reported].mean()) if reported.any() else None,
             "in_frame_worst_median": float(100 * np.median(worst_a[reported])) if reported.any() else None,
             "confident_wrong": float(wrong.mean()), "pass": float(1.0 - wrong.mean()),

@@ -386,7 +386,7 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
             f"{MAX_ROLL_DEG:.0f} degrees, inside its photo, an eye, the nose and the mouth on the usual sides)")
     for side, d in sides.items():
         nme = "-" if d["in_frame_nme_mean"] is None else f"{d['in_frame_nme_mean']:.2f}%"
-        log(f"    {side:<7} {d['faces']:>6} of {len(run.samples)} faces: pass {100 * d['pass']:.1f}%  "
+        log(f"    {side:<10} {d['faces']:>6} of {len(run.samples)} faces: pass {100 * d['pass']:.1f}%  "
             f"no face {100 * d['no_face']:.1f}%  confident wrong {100 * d['confident_wrong']:.1f}%  "
             f"in-frame NME {nme}  (uncut: pass {100 * d['uncut_pass']:.1f}%)")
     return report

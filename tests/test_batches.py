@@ -247,25 +247,3 @@ def test_training_crops_come_from_the_box_or_from_the_points(monkeypatch, share,
     seen.clear()
     landmark_batch(cache, np.arange(40), S, np.random.default_rng(0), torch.Generator(), False, CPU)
     assert all(np.allclose(c, cache.center) and side == cache.crop_side for c, side in seen)
-
-
-def test_a_band_over_an_eye_makes_the_crop_a_negative():
-    """The band's covered points agree with the drawn band pixel for pixel, and a face whose eye the band
-    covers is no face (training.negatives.hides_an_eye); one that loses only its mouth stays a face."""
-    import torch as _torch
-
-    from training.negatives import EDGES, band_hidden, band_mask, hides_an_eye
-
-    size = 32
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        band = (int(rng.integers(4)), float(rng.uniform(0.03, 0.5)))
-        pts = rng.integers(0, size, size=(4, 2)).astype(np.float64)  # pixel centres
-        mask = band_mask([band], size, _torch.device("cpu"))[0, 0].numpy()
-        covered = np.array([mask[int(y), int(x)] == 0 for x, y in pts])
-        assert (band_hidden(pts, band, size) == covered).all(), (band, pts)
-    face = np.array([[10.0, 12.0], [22.0, 12.0], [16.0, 18.0], [16.0, 24.0]])  # eyes, nose, mouth in a 32 px crop
-    assert hides_an_eye(face, (EDGES.index("left"), 0.4), size)  # 13 px: covers the right eye at x 10
-    assert not hides_an_eye(face, (EDGES.index("left"), 0.2), size)
-    assert not hides_an_eye(face, (EDGES.index("bottom"), 0.2), size)  # the mouth only: still a face
-    assert hides_an_eye(face, (EDGES.index("top"), 0.45), size) and not hides_an_eye(face, None, size)

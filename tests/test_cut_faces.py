@@ -29,6 +29,8 @@ def _sample(points=FACE, group_subset=""):
     ("right", (0, 0, 226, 300), [1]),
     ("top", (0, 145, 400, 300), [0, 1]),  # half-way between the eyes' line (y 120) and the nose (y 170)
     ("bottom", (0, 0, 400, 196), [3]),  # half-way between the nose (y 170) and the mouth (y 220)
+    ("left-near", (125, 0, 400, 300), []),  # a quarter of the inter-ocular distance beyond the right eye
+    ("right-near", (0, 0, 276, 300), []),
 ])
 def test_each_side_cuts_between_two_features(side, window, hidden):
     got = cut_window(FACE, (400, 300), side)
@@ -53,6 +55,8 @@ def test_no_cut_for_rolled_faces_points_outside_or_too_little_left():
     assert cut_window(profile, (400, 300), "right") == (0, 0, 196, 300)
     tilted = np.array([[150.0, 120.0], [250.0, 150.0], [200.0, 155.0], [200.0, 210.0]])  # rolled 16.7 degrees
     assert cut_window(tilted, (400, 300), "top") is None  # half-way to the nose leaves the lower eye in view
+    at_edge = FACE - [130.0, 0.0]  # the right eye at x 20: the near cut (x 5 - 25 < 0) would cut nothing
+    assert cut_window(at_edge, (400, 300), "left-near") is None and cut_window(at_edge, (400, 300), "left")
     with pytest.raises(ValueError, match="unknown cut side"):
         cut_window(FACE, (400, 300), "middle")
 
@@ -85,6 +89,10 @@ def test_scoring_follows_the_field_cases_rule():
     unsure_uncut = _answer("left", off_nose, quality=0.2)
     unsure_uncut.uncut_points_px, unsure_uncut.uncut_quality = off_nose.astype(np.float32), 0.2
     assert score_cut([unsure_uncut], 0.5)["left"]["uncut_pass"] == 1.0  # no face uncut either: the same rule
+    eye_out = _answer("left", off_nose)
+    eye_out.eyes_in_frame = False  # the tracker reports no face with an eye outside the frame
+    row = score_cut([eye_out, _answer("left", FACE)], 0.5)["left"]
+    assert row["no_face"] == row["eye_outside"] == 0.5 and row["pass"] == 1.0
     nan_quality = score_cut([_answer("left", FACE, quality=math.nan)], 0.5)["left"]
     assert nan_quality["no_face"] == 0.0 and nan_quality["pass"] == 1.0  # a model without quality: never "no face"
 

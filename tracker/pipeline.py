@@ -16,7 +16,8 @@ the tracks by box IoU (`associate`: Hungarian, at least MATCH_MIN_IOU):
 A single-face detector (the course project's box regressor) speaks for the one face: its box belongs to
 the track whatever their IoU, and a detector frame without a box ends the track.
 
-A track ends when its quality (models with a quality output) falls below `min_quality`, its points are
+A track ends when its quality (models with a quality output) falls below `min_quality`, an eye leaves
+the frame (`eyes_in_frame`: no face is reported with an eye outside the frame), its points are
 implausible (`plausible`: they left their crop, eyes too close, face too large) or its face centre left
 the frame. Lost in its own crop, a face is looked for through the detector on the same frame (the
 detector runs unless it already did); a detection where the lost track was keeps the track's id. Two
@@ -354,7 +355,7 @@ class Tracker:
                 if near is not None and box_iou(box.box_xyxy, near) < MATCH_MIN_IOU:
                     continue
                 candidate = self.locator.from_crop(image, self._turned_crop(in_turned_frame, turns, back), timings)
-                if self._rejects(box, candidate) is None:
+                if self._rejects(box, candidate, (width, height)) is None:
                     accepted.append((box, candidate))
         return accepted
 
@@ -415,7 +416,7 @@ class Tracker:
         (`flip_test`). `track`: the track this detection re-anchors (None: a new face)."""
         found = self.locator.from_crop(image, self._seed_crop(detection), timings)
         if self.mode == "image":
-            if found.quality is not None and self._rejects(detection, found) is not None:
+            if found.quality is not None and self._rejects(detection, found, _frame_wh(image)) is not None:
                 detection, found = self._search_turns(image, detection, found, timings, turned)
             if self.flip_test:
                 found = self.locator.mirror_averaged(image, found, timings)
@@ -435,7 +436,7 @@ class Tracker:
         """The look an answer makes: rejected (`_rejects`; the box agreement only for the box path),
         else its face square and whether its points can seed the next crop (`plausible`)."""
         t0 = time.perf_counter()
-        reason = self._rejects(None if tracked else detection, found, agreement=not tracked)
+        reason = self._rejects(None if tracked else detection, found, _frame_wh(image), agreement=not tracked)
         if reason is not None:
             self.lost_reason = reason
             timings["postprocess"] += (time.perf_counter() - t0) * 1000.0
@@ -502,11 +503,15 @@ class Tracker:
             self.lost_reason = "presence below min_presence"
         return found
 
-    def _rejects(self, detection: Detection | None, found: Landmarks, agreement: bool = True) -> str | None:
-        """Why an answer is no face (None: it is one), for models with a quality output: a quality below
-        `min_quality` (below DOUBTFUL_BOX_MIN_QUALITY for a `detection` under `min_presence`), or, with
-        `agreement` (the box path), points whose face crop disagrees with the box's
-        (`Landmarks.box_agreement` beyond MAX_BOX_SHIFT or MAX_BOX_SIDE_RATIO)."""
+    def _rejects(self, detection: Detection | None, found: Landmarks, frame_wh: tuple[int, int],
+                 agreement: bool = True) -> str | None:
+        """Why an answer is no face (None: it is one): an eye outside the `frame_wh` (width, height) frame
+        (`eyes_in_frame`); for models with a quality output also a quality below `min_quality` (below
+        DOUBTFUL_BOX_MIN_QUALITY for a `detection` under `min_presence`), or, with `agreement` (the box
+        path), points whose face crop disagrees with the box's (`Landmarks.box_agreement` beyond
+        MAX_BOX_SHIFT or MAX_BOX_SIDE_RATIO)."""
+        if not eyes_in_frame(found.points_px, *frame_wh):
+            return "an eye outside the frame"
         if found.quality is None:
             return None
         needed = self.min_quality
@@ -560,6 +565,20 @@ def _merged(looks: list[_Look]) -> list[_Look]:
         if not _overlaps(look, kept):
             kept.append(look)
     return kept
+
+
+def _frame_wh(image: np.ndarray) -> tuple[int, int]:
+    return image.shape[1], image.shape[0]
+
+
+def eyes_in_frame(points_px: np.ndarray, width: int, height: int) -> bool:
+    """Whether both eye points (POINT_NAMES 0 and 1; frame px, pixel centres at integers) lie inside a
+    `width` x `height` frame (-0.5 .. width - 0.5). A face with an eye outside is not reported: the points
+    of its missing half are guesses, and the visible ones were measured worse too (`facetrack eval --cut`,
+    docs/evaluation.md; ../shared/field-cases/half-outside allows "no face"). On validation faces whose eye
+    was in the frame by 0.25 of the inter-ocular distance, the shipped model put none outside."""
+    eyes = np.asarray(points_px, dtype=np.float64)[:2]
+    return bool(((eyes >= -0.5).all(axis=1) & (eyes[:, 0] <= width - 0.5) & (eyes[:, 1] <= height - 0.5)).all())
 
 
 def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int,

@@ -17,14 +17,7 @@ from training.augment import (
     warp_batch,
 )
 from training.data.cache import FrameCache, LandmarkCache
-from training.negatives import (
-    BORDER_POSITIVE_RATE,
-    BORDER_POSITIVE_SHARE,
-    band_mask,
-    border_band,
-    hides_an_eye,
-    negative_crop_params,
-)
+from training.negatives import BORDER_POSITIVE_RATE, BORDER_POSITIVE_SHARE, band_mask, border_band, negative_crop_params
 
 # Share of training crops built as the runtime's second and third passes build theirs: the face square of
 # the four points x LANDMARK_CROP_SCALE (`tracker.locate.Crop.of_face`), not the square of the face box.
@@ -82,8 +75,6 @@ def landmark_batch(cache: LandmarkCache, idx: np.ndarray, input_size: int, rng: 
         pts = apply_affine(cache.points[i], m)
         if flipped:
             pts = flip_points(pts)
-        if not negative and hides_an_eye(pts, band, input_size):
-            negative = True  # an eye outside the frame: no face to report (training.negatives)
         matrices.append(m)
         points.append(pts / input_size)
         boxes.append(box_through(m, cache.boxes[i]) / input_size)

@@ -38,13 +38,9 @@ TINY_SCALES = (2.0, 2.5)  # (1 / 1.3 / 2.0)^2 = 0.148 < MAX_TINY_FACE_AREA
 BIG_SCALES = (0.25, 0.42)  # x 1.3 = 0.33..0.55 face sides
 BORDER_NEGATIVE_SHARE = (0.55, 0.85)  # black band over this share of the crop: past the face centre
 # ... and on some positives, short of the face's middle: up to between an eye and the nose (a face half
-# outside the frame, ../shared/field-cases/half-outside), its points still trained where the band hides them.
-# A band that hides an eye makes the crop a negative (`hides_an_eye`): a face is a face while both its eyes
-# are in the frame; past that its points are guesses (`facetrack eval --cut`: with the eye's crops trained
-# as faces, the visible points of faces cut between an eye and the nose were no better, only rejected less).
-BORDER_POSITIVE_SHARE = (0.03, 0.5)
-BORDER_POSITIVE_RATE = 0.25
-EYES = (0, 1)  # POINT_NAMES' eyes
+# outside the frame, ../shared/field-cases/half-outside), its points still trained where the band hides them
+BORDER_POSITIVE_SHARE = (0.03, 0.42)
+BORDER_POSITIVE_RATE = 0.15
 EDGES = ("left", "right", "top", "bottom")
 _GRID = (np.arange(8) + 0.5) / 8 - 0.5  # 8 x 8 sample points over a unit square, centred
 
@@ -90,27 +86,6 @@ def negative_crop_params(rng: np.random.Generator, center_xy: np.ndarray, side: 
 def border_band(rng: np.random.Generator, share: tuple[float, float]) -> tuple[int, float]:
     """A black band: (edge index into EDGES, share of the crop it covers, drawn in `share`)."""
     return int(rng.integers(len(EDGES))), float(rng.uniform(*share))
-
-
-def band_hidden(points_px: np.ndarray, band: tuple[int, float], size: int) -> np.ndarray:
-    """(P,) bool: which points (P, 2; crop px of a `size` crop, pixel centres at integers) the black band
-    (`border_band`'s (edge, share); `band_mask` draws it) covers."""
-    edge, share = band
-    n = int(round(share * size))
-    pts = np.asarray(points_px, dtype=np.float64)
-    name = EDGES[edge]
-    if name == "left":
-        return pts[:, 0] < n - 0.5
-    if name == "right":
-        return pts[:, 0] > size - n - 0.5
-    if name == "top":
-        return pts[:, 1] < n - 0.5
-    return pts[:, 1] > size - n - 0.5
-
-
-def hides_an_eye(points_px: np.ndarray, band: tuple[int, float] | None, size: int) -> bool:
-    """Whether a band (None: no band) covers either eye of a face whose points are `points_px` (crop px)."""
-    return band is not None and bool(band_hidden(points_px, band, size)[list(EYES)].any())
 
 
 def band_mask(bands: list[tuple[int, float] | None], size: int, device: torch.device) -> torch.Tensor:
