@@ -114,6 +114,11 @@ class CutAnswer:
     uncut_quality: float = math.nan
     eyes_in_frame: bool = True  # both answered eyes inside the cut image: else the tracker reports no face
 
+    def reported(self, min_quality: float) -> bool:
+        """Whether the tracker would report this face: both eyes in the picture and (models with a quality
+        output) a quality of at least `min_quality`."""
+        return self.eyes_in_frame and (math.isnan(self.quality) or self.quality >= min_quality)
+
 
 def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: str,
                flip_test: bool = False) -> CutAnswer | None:
@@ -166,7 +171,7 @@ def score_cut(answers: list[CutAnswer], min_quality: float) -> dict:
 
 def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
     eye_outside = np.array([not a.eyes_in_frame for a in rows])
-    no_face = np.array([not math.isnan(a.quality) and a.quality < min_quality for a in rows]) | eye_outside
+    no_face = np.array([not a.reported(min_quality) for a in rows])
     errors, worst, uncut = [], [], []
     for a in rows:
         truth = np.asarray(a.sample.points_px, dtype=np.float64)

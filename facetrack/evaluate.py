@@ -238,27 +238,70 @@ def _quality_stats(quality: np.ndarray, min_quality: float) -> dict:
 def worst_faces_sheet(run: LandmarkRun, out_path: Path, n: int = SHEET_FACES, tile: int = SHEET_TILE) -> Path:
     """PNG grid of the `n` faces with the largest NME, each in the crop the runtime's final pass saw
     (turned as it was): truth as rings, the answer as dots, group and NME written on each."""
+    nme = run.nme()
+    cells = []
+    for i in np.argsort(-nme)[:n]:
+        crop, sample = run.crops[i], run.samples[i]
+        m = crop_matrix(crop.center_px, crop.side_px, tile, crop.angle_deg)
+        cells.append(_cell(read_image_bgr(sample.image_path), m, tile, sample.points_px, run.points_px[i],
+                           (sample.group, f"NME {nme[i]:.1f}%")))
+    return _grid(cells, out_path, tile)
+
+
+def cut_faces_sheet(answers: list, out_path: Path, min_quality: float = DEFAULT_MIN_QUALITY, n: int = SHEET_FACES,
+                    tile: int = SHEET_TILE) -> Path:
+    """PNG grid of the `n` cut faces (`facetrack.cut_faces.CutAnswer`, points in each set's convention) the
+    tool reported with the worst visible point, worst first: each in the face's crop of its cut photo (black
+    beyond the cut), truth as rings, the answer as dots, group, side and that point's error written on it."""
+    from core.meta import LANDMARK_CROP_SCALE
+
+    scored = []
+    for a in answers:
+        if not a.reported(min_quality):
+            continue
+        truth = np.asarray(a.sample.points_px, dtype=np.float64)
+        iod = max(float(np.linalg.norm(truth[0] - truth[1])), 1e-6)
+        scored.append((float((np.linalg.norm(a.points_px - truth, axis=1)[a.visible] / iod).max()), a))
+    scored.sort(key=lambda pair: -pair[0])
+    cells = []
+    for worst, a in scored[:n]:
+        image = read_image_bgr(a.sample.image_path)
+        x0, y0, x1, y1 = a.window
+        cut = np.zeros_like(image)
+        cut[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+        from core.geometry import face_square_from_points
+
+        center, side = face_square_from_points(a.sample.points_px)
+        m = crop_matrix(center, side * LANDMARK_CROP_SCALE, tile)
+        cells.append(_cell(cut, m, tile, a.sample.points_px, a.points_px,
+                           (f"{a.sample.group} {a.side}", f"worst {100 * worst:.1f}%")))
+    return _grid(cells, out_path, tile)
+
+
+def _cell(image: np.ndarray, frame_to_tile: np.ndarray, tile: int, truth_px: np.ndarray, answer_px: np.ndarray,
+          lines: tuple[str, ...]) -> np.ndarray:
+    """One tile: the image through `frame_to_tile`, truth as rings, the answer as dots, `lines` of text."""
     from core.colors import POINT_COLORS_BGR
+
+    cell = crop_affine(image, frame_to_tile, tile)
+    for (tx, ty), (px, py), color in zip(apply_affine(truth_px, frame_to_tile), apply_affine(answer_px, frame_to_tile),
+                                         POINT_COLORS_BGR):
+        cv2.circle(cell, (int(round(tx)), int(round(ty))), 5, color, 1, cv2.LINE_AA)
+        cv2.circle(cell, (int(round(px)), int(round(py))), 3, color, -1, cv2.LINE_AA)
+    for line, text in enumerate(lines):
+        cv2.putText(cell, text, (4, 14 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return cell
+
+
+def _grid(cells: list[np.ndarray], out_path: Path, tile: int, cols: int = 6) -> Path:
+    """The tiles in rows of `cols` under the points' colour legend, written as an image (InputError when it
+    cannot be written)."""
     from training.data.inspect import legend
 
-    nme = run.nme()
-    order = np.argsort(-nme)[:n]
-    cols = 6
-    rows = max(1, math.ceil(len(order) / cols))
+    rows = max(1, math.ceil(len(cells) / cols))
     top = legend(cols * tile)
     grid = np.zeros((rows * tile, top.shape[1], 3), dtype=np.uint8)
-    for k, i in enumerate(order):
-        crop, sample = run.crops[i], run.samples[i]
-        image = read_image_bgr(sample.image_path)
-        m = crop_matrix(crop.center_px, crop.side_px, tile, crop.angle_deg)
-        cell = crop_affine(image, m, tile)
-        for (tx, ty), (px, py), color in zip(apply_affine(sample.points_px, m), apply_affine(run.points_px[i], m),
-                                             POINT_COLORS_BGR):
-            cv2.circle(cell, (int(round(tx)), int(round(ty))), 5, color, 1, cv2.LINE_AA)
-            cv2.circle(cell, (int(round(px)), int(round(py))), 3, color, -1, cv2.LINE_AA)
-        for line, text in enumerate((sample.group, f"NME {nme[i]:.1f}%")):
-            cv2.putText(cell, text, (4, 14 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-                        cv2.LINE_AA)
+    for k, cell in enumerate(cells):
         r, c = divmod(k, cols)
         grid[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = cell
     out_path = Path(out_path)
@@ -267,8 +310,10 @@ def worst_faces_sheet(run: LandmarkRun, out_path: Path, n: int = SHEET_FACES, ti
     return out_path
 
 
-def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None = None) -> dict:
-    """Run `job`; returns the report (what `--json` writes) and says the results through `log`.
+def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None = None,
+             cut_sheet: Path | None = None) -> dict:
+    """Run `job`; returns the report (what `--json` writes) and says the results through `log`; `cut_sheet`
+    (with `job.cut`): a contact sheet of the cut faces reported with the worst visible points.
 
     Raises InputError for bad options, a missing weights folder or model, unknown data or split, or an
     empty split.
@@ -329,7 +374,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
                                **metrics}
         _say_landmarks(f"{name}, {path.name}", landmark_job, metrics, log, offsets)
         if job.cut:
-            report["landmarks"]["cut_faces"] = _cut_faces(locator, run, job, offsets, log)
+            report["landmarks"]["cut_faces"] = _cut_faces(locator, run, job, offsets, log, cut_sheet)
         if sheet:
             log(f"  worst faces: {worst_faces_sheet(run, sheet)}")
         if ced:
@@ -354,7 +399,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
 
 
 def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[str, np.ndarray],
-               log: Log) -> dict:
+               log: Log, sheet: Path | None = None) -> dict:
     """`--cut`: every face of `run` (points in own conventions) cut by the image border on each side
     (`facetrack.cut_faces`), scored in its own convention beside its uncut answer; says a line per side."""
     from dataclasses import replace as replaced
@@ -389,6 +434,8 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
         log(f"    {side:<10} {d['faces']:>6} of {len(run.samples)} faces: pass {100 * d['pass']:.1f}%  "
             f"no face {100 * d['no_face']:.1f}%  confident wrong {100 * d['confident_wrong']:.1f}%  "
             f"in-frame NME {nme}  (uncut: pass {100 * d['uncut_pass']:.1f}%)")
+    if sheet:
+        log(f"    worst reported cut faces: {cut_faces_sheet(answers, sheet, job.min_quality)}")
     return report
 
 

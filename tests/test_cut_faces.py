@@ -100,8 +100,9 @@ def test_scoring_follows_the_field_cases_rule():
 def test_eval_cut_reports_every_side(face_weights, tmp_path):
     data = [make_300w(tmp_path / "w300"), make_mtfl(tmp_path / "mtfl")]
     out = tmp_path / "cut.json"
-    argv = ["eval", "--weights", str(face_weights), "--device", "cpu", "--what", "landmarks", "--cut",
-            "--json", str(out)]
+    sheet = tmp_path / "cut.png"
+    argv = ["eval", "--weights", str(face_weights), "--device", "cpu", "--what", "landmarks", "--cut-sheet",
+            str(sheet), "--json", str(out)]  # --cut-sheet implies --cut
     for path in data:
         argv += ["--data", str(path)]
     result = runner.invoke(app, argv)
@@ -116,6 +117,10 @@ def test_eval_cut_reports_every_side(face_weights, tmp_path):
         assert sum(g["faces"] for g in row["per_group"].values()) == row["faces"]
         assert f"    {side} " in result.output
     assert "faces cut by the image border" in result.output
+    assert sheet.stat().st_size > 1000 and f"worst reported cut faces: {sheet}" in result.output
     refused = runner.invoke(app, ["eval", "--weights", str(face_weights), "--data", str(data[0]), "--what", "box",
                                   "--cut"])
     assert refused.exit_code == 2 and "--cut scores landmarks" in refused.output
+    refused = runner.invoke(app, ["eval", "--weights", str(face_weights), "--data", str(data[0]), "--what", "box",
+                                  "--cut-sheet", str(tmp_path / "x.png")])
+    assert refused.exit_code == 2 and "--cut-sheet scores landmarks" in refused.output

@@ -16,22 +16,25 @@ from tracker.pipeline import DEFAULT_MIN_QUALITY
 
 
 def check_eval_outputs(what: str, data: list[Path], json_out: Path | None, sheet: Path | None,
-                       ced: Path | None, cut: bool = False) -> None:
+                       ced: Path | None, cut: bool = False, cut_sheet: Path | None = None) -> None:
     """Before any work: each of --json, --sheet, --ced can be written (`facetrack.cli.outputs`), is no
     dataset file and no other output, and is made by this --what; --cut only with landmarks (InputError
     otherwise)."""
     if sheet is not None and what == "box":
         raise InputError("--sheet draws faces for --what landmarks, both or detector, not for --what box")
     if cut and what not in ("landmarks", "both"):
-        raise InputError(f"--cut scores landmarks: use --what landmarks or both, not --what {what}")
+        option = "--cut-sheet" if cut_sheet is not None else "--cut"
+        raise InputError(f"{option} scores landmarks: use --what landmarks or both, not --what {what}")
     if ced is not None and what in ("box", "detector"):
         raise InputError(f"--ced plots landmark NME: use --what landmarks or both, not --what {what}")
     if json_out is not None:
-        check_output_file(json_out, "--json", data, [sheet, ced])
+        check_output_file(json_out, "--json", data, [sheet, ced, cut_sheet])
     if sheet is not None:
-        check_image_file(sheet, "--sheet", data, [json_out, ced])
+        check_image_file(sheet, "--sheet", data, [json_out, ced, cut_sheet])
     if ced is not None:
-        check_figure_file(ced, "--ced", data, [json_out, sheet])
+        check_figure_file(ced, "--ced", data, [json_out, sheet, cut_sheet])
+    if cut_sheet is not None:
+        check_image_file(cut_sheet, "--cut-sheet", data, [json_out, sheet, ced])
 
 
 @app.command("eval")
@@ -69,15 +72,19 @@ def eval_command(
     sheet: Path = typer.Option(None, "--sheet", help="PNG of the worst faces: answers (dots) next to truth (rings); "
                                "with --what detector: of the faces the detector missed."),
     ced: Path = typer.Option(None, "--ced", help="PNG of the cumulative error distribution of NME, per source."),
+    cut_sheet: Path = typer.Option(None, "--cut-sheet", help="PNG of the cut faces reported with the worst visible "
+                                   "points (implies --cut): answers (dots) next to truth (rings), black beyond "
+                                   "the cut."),
 ) -> None:
     """Landmark NME through the runtime's crops and backend on ground-truth boxes, per source and point;
     box IoU and presence accuracy on whole images; the face detector's AP@0.5 and recall."""
-    check_eval_outputs(what, data, json_out, sheet, ced, cut)
+    cut = cut or cut_sheet is not None
+    check_eval_outputs(what, data, json_out, sheet, ced, cut, cut_sheet)
     from facetrack.evaluate import EvalJob, evaluate
 
     job = EvalJob(tuple(str(p) for p in data), format, weights, landmark_model, backend.value, device.value, passes,
                   split, seed, what, flip_test, min_quality, detector=detector, min_score=min_score,
                   precision=precision.value, cut=cut)
-    report = evaluate(job, typer.echo, ced=ced, sheet=sheet)
+    report = evaluate(job, typer.echo, ced=ced, sheet=sheet, cut_sheet=cut_sheet)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")
