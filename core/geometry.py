@@ -207,6 +207,15 @@ def box_through(affine: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([corners.min(axis=0), corners.max(axis=0)])
 
 
+def points_in_window(points_px: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """(P,) bool: which points (P, 2; px, pixel centres at integers) lie inside the pixel window (x0, y0,
+    x1, y1), x1 and y1 exclusive: from x0 - 0.5 to x1 - 0.5, the outer edges of its pixels. A whole
+    W x H frame is (0, 0, W, H)."""
+    x0, y0, x1, y1 = window
+    pts = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+    return (pts[:, 0] >= x0 - 0.5) & (pts[:, 0] <= x1 - 0.5) & (pts[:, 1] >= y0 - 0.5) & (pts[:, 1] <= y1 - 0.5)
+
+
 def clip_box(box_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     """Clip a box to the frame."""
     b = np.asarray(box_xyxy, dtype=np.float32).copy()

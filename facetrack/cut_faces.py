@@ -28,8 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.geometry import roll_deg
+from core.geometry import points_in_window, roll_deg
 from core.meta import POINT_NAMES
+from core.metrics import nme_per_point
 from tracker.locate import Locator
 from tracker.pipeline import eyes_in_frame
 from training.data.samples import FaceSample
@@ -82,20 +83,11 @@ def cut_window(points_px: np.ndarray, image_wh: tuple[int, int], side: str) -> t
     if x1 - x0 < MIN_KEPT_PX or y1 - y0 < MIN_KEPT_PX or (x0, y0, x1, y1) == (0, 0, w, h) or x0 < 0 or x1 > w:
         return None  # too little left, or nothing cut (the face already at the photo's edge)
     window = (x0, y0, x1, y1)
-    inside = in_window(pts, window)
+    inside = points_in_window(pts, window)
     kept = [i for i in range(len(pts)) if i not in hidden and (side in ("top", "bottom") or i != _MOUTH)]
-    if not hidden and not inside[list(_EYES)].all():
-        return None
     if inside[hidden].any() or not inside[kept].all():
         return None  # the face's pose puts no such cut between these features (a profile, a face rolled)
     return window
-
-
-def in_window(points_px: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
-    """(P,) bool: which points (P, 2; image px, pixel centres at integers) lie inside the kept window."""
-    x0, y0, x1, y1 = window
-    pts = np.asarray(points_px, dtype=np.float64)
-    return (pts[:, 0] >= x0 - 0.5) & (pts[:, 0] <= x1 - 0.5) & (pts[:, 1] >= y0 - 0.5) & (pts[:, 1] <= y1 - 0.5)
 
 
 @dataclass
@@ -113,6 +105,12 @@ class CutAnswer:
     uncut_points_px: np.ndarray | None = None
     uncut_quality: float = math.nan
     eyes_in_frame: bool = True  # both answered eyes inside the cut image: else the tracker reports no face
+
+    def visible_errors_iod(self, points_px: np.ndarray | None = None) -> np.ndarray:
+        """(V,) the errors of the true points inside the window, in inter-ocular distances
+        (`core.metrics.nme_per_point`), of `points_px` (4, 2; default: the answer's points)."""
+        answer = self.points_px if points_px is None else points_px
+        return nme_per_point(np.asarray(answer)[None], np.asarray(self.sample.points_px)[None])[0][self.visible] / 100
 
     def reported(self, min_quality: float) -> bool:
         """Whether the tracker would report this face: both eyes in the picture and (models with a quality
@@ -139,7 +137,7 @@ def locate_cut(locator: Locator, image: np.ndarray, sample: FaceSample, side: st
     points = found.points_px + np.array([x0, y0], dtype=np.float32)
     return CutAnswer(sample, side, window, points.astype(np.float32),
                      math.nan if found.quality is None else float(found.quality),
-                     in_window(sample.points_px, window),
+                     points_in_window(sample.points_px, window),
                      eyes_in_frame=eyes_in_frame(found.points_px, x1 - x0, y1 - y0))
 
 
@@ -174,14 +172,12 @@ def _side_stats(rows: list[CutAnswer], min_quality: float) -> dict:
     no_face = np.array([not a.reported(min_quality) for a in rows])
     errors, worst, uncut = [], [], []
     for a in rows:
-        truth = np.asarray(a.sample.points_px, dtype=np.float64)
-        iod = max(float(np.linalg.norm(truth[0] - truth[1])), 1e-6)
-        e = np.linalg.norm(a.points_px - truth, axis=1)[a.visible] / iod
+        e = a.visible_errors_iod()
         errors.append(float(e.mean()))
         worst.append(float(e.max()))
         if a.uncut_points_px is not None:
             uncut_no_face = not math.isnan(a.uncut_quality) and a.uncut_quality < min_quality
-            uncut_worst = float((np.linalg.norm(a.uncut_points_px - truth, axis=1)[a.visible] / iod).max())
+            uncut_worst = float(a.visible_errors_iod(a.uncut_points_px).max())
             uncut.append(uncut_no_face or uncut_worst <= MAX_IN_FRAME_ERROR_IOD)
     errors_a, worst_a = np.array(errors), np.array(worst)
     reported = ~no_face

@@ -21,7 +21,7 @@ checkpoint's `train_config` records.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 
 from core.errors import InputError
-from core.geometry import apply_affine, crop_affine, crop_matrix
+from core.geometry import apply_affine, crop_affine, crop_matrix, face_square_from_points
 from core.imageio import read_ahead, read_image_bgr
 from core.manifest import BOX_MODEL, check_run_precision, landmark_model_name, read_manifest
-from core.meta import POINT_NAMES
+from core.meta import LANDMARK_CROP_SCALE, POINT_NAMES
 from core.metrics import landmark_metrics, nme_per_face
 from tracker.backends import check_precision, create_backend, listed_file
 from tracker.locate import DEFAULT_MIN_QUALITY, DEFAULT_PASSES, Crop, Landmarks, Locator
@@ -253,24 +253,14 @@ def cut_faces_sheet(answers: list, out_path: Path, min_quality: float = DEFAULT_
     """PNG grid of the `n` cut faces (`facetrack.cut_faces.CutAnswer`, points in each set's convention) the
     tool reported with the worst visible point, worst first: each in the face's crop of its cut photo (black
     beyond the cut), truth as rings, the answer as dots, group, side and that point's error written on it."""
-    from core.meta import LANDMARK_CROP_SCALE
-
-    scored = []
-    for a in answers:
-        if not a.reported(min_quality):
-            continue
-        truth = np.asarray(a.sample.points_px, dtype=np.float64)
-        iod = max(float(np.linalg.norm(truth[0] - truth[1])), 1e-6)
-        scored.append((float((np.linalg.norm(a.points_px - truth, axis=1)[a.visible] / iod).max()), a))
-    scored.sort(key=lambda pair: -pair[0])
+    scored = sorted(((float(a.visible_errors_iod().max()), a) for a in answers if a.reported(min_quality)),
+                    key=lambda pair: -pair[0])
     cells = []
     for worst, a in scored[:n]:
         image = read_image_bgr(a.sample.image_path)
         x0, y0, x1, y1 = a.window
         cut = np.zeros_like(image)
         cut[y0:y1, x0:x1] = image[y0:y1, x0:x1]
-        from core.geometry import face_square_from_points
-
         center, side = face_square_from_points(a.sample.points_px)
         m = crop_matrix(center, side * LANDMARK_CROP_SCALE, tile)
         cells.append(_cell(cut, m, tile, a.sample.points_px, a.points_px,
@@ -318,8 +308,6 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     Raises InputError for bad options, a missing weights folder or model, unknown data or split, or an
     empty split.
     """
-    from dataclasses import replace as replaced
-
     if job.what not in WHATS:
         raise InputError(f"--what must be one of {', '.join(WHATS)}, not {job.what!r}")
     source = weights_source(job.weights)
@@ -338,7 +326,7 @@ def evaluate(job: EvalJob, log: Log, ced: Path | None = None, sheet: Path | None
     landmark_job = job  # the landmarks' own backend: a checkpoint runs with torch
     if source.checkpoint is not None:
         backend = _trained_landmarks(job, source.checkpoint, log)
-        landmark_job = replaced(job, backend="torch")
+        landmark_job = replace(job, backend="torch")
         name, path = backend.meta.model, source.checkpoint
         record = TrainingRecord.of_checkpoint(source.checkpoint)
     else:
@@ -402,8 +390,6 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
                log: Log, sheet: Path | None = None) -> dict:
     """`--cut`: every face of `run` (points in own conventions) cut by the image border on each side
     (`facetrack.cut_faces`), scored in its own convention beside its uncut answer; says a line per side."""
-    from dataclasses import replace as replaced
-
     from core.progress import track
     from facetrack.cut_faces import CUT_SIDES, MAX_IN_FRAME_ERROR_IOD, MAX_ROLL_DEG, cut_rule, locate_cut, score_cut
 
@@ -420,7 +406,7 @@ def _cut_faces(locator: Locator, run: LandmarkRun, job: EvalJob, offsets: dict[s
     if answers:
         moved = own_convention_points(np.stack([a.points_px for a in answers]),
                                       [a.sample.convention for a in answers], offsets)
-        answers = [replaced(a, points_px=p, uncut_points_px=run.points_px[k], uncut_quality=float(run.quality[k]))
+        answers = [replace(a, points_px=p, uncut_points_px=run.points_px[k], uncut_quality=float(run.quality[k]))
                    for a, p, k in zip(answers, moved, uncut)]
     sides = score_cut(answers, job.min_quality)
     report = {"rule": cut_rule(), "faces": len(run.samples), "sides": sides}

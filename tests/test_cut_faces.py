@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from core.geometry import points_in_window
 from facetrack.cli import app
-from facetrack.cut_faces import CUT_SIDES, CutAnswer, cut_window, in_window, score_cut
+from facetrack.cut_faces import CUT_SIDES, CutAnswer, cut_window, score_cut
 from tests.datagen import make_300w, make_mtfl
 from training.data.samples import FaceSample
 
@@ -35,7 +36,7 @@ def _sample(points=FACE, group_subset=""):
 def test_each_side_cuts_between_two_features(side, window, hidden):
     got = cut_window(FACE, (400, 300), side)
     assert got == window
-    visible = in_window(FACE, got)
+    visible = points_in_window(FACE, got)
     assert [i for i in range(4) if not visible[i]] == hidden
 
 
@@ -64,7 +65,7 @@ def test_no_cut_for_rolled_faces_points_outside_or_too_little_left():
 def _answer(side, points, quality=0.9, group_subset=""):
     sample = _sample(group_subset=group_subset)
     window = cut_window(FACE, (400, 300), side)
-    return CutAnswer(sample, side, window, np.asarray(points, np.float32), quality, in_window(FACE, window),
+    return CutAnswer(sample, side, window, np.asarray(points, np.float32), quality, points_in_window(FACE, window),
                      uncut_points_px=FACE.astype(np.float32))
 
 

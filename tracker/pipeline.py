@@ -56,6 +56,7 @@ from core.geometry import (
     face_square_from_points,
     inter_ocular,
     iou_matrix,
+    points_in_window,
     quarter_turn_angle,
     roll_deg,
     turn_image,
@@ -577,8 +578,7 @@ def eyes_in_frame(points_px: np.ndarray, width: int, height: int) -> bool:
     of its missing half are guesses, and the visible ones were measured worse too (`facetrack eval --cut`,
     docs/evaluation.md; ../shared/field-cases/half-outside allows "no face"). On validation faces whose eye
     was in the frame by 0.25 of the inter-ocular distance, the shipped model put none outside."""
-    eyes = np.asarray(points_px, dtype=np.float64)[:2]
-    return bool(((eyes >= -0.5).all(axis=1) & (eyes[:, 0] <= width - 0.5) & (eyes[:, 1] <= height - 0.5)).all())
+    return bool(points_in_window(np.asarray(points_px)[:2], (0, 0, width, height)).all())
 
 
 def plausible(points_px: np.ndarray, points_norm: np.ndarray, width: int, height: int,

@@ -142,8 +142,7 @@ def check_row_outputs(json_path: Path | None, csv_path: Path | None, inputs: lis
 class _FramesJob:
     """Video and webcam: frames into an mp4 and JSON lines; a summary of FPS, latency and stages."""
 
-    announce = True  # say what the source is
-    say_models = True  # say which models run, on what and in which precision
+    announce = True  # say what the source is (every job says which models run)
     progress: str | None = None  # what the progress counts ('frame', 'image'; `core.progress`); None: none
     max_frames: int | None = None
     title = "facetrack"  # window title
@@ -313,7 +312,6 @@ class ImagesJob:
     csv_path: Path | None = None  # `-`: standard output
 
     announce = False
-    say_models = True
     progress = "image"
     show = False
     threaded = False  # one image at a time, in order
@@ -439,8 +437,7 @@ def run_job(job: Job, log: Log = _quiet, *, models: tuple | None = None,
         limit = "no limit" if tracker.max_faces is None else f"at most {tracker.max_faces}"
         models_line = (f"models: detector {tracker.detector.name} {describe(tracker.box_backend)}, landmarks "
                        f"{tracker.landmark_backend.meta.model} {describe(tracker.landmark_backend)}; faces: {limit}")
-        if job.say_models:
-            log(models_line)
+        log(models_line)
         with deferred_signals():  # each output is registered for closing before an interrupt can land
             sinks = job.open_sinks(source, stack, claims, tracker.point_names)
         wrote = job.outputs(sinks)  # the video's codec named, for the "wrote" line
